@@ -1,0 +1,56 @@
+//! Client authentication against the `LLMPROXY_API_KEY` secret.
+
+/// The key a client presented, in whichever way its SDK sends it: `Authorization: Bearer` (OpenAI
+/// SDKs, Anthropic SDKs), `x-api-key` (Claude Code), `x-goog-api-key` (Gemini SDKs) or `?key=`.
+pub fn presented_key(header: impl Fn(&str) -> Option<String>, query: &str) -> Option<String> {
+    if let Some(value) = header("authorization") {
+        let value = value.trim();
+        if value.len() > 7 && value[..7].eq_ignore_ascii_case("bearer ") {
+            return Some(value[7..].trim().to_string());
+        }
+    }
+    header("x-api-key").or_else(|| header("x-goog-api-key")).or_else(|| {
+        query.split('&').find_map(|pair| pair.strip_prefix("key=")).map(|key| percent_encoding::percent_decode_str(key).decode_utf8_lossy().into_owned())
+    })
+}
+
+/// Whether `presented` is one of the comma-separated `configured` keys. Every configured key is
+/// compared, each in constant time, so timing tells nothing about which key came close.
+pub fn is_authorized(configured: &str, presented: Option<&str>) -> bool {
+    let Some(presented) = presented else { return false };
+    configured
+        .split(',')
+        .map(str::trim)
+        .filter(|key| !key.is_empty())
+        .fold(false, |found, key| found | constant_time_eq::constant_time_eq(key.as_bytes(), presented.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |name| pairs.iter().find(|(n, _)| *n == name).map(|(_, v)| v.to_string())
+    }
+
+    #[test]
+    fn finds_the_key_each_sdk_sends() {
+        assert_eq!(presented_key(headers(&[("authorization", "Bearer sk-1")]), ""), Some("sk-1".into()));
+        assert_eq!(presented_key(headers(&[("authorization", "bearer  sk-1 ")]), ""), Some("sk-1".into()));
+        assert_eq!(presented_key(headers(&[("x-api-key", "sk-2")]), ""), Some("sk-2".into()));
+        assert_eq!(presented_key(headers(&[("x-goog-api-key", "sk-3")]), ""), Some("sk-3".into()));
+        assert_eq!(presented_key(headers(&[]), "alt=sse&key=sk%2D4"), Some("sk-4".into()));
+        assert_eq!(presented_key(headers(&[("authorization", "Basic abc")]), ""), None);
+        assert_eq!(presented_key(headers(&[]), "alt=sse"), None);
+    }
+
+    #[test]
+    fn accepts_any_listed_key_and_nothing_else() {
+        assert!(is_authorized("k1, k2", Some("k2")));
+        assert!(is_authorized("k1", Some("k1")));
+        assert!(!is_authorized("k1,k2", Some("k3")));
+        assert!(!is_authorized("k1,k2", Some("k1,k2")));
+        assert!(!is_authorized("k1", None));
+        assert!(!is_authorized(" , ", Some("")));
+    }
+}

@@ -1,0 +1,261 @@
+//! The routing config: which backends exist, which models each serves, and model aliases.
+//! It is JSON kept in Workers KV; keys never live in it, only the names of the secrets that hold them.
+
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// A backend's wire dialect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// OpenAI Chat Completions and compatible servers.
+    OpenAi,
+    /// Anthropic Messages.
+    Anthropic,
+    /// Built in, no network: answers in the caller's dialect. For trying the proxy and for tests.
+    Mock,
+}
+
+impl BackendKind {
+    const NAMES: &'static str = "openai, anthropic, mock";
+
+    fn parse(name: &str) -> Option<Self> {
+        Self::deserialize(serde_json::Value::from(name)).ok()
+    }
+
+    pub fn default_base_url(self) -> &'static str {
+        match self {
+            Self::OpenAi => "https://api.openai.com/v1",
+            Self::Anthropic => "https://api.anthropic.com",
+            Self::Mock => "",
+        }
+    }
+
+    /// The secret that holds the key when the zero-config mode is used.
+    pub fn default_api_key_env(self) -> Option<&'static str> {
+        match self {
+            Self::OpenAi => Some("OPENAI_API_KEY"),
+            Self::Anthropic => Some("ANTHROPIC_API_KEY"),
+            Self::Mock => None,
+        }
+    }
+}
+
+/// Which Chat Completions field carries the output token limit; OpenAI's current models want
+/// `max_completion_tokens`, some compatible servers only know `max_tokens`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+pub enum MaxTokensField {
+    #[default]
+    #[serde(rename = "max_completion_tokens")]
+    MaxCompletionTokens,
+    #[serde(rename = "max_tokens")]
+    MaxTokens,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Backend {
+    pub name: String,
+    pub kind: BackendKind,
+    pub base_url: String,
+    pub api_key_env: Option<String>,
+    pub models: Vec<String>,
+    pub headers: Vec<(String, String)>,
+    /// Sent to Anthropic backends when the client gave no output limit (Anthropic requires one).
+    pub default_max_tokens: u32,
+    pub max_tokens_field: MaxTokensField,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Config {
+    pub backends: Vec<Backend>,
+    pub aliases: BTreeMap<String, String>,
+}
+
+/// A config that cannot be used, with the path of the field at fault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "invalid config: {}", self.0)
+    }
+}
+
+pub const DEFAULT_MAX_TOKENS: u32 = 4096;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    backends: Vec<Value>,
+    #[serde(default)]
+    aliases: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBackend {
+    name: String,
+    kind: String,
+    base_url: Option<String>,
+    api_key_env: Option<String>,
+    models: Vec<String>,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    default_max_tokens: Option<u32>,
+    #[serde(default)]
+    max_tokens_field: MaxTokensField,
+}
+
+impl Config {
+    pub fn from_json(text: &str) -> Result<Self, ConfigError> {
+        let raw: RawConfig = serde_json::from_str(text).map_err(|e| ConfigError(e.to_string()))?;
+        let backends = raw
+            .backends
+            .into_iter()
+            .enumerate()
+            .map(|(i, value)| parse_backend(value).map_err(|e| ConfigError(format!("backends[{i}]: {e}"))))
+            .collect::<Result<Vec<_>, _>>()?;
+        if backends.is_empty() {
+            return Err(ConfigError("backends: at least one backend is needed".into()));
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for (i, backend) in backends.iter().enumerate() {
+            if !names.insert(backend.name.as_str()) {
+                return Err(ConfigError(format!("backends[{i}].name: `{}` is used twice", backend.name)));
+            }
+        }
+        for (alias, target) in &raw.aliases {
+            if target.is_empty() {
+                return Err(ConfigError(format!("aliases.{alias}: the target model is empty")));
+            }
+        }
+        Ok(Self { backends, aliases: raw.aliases })
+    }
+
+    /// The zero-config mode: no config in KV, one backend from plain variables, every model routed
+    /// to it. Returns None when `LLMPROXY_BACKEND` is not set either.
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Option<Self>, ConfigError> {
+        let Some(kind_name) = var("LLMPROXY_BACKEND") else { return Ok(None) };
+        let kind = BackendKind::parse(kind_name.trim()).ok_or_else(|| {
+            ConfigError(format!("LLMPROXY_BACKEND: unknown kind `{kind_name}` (expected {})", BackendKind::NAMES))
+        })?;
+        let backend = Backend {
+            name: kind_name.trim().to_string(),
+            kind,
+            base_url: normalise_base_url(var("LLMPROXY_BASE_URL").as_deref().unwrap_or(kind.default_base_url())),
+            api_key_env: kind.default_api_key_env().map(str::to_string),
+            models: vec!["**".to_string()],
+            headers: Vec::new(),
+            default_max_tokens: DEFAULT_MAX_TOKENS,
+            max_tokens_field: MaxTokensField::default(),
+        };
+        Ok(Some(Self { backends: vec![backend], aliases: BTreeMap::new() }))
+    }
+}
+
+fn parse_backend(value: Value) -> Result<Backend, String> {
+    let raw: RawBackend = serde_json::from_value(value).map_err(|e| e.to_string())?;
+    let kind = BackendKind::parse(&raw.kind)
+        .ok_or_else(|| format!("kind: unknown kind `{}` (expected {})", raw.kind, BackendKind::NAMES))?;
+    if raw.name.is_empty() {
+        return Err("name: must not be empty".into());
+    }
+    if raw.models.is_empty() {
+        return Err("models: at least one model pattern is needed".into());
+    }
+    if let Some(i) = raw.models.iter().position(String::is_empty) {
+        return Err(format!("models[{i}]: the pattern is empty"));
+    }
+    let base_url = raw.base_url.unwrap_or_else(|| kind.default_base_url().to_string());
+    if kind != BackendKind::Mock && !(base_url.starts_with("https://") || base_url.starts_with("http://")) {
+        return Err(format!("base_url: `{base_url}` is not an http(s) URL"));
+    }
+    if raw.default_max_tokens == Some(0) {
+        return Err("default_max_tokens: must be at least 1".into());
+    }
+    if let Some((name, _)) = raw.headers.iter().find(|(name, _)| !is_token(name)) {
+        return Err(format!("headers: `{name}` is not a valid header name"));
+    }
+    Ok(Backend {
+        name: raw.name,
+        kind,
+        base_url: normalise_base_url(&base_url),
+        api_key_env: raw.api_key_env.filter(|name| !name.is_empty()),
+        models: raw.models,
+        headers: raw.headers.into_iter().collect(),
+        default_max_tokens: raw.default_max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
+        max_tokens_field: raw.max_tokens_field,
+    })
+}
+
+fn normalise_base_url(url: &str) -> String {
+    url.trim_end_matches('/').to_string()
+}
+
+fn is_token(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = r#"{
+      "backends": [
+        {"name": "openai", "kind": "openai", "api_key_env": "OPENAI_API_KEY", "models": ["gpt-*", "o[0-9]*"]},
+        {"name": "anthropic", "kind": "anthropic", "base_url": "https://api.anthropic.com/",
+         "api_key_env": "ANTHROPIC_API_KEY", "models": ["claude-*"], "headers": {"anthropic-beta": "x"}},
+        {"name": "mock", "kind": "mock", "models": ["mock-*"]}
+      ],
+      "aliases": {"fast": "gpt-4o-mini"}
+    }"#;
+
+    fn error_of(text: &str) -> String {
+        Config::from_json(text).unwrap_err().0
+    }
+
+    #[test]
+    fn parses_the_documented_example_with_defaults() {
+        let config = Config::from_json(EXAMPLE).unwrap();
+        assert_eq!(config.backends.len(), 3);
+        assert_eq!(config.backends[0].base_url, "https://api.openai.com/v1");
+        assert_eq!(config.backends[1].base_url, "https://api.anthropic.com");
+        assert_eq!(config.backends[1].headers, vec![("anthropic-beta".to_string(), "x".to_string())]);
+        assert_eq!(config.backends[1].default_max_tokens, DEFAULT_MAX_TOKENS);
+        assert_eq!(config.backends[2].kind, BackendKind::Mock);
+        assert_eq!(config.aliases["fast"], "gpt-4o-mini");
+    }
+
+    #[test]
+    fn errors_name_the_field_at_fault() {
+        assert!(error_of(r#"{"backends":[{"name":"a","kind":"gopher","models":["x"]}]}"#)
+            .starts_with("backends[0]: kind: unknown kind `gopher`"));
+        assert!(error_of(r#"{"backends":[{"name":"a","kind":"mock","modles":["x"]}]}"#)
+            .contains("backends[0]: unknown field `modles`"));
+        assert!(error_of(r#"{"backends":[{"name":"a","kind":"mock","models":[]}]}"#).contains("backends[0]: models"));
+        assert!(error_of(r#"{"backends":[{"name":"a","kind":"openai","base_url":"ftp://x","models":["*"]}]}"#)
+            .contains("backends[0]: base_url"));
+        assert!(error_of(r#"{"backends":[{"name":"a","kind":"mock","models":["x"]},{"name":"a","kind":"mock","models":["y"]}]}"#)
+            .contains("backends[1].name"));
+        assert!(error_of(r#"{"backends":[]}"#).starts_with("backends"));
+        assert!(error_of(r#"{"backend":[]}"#).contains("unknown field `backend`"));
+        assert!(error_of("{not json").contains("line 1"));
+    }
+
+    #[test]
+    fn zero_config_from_vars() {
+        let vars = |name: &str| match name {
+            "LLMPROXY_BACKEND" => Some("anthropic".to_string()),
+            "LLMPROXY_BASE_URL" => Some("http://127.0.0.1:9/".to_string()),
+            _ => None,
+        };
+        let config = Config::from_vars(vars).unwrap().unwrap();
+        let backend = &config.backends[0];
+        assert_eq!((backend.kind, backend.base_url.as_str()), (BackendKind::Anthropic, "http://127.0.0.1:9"));
+        assert_eq!(backend.api_key_env.as_deref(), Some("ANTHROPIC_API_KEY"));
+        assert_eq!(Config::from_vars(|_| None).unwrap(), None);
+        let bad = Config::from_vars(|n| (n == "LLMPROXY_BACKEND").then(|| "nope".to_string()));
+        assert!(bad.unwrap_err().0.starts_with("LLMPROXY_BACKEND"));
+    }
+}

@@ -1,0 +1,119 @@
+//! Anthropic Messages responses (whole, not streamed) to and from the IR.
+
+use super::types::*;
+use crate::error::ProxyError;
+use crate::ir::{self, Part, StopReason, ToolCall, Usage};
+use serde_json::{json, Map, Value};
+
+pub fn stop_reason_to_ir(reason: &str) -> StopReason {
+    match reason {
+        "max_tokens" => StopReason::MaxTokens,
+        "stop_sequence" => StopReason::StopSequence,
+        "tool_use" => StopReason::ToolUse,
+        "refusal" => StopReason::Refusal,
+        "pause_turn" => StopReason::PauseTurn,
+        "model_context_window_exceeded" => StopReason::ContextWindowExceeded,
+        _ => StopReason::EndTurn,
+    }
+}
+
+pub fn stop_reason_from_ir(reason: &StopReason) -> &'static str {
+    match reason {
+        StopReason::EndTurn => "end_turn",
+        StopReason::MaxTokens => "max_tokens",
+        StopReason::StopSequence => "stop_sequence",
+        StopReason::ToolUse => "tool_use",
+        StopReason::Refusal | StopReason::ContentFilter => "refusal",
+        StopReason::PauseTurn => "pause_turn",
+        StopReason::ContextWindowExceeded => "model_context_window_exceeded",
+    }
+}
+
+/// Anthropic counts cached prompt tokens apart from `input_tokens`; the IR counts them inside.
+pub fn usage_to_ir(usage: &AnthropicUsage) -> Usage {
+    let cache_read = usage.cache_read_input_tokens.unwrap_or(0);
+    let cache_write = usage.cache_creation_input_tokens.unwrap_or(0);
+    Usage {
+        input_tokens: usage.input_tokens.unwrap_or(0) + cache_read + cache_write,
+        output_tokens: usage.output_tokens,
+        cache_read_tokens: cache_read,
+        cache_write_tokens: cache_write,
+        reasoning_tokens: 0,
+    }
+}
+
+pub fn usage_from_ir(usage: &Usage) -> AnthropicUsage {
+    AnthropicUsage {
+        input_tokens: Some(usage.input_tokens.saturating_sub(usage.cache_read_tokens + usage.cache_write_tokens)),
+        output_tokens: usage.output_tokens,
+        cache_creation_input_tokens: Some(usage.cache_write_tokens),
+        cache_read_input_tokens: Some(usage.cache_read_tokens),
+    }
+}
+
+/// Parses tool-call arguments for Anthropic's `input` object.
+pub fn tool_input(arguments: &str) -> Value {
+    if arguments.trim().is_empty() {
+        return json!({});
+    }
+    // A model that produced broken JSON is kept as a string inside an object, so nothing is lost.
+    serde_json::from_str::<Value>(arguments).ok().filter(Value::is_object).unwrap_or_else(|| json!({"input": arguments}))
+}
+
+pub fn to_ir(response: MessagesResponse) -> Result<ir::Response, ProxyError> {
+    let content = response
+        .content
+        .into_iter()
+        .filter_map(|block| match block {
+            Block::Text { text, .. } => Some(Part::Text(text)),
+            Block::ToolUse { id, name, input, .. } => {
+                Some(Part::ToolCall(ToolCall { id, name, arguments: input.to_string() }))
+            }
+            Block::Thinking { thinking, signature } => {
+                Some(Part::Thinking { text: thinking, signature: (!signature.is_empty()).then_some(signature) })
+            }
+            Block::RedactedThinking { data } => Some(Part::RedactedThinking { data }),
+            // Server-tool blocks (web search and the like) have no counterpart in other dialects.
+            Block::Image { .. } | Block::ToolResult { .. } | Block::Other(_) => None,
+        })
+        .collect();
+    Ok(ir::Response {
+        id: response.id,
+        model: response.model,
+        content,
+        stop_reason: response.stop_reason.as_deref().map(stop_reason_to_ir),
+        stop_sequence: response.stop_sequence,
+        usage: usage_to_ir(&response.usage),
+    })
+}
+
+pub fn from_ir(response: ir::Response) -> MessagesResponse {
+    let content = response
+        .content
+        .into_iter()
+        .filter_map(|part| match part {
+            Part::Text(text) => Some(Block::Text { text, extra: Map::new() }),
+            Part::ToolCall(call) => Some(Block::ToolUse {
+                id: call.id,
+                name: call.name,
+                input: tool_input(&call.arguments),
+                extra: Map::new(),
+            }),
+            Part::Thinking { text, signature } => {
+                Some(Block::Thinking { thinking: text, signature: signature.unwrap_or_default() })
+            }
+            Part::RedactedThinking { data } => Some(Block::RedactedThinking { data }),
+            Part::Image(_) | Part::ToolResult(_) => None,
+        })
+        .collect();
+    MessagesResponse {
+        id: response.id,
+        kind: "message".into(),
+        role: "assistant".into(),
+        model: response.model,
+        content,
+        stop_reason: Some(stop_reason_from_ir(response.stop_reason.as_ref().unwrap_or(&StopReason::EndTurn)).into()),
+        stop_sequence: response.stop_sequence,
+        usage: usage_from_ir(&response.usage),
+    }
+}

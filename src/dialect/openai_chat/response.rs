@@ -1,0 +1,119 @@
+//! Chat Completions responses (whole, not streamed) to and from the IR.
+
+use super::types::*;
+use crate::error::ProxyError;
+use crate::ir::{self, Part, StopReason, ToolCall, Usage};
+
+pub fn stop_reason_to_ir(reason: &str) -> StopReason {
+    match reason {
+        "length" => StopReason::MaxTokens,
+        "tool_calls" | "function_call" => StopReason::ToolUse,
+        "content_filter" => StopReason::ContentFilter,
+        _ => StopReason::EndTurn,
+    }
+}
+
+pub fn stop_reason_from_ir(reason: &StopReason) -> &'static str {
+    match reason {
+        StopReason::EndTurn | StopReason::StopSequence | StopReason::PauseTurn => "stop",
+        StopReason::MaxTokens | StopReason::ContextWindowExceeded => "length",
+        StopReason::ToolUse => "tool_calls",
+        StopReason::Refusal | StopReason::ContentFilter => "content_filter",
+    }
+}
+
+pub fn usage_to_ir(usage: &ChatUsage) -> Usage {
+    Usage {
+        input_tokens: usage.prompt_tokens,
+        output_tokens: usage.completion_tokens,
+        cache_read_tokens: usage.prompt_tokens_details.as_ref().map_or(0, |d| d.cached_tokens),
+        cache_write_tokens: 0,
+        reasoning_tokens: usage.completion_tokens_details.as_ref().map_or(0, |d| d.reasoning_tokens),
+    }
+}
+
+pub fn usage_from_ir(usage: &Usage) -> ChatUsage {
+    ChatUsage {
+        prompt_tokens: usage.input_tokens,
+        completion_tokens: usage.output_tokens,
+        total_tokens: usage.input_tokens + usage.output_tokens,
+        prompt_tokens_details: Some(PromptTokensDetails { cached_tokens: usage.cache_read_tokens }),
+        completion_tokens_details: Some(CompletionTokensDetails { reasoning_tokens: usage.reasoning_tokens }),
+    }
+}
+
+pub fn to_ir(completion: ChatCompletion) -> Result<ir::Response, ProxyError> {
+    let choice = completion
+        .choices
+        .into_iter()
+        .next()
+        .ok_or_else(|| ProxyError::bad_gateway("the upstream answered with no choices"))?;
+    let message = choice.message;
+    let mut content = Vec::new();
+    if let Some(text) = message.reasoning_content.filter(|t| !t.is_empty()) {
+        content.push(Part::Thinking { text, signature: None });
+    }
+    let mut stop_reason = choice.finish_reason.as_deref().map(stop_reason_to_ir);
+    match message.content {
+        Some(Content::Text(text)) if !text.is_empty() => content.push(Part::Text(text)),
+        Some(Content::Parts(parts)) => content.extend(parts.into_iter().filter_map(|p| p.text.map(Part::Text))),
+        _ => {}
+    }
+    if let Some(refusal) = message.refusal.filter(|t| !t.is_empty()) {
+        content.push(Part::Text(refusal));
+        stop_reason = Some(StopReason::Refusal);
+    }
+    content.extend(message.tool_calls.into_iter().map(|call| {
+        Part::ToolCall(ToolCall { id: call.id, name: call.function.name, arguments: call.function.arguments })
+    }));
+    Ok(ir::Response {
+        id: completion.id,
+        model: completion.model,
+        content,
+        stop_reason,
+        stop_sequence: None,
+        usage: completion.usage.as_ref().map(usage_to_ir).unwrap_or_default(),
+    })
+}
+
+/// `created` is the Unix time to stamp on the completion.
+pub fn from_ir(response: ir::Response, created: u64) -> ChatCompletion {
+    let mut text = String::new();
+    let mut reasoning = String::new();
+    let mut tool_calls = Vec::new();
+    for part in response.content {
+        match part {
+            Part::Text(t) => text.push_str(&t),
+            Part::Thinking { text, .. } => reasoning.push_str(&text),
+            Part::ToolCall(call) => tool_calls.push(ChatToolCall {
+                id: call.id,
+                kind: "function".into(),
+                function: FunctionCall { name: call.name, arguments: call.arguments },
+            }),
+            Part::RedactedThinking { .. } | Part::Image(_) | Part::ToolResult(_) => {}
+        }
+    }
+    let message = ChatMessage {
+        role: "assistant".into(),
+        content: (!text.is_empty() || tool_calls.is_empty()).then_some(Content::Text(text)),
+        tool_calls,
+        tool_call_id: None,
+        refusal: None,
+        reasoning_content: (!reasoning.is_empty()).then_some(reasoning),
+        extra: Default::default(),
+    };
+    ChatCompletion {
+        id: response.id,
+        object: "chat.completion".into(),
+        created,
+        model: response.model,
+        choices: vec![Choice {
+            index: 0,
+            message,
+            finish_reason: Some(stop_reason_from_ir(response.stop_reason.as_ref().unwrap_or(&StopReason::EndTurn)).into()),
+            extra: Default::default(),
+        }],
+        usage: Some(usage_from_ir(&response.usage)),
+        extra: Default::default(),
+    }
+}

@@ -1,0 +1,220 @@
+//! Chat Completions streams: chunks to IR events and back.
+
+use super::response::{stop_reason_from_ir, stop_reason_to_ir, usage_from_ir, usage_to_ir};
+use super::types::*;
+use crate::error::ProxyError;
+use crate::ir::{BlockStart, Delta, StopReason, StreamEvent, Usage};
+use crate::sse;
+use crate::transcode::{StreamDecoder, StreamEncoder};
+
+/// What kind of block a Chat delta belongs to; Chat has no blocks, so the decoder makes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Reasoning,
+    Text,
+    Tool(usize),
+}
+
+#[derive(Debug, Default)]
+pub struct Decoder {
+    started: bool,
+    /// The open block, and what it holds.
+    open: Option<(usize, Source)>,
+    /// Block index per Chat tool-call index, for arguments that come back to an earlier call.
+    tools: Vec<(usize, usize)>,
+    next_block: usize,
+    stop_reason: Option<StopReason>,
+    usage: Usage,
+    done: bool,
+}
+
+impl Decoder {
+    fn block_for(&mut self, source: Source, start: impl FnOnce() -> BlockStart, out: &mut Vec<StreamEvent>) -> usize {
+        if let Some((index, open)) = self.open {
+            if open == source {
+                return index;
+            }
+        }
+        if let Source::Tool(tool) = source {
+            if let Some(&(_, index)) = self.tools.iter().find(|(t, _)| *t == tool) {
+                return index;
+            }
+        }
+        self.close(out);
+        let index = self.next_block;
+        self.next_block += 1;
+        if let Source::Tool(tool) = source {
+            self.tools.push((tool, index));
+        }
+        out.push(StreamEvent::BlockStart { index, block: start() });
+        self.open = Some((index, source));
+        index
+    }
+
+    fn close(&mut self, out: &mut Vec<StreamEvent>) {
+        if let Some((index, _)) = self.open.take() {
+            out.push(StreamEvent::BlockStop { index });
+        }
+    }
+
+    fn chunk(&mut self, chunk: ChatChunk, out: &mut Vec<StreamEvent>) {
+        if !self.started {
+            self.started = true;
+            out.push(StreamEvent::Start { id: chunk.id, model: chunk.model, usage: Usage::default() });
+        }
+        if let Some(usage) = &chunk.usage {
+            self.usage = usage_to_ir(usage);
+        }
+        let Some(choice) = chunk.choices.into_iter().next() else { return };
+        let delta = choice.delta;
+        if let Some(text) = delta.reasoning_content.or(delta.reasoning).filter(|t| !t.is_empty()) {
+            let index = self.block_for(Source::Reasoning, || BlockStart::Thinking, out);
+            out.push(StreamEvent::Delta { index, delta: Delta::Thinking(text) });
+        }
+        for text in [delta.content, delta.refusal.inspect(|_| self.stop_reason = Some(StopReason::Refusal))]
+            .into_iter()
+            .flatten()
+            .filter(|t| !t.is_empty())
+        {
+            let index = self.block_for(Source::Text, || BlockStart::Text, out);
+            out.push(StreamEvent::Delta { index, delta: Delta::Text(text) });
+        }
+        for call in delta.tool_calls {
+            let function = call.function.unwrap_or_default();
+            let (id, name) = (call.id.unwrap_or_default(), function.name.unwrap_or_default());
+            let index = self.block_for(Source::Tool(call.index), || BlockStart::ToolCall { id, name }, out);
+            if let Some(arguments) = function.arguments.filter(|a| !a.is_empty()) {
+                out.push(StreamEvent::Delta { index, delta: Delta::ToolArguments(arguments) });
+            }
+        }
+        if let Some(reason) = choice.finish_reason {
+            self.close(out);
+            if self.stop_reason != Some(StopReason::Refusal) {
+                self.stop_reason = Some(stop_reason_to_ir(&reason));
+            }
+        }
+    }
+
+    fn finish_events(&mut self, out: &mut Vec<StreamEvent>) {
+        self.close(out);
+        self.done = true;
+        out.push(StreamEvent::Finish { stop_reason: self.stop_reason.take(), stop_sequence: None, usage: self.usage });
+    }
+}
+
+impl StreamDecoder for Decoder {
+    fn event(&mut self, event: sse::Event, out: &mut Vec<StreamEvent>) -> Result<(), ProxyError> {
+        if self.done {
+            return Ok(());
+        }
+        if event.data == "[DONE]" {
+            self.finish_events(out);
+            return Ok(());
+        }
+        let chunk: ChatChunk = serde_json::from_str(&event.data)
+            .map_err(|e| ProxyError::bad_gateway(format!("the upstream sent an unreadable stream chunk: {e}")))?;
+        if let Some(error) = &chunk.error {
+            return Err(ProxyError::from_stream_error(error));
+        }
+        self.chunk(chunk, out);
+        Ok(())
+    }
+
+    fn end(&mut self, out: &mut Vec<StreamEvent>) -> Result<(), ProxyError> {
+        if self.done {
+            return Ok(());
+        }
+        // Some compatible servers end without `[DONE]`; a finish reason still marks a whole answer.
+        if self.stop_reason.is_some() {
+            self.finish_events(out);
+            return Ok(());
+        }
+        Err(crate::transcode::truncated())
+    }
+}
+
+/// Writes IR events as Chat Completions chunks.
+#[derive(Debug)]
+pub struct Encoder {
+    id: String,
+    model: String,
+    created: u64,
+    include_usage: bool,
+    /// Chat tool-call index per block index.
+    tool_index: Vec<(usize, usize)>,
+}
+
+impl Encoder {
+    pub fn new(created: u64, include_usage: bool) -> Self {
+        Self { id: String::new(), model: String::new(), created, include_usage, tool_index: Vec::new() }
+    }
+
+    fn write(&self, out: &mut Vec<u8>, delta: ChunkDelta, finish_reason: Option<String>, usage: Option<ChatUsage>) {
+        let chunk = ChatChunk {
+            id: self.id.clone(),
+            object: "chat.completion.chunk".into(),
+            created: self.created,
+            model: self.model.clone(),
+            choices: if usage.is_some() {
+                Vec::new()
+            } else {
+                vec![ChunkChoice { index: 0, delta, finish_reason }]
+            },
+            usage,
+            error: None,
+        };
+        sse::write_event(out, None, &serde_json::to_string(&chunk).expect("chunks serialize"));
+    }
+}
+
+impl StreamEncoder for Encoder {
+    fn event(&mut self, event: StreamEvent, out: &mut Vec<u8>) {
+        match event {
+            StreamEvent::Start { id, model, .. } => {
+                self.id = id;
+                self.model = model;
+                let delta = ChunkDelta { role: Some("assistant".into()), content: Some(String::new()), ..Default::default() };
+                self.write(out, delta, None, None);
+            }
+            StreamEvent::BlockStart { index, block: BlockStart::ToolCall { id, name } } => {
+                let tool = self.tool_index.len();
+                self.tool_index.push((index, tool));
+                let call = ToolCallDelta {
+                    index: tool,
+                    id: Some(id),
+                    kind: Some("function".into()),
+                    function: Some(FunctionCallDelta { name: Some(name), arguments: Some(String::new()) }),
+                };
+                self.write(out, ChunkDelta { tool_calls: vec![call], ..Default::default() }, None, None);
+            }
+            StreamEvent::BlockStart { .. } | StreamEvent::BlockStop { .. } => {}
+            StreamEvent::Delta { index, delta } => {
+                let delta = match delta {
+                    Delta::Text(text) => ChunkDelta { content: Some(text), ..Default::default() },
+                    Delta::Thinking(text) => ChunkDelta { reasoning_content: Some(text), ..Default::default() },
+                    // Chat Completions has no place for a reasoning signature.
+                    Delta::Signature(_) => return,
+                    Delta::ToolArguments(arguments) => {
+                        let Some(&(_, tool)) = self.tool_index.iter().find(|(block, _)| *block == index) else { return };
+                        let call = ToolCallDelta {
+                            index: tool,
+                            function: Some(FunctionCallDelta { name: None, arguments: Some(arguments) }),
+                            ..Default::default()
+                        };
+                        ChunkDelta { tool_calls: vec![call], ..Default::default() }
+                    }
+                };
+                self.write(out, delta, None, None);
+            }
+            StreamEvent::Finish { stop_reason, usage, .. } => {
+                let reason = stop_reason_from_ir(stop_reason.as_ref().unwrap_or(&StopReason::EndTurn));
+                self.write(out, ChunkDelta::default(), Some(reason.into()), None);
+                if self.include_usage {
+                    self.write(out, ChunkDelta::default(), None, Some(usage_from_ir(&usage)));
+                }
+                sse::write_event(out, None, "[DONE]");
+            }
+        }
+    }
+
+}

@@ -1,0 +1,201 @@
+//! Errors the proxy reports, rendered in whichever dialect the client speaks.
+
+use crate::dialect::Dialect;
+use serde_json::{json, Value};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    InvalidRequest,
+    Authentication,
+    Permission,
+    NotFound,
+    PayloadTooLarge,
+    RateLimit,
+    /// A failure of the proxy or of the upstream that is nobody's input fault.
+    Api,
+    Overloaded,
+    NotImplemented,
+}
+
+impl ErrorKind {
+    /// The kind that matches an HTTP status, for upstream errors whose body says nothing better.
+    pub fn from_status(status: u16) -> Self {
+        match status {
+            401 => Self::Authentication,
+            403 => Self::Permission,
+            404 => Self::NotFound,
+            413 => Self::PayloadTooLarge,
+            429 => Self::RateLimit,
+            501 => Self::NotImplemented,
+            529 | 503 => Self::Overloaded,
+            400..=499 => Self::InvalidRequest,
+            _ => Self::Api,
+        }
+    }
+
+    fn anthropic_type(self) -> &'static str {
+        match self {
+            Self::InvalidRequest | Self::NotImplemented => "invalid_request_error",
+            Self::Authentication => "authentication_error",
+            Self::Permission => "permission_error",
+            Self::NotFound => "not_found_error",
+            Self::PayloadTooLarge => "request_too_large",
+            Self::RateLimit => "rate_limit_error",
+            Self::Api => "api_error",
+            Self::Overloaded => "overloaded_error",
+        }
+    }
+
+    fn openai_type(self) -> &'static str {
+        match self {
+            Self::InvalidRequest | Self::PayloadTooLarge | Self::NotImplemented => "invalid_request_error",
+            Self::Authentication => "authentication_error",
+            Self::Permission => "permission_error",
+            Self::NotFound => "not_found_error",
+            Self::RateLimit => "rate_limit_error",
+            Self::Api | Self::Overloaded => "api_error",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyError {
+    pub status: u16,
+    pub kind: ErrorKind,
+    pub message: String,
+    /// The request field the error is about, when there is one (OpenAI's `param`).
+    pub param: Option<String>,
+}
+
+impl ProxyError {
+    pub fn new(status: u16, kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self { status, kind, message: message.into(), param: None }
+    }
+
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(400, ErrorKind::InvalidRequest, message)
+    }
+
+    /// A 400 for a request field that the chosen backend cannot carry.
+    pub fn unsupported(field: &str, why: impl std::fmt::Display) -> Self {
+        let mut error = Self::invalid(format!("`{field}` cannot be sent to this backend: {why}"));
+        error.param = Some(field.to_string());
+        error
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(404, ErrorKind::NotFound, message)
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(500, ErrorKind::Api, message)
+    }
+
+    /// A failure of the upstream itself (unreachable, malformed or cut-off answer).
+    pub fn bad_gateway(message: impl Into<String>) -> Self {
+        Self::new(502, ErrorKind::Api, message)
+    }
+
+    /// The error as the JSON body the client's dialect uses.
+    pub fn to_json(&self, dialect: Dialect) -> Value {
+        match dialect {
+            Dialect::Anthropic => json!({
+                "type": "error",
+                "error": {"type": self.kind.anthropic_type(), "message": self.message},
+            }),
+            Dialect::OpenAiChat => json!({
+                "error": {
+                    "message": self.message,
+                    "type": self.kind.openai_type(),
+                    "param": self.param,
+                    "code": Value::Null,
+                },
+            }),
+        }
+    }
+
+    pub fn to_body(&self, dialect: Dialect) -> String {
+        self.to_json(dialect).to_string()
+    }
+
+    /// Reads an error an upstream sent inside a stream (`{"type":…,"message":…}` in either dialect).
+    pub fn from_stream_error(error: &Value) -> Self {
+        let kind_name = error.get("type").and_then(Value::as_str).unwrap_or("");
+        let (status, kind) = match kind_name {
+            "invalid_request_error" => (400, ErrorKind::InvalidRequest),
+            "authentication_error" => (401, ErrorKind::Authentication),
+            "permission_error" => (403, ErrorKind::Permission),
+            "not_found_error" => (404, ErrorKind::NotFound),
+            "request_too_large" => (413, ErrorKind::PayloadTooLarge),
+            "rate_limit_error" => (429, ErrorKind::RateLimit),
+            "overloaded_error" => (529, ErrorKind::Overloaded),
+            _ => (502, ErrorKind::Api),
+        };
+        let message = error.get("message").and_then(Value::as_str).unwrap_or("the upstream reported an error");
+        Self::new(status, kind, message)
+    }
+
+    /// Reads an upstream error body in the backend's dialect, keeping the upstream's status and
+    /// message so the client learns exactly what the backend said.
+    pub fn from_upstream(status: u16, body: &[u8]) -> Self {
+        let parsed: Option<Value> = serde_json::from_slice(body).ok();
+        let error = parsed.as_ref().map(|v| v.get("error").unwrap_or(v));
+        let message = error
+            .and_then(|e| e.get("message").or_else(|| e.get("detail")))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .or_else(|| error.and_then(Value::as_str).map(str::to_string))
+            .unwrap_or_else(|| {
+                let text = String::from_utf8_lossy(body);
+                let text = text.trim();
+                if text.is_empty() {
+                    format!("upstream answered HTTP {status}")
+                } else {
+                    truncate_chars(text, 1000)
+                }
+            });
+        Self::new(status, ErrorKind::from_status(status), message)
+    }
+}
+
+fn truncate_chars(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_string(),
+    }
+}
+
+impl std::fmt::Display for ProxyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.message, self.status)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_each_dialect() {
+        let e = ProxyError::not_found("model `x` is not routed");
+        assert_eq!(
+            e.to_json(Dialect::Anthropic),
+            json!({"type":"error","error":{"type":"not_found_error","message":"model `x` is not routed"}})
+        );
+        assert_eq!(e.to_json(Dialect::OpenAiChat)["error"]["type"], "not_found_error");
+        assert_eq!(e.to_json(Dialect::OpenAiChat)["error"]["message"], "model `x` is not routed");
+    }
+
+    #[test]
+    fn upstream_messages_survive_from_both_dialects() {
+        let anthropic = br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#;
+        let e = ProxyError::from_upstream(529, anthropic);
+        assert_eq!((e.status, e.kind, e.message.as_str()), (529, ErrorKind::Overloaded, "Overloaded"));
+        let openai = br#"{"error":{"message":"Rate limit reached","type":"requests","code":"rate_limit_exceeded"}}"#;
+        let e = ProxyError::from_upstream(429, openai);
+        assert_eq!((e.kind, e.message.as_str()), (ErrorKind::RateLimit, "Rate limit reached"));
+        let e = ProxyError::from_upstream(502, b"<html>bad gateway</html>");
+        assert_eq!(e.message, "<html>bad gateway</html>");
+        assert_eq!(ProxyError::from_upstream(500, b"").message, "upstream answered HTTP 500");
+    }
+}

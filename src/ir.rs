@@ -1,0 +1,249 @@
+//! The canonical intermediate representation every cross-dialect translation goes through:
+//! each dialect maps its requests, responses and stream events to and from these types, so N client
+//! dialects and M backend dialects need N + M mappings, not N × M.
+
+use serde_json::Value;
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Request {
+    /// The model as the backend knows it (aliases already resolved).
+    pub model: String,
+    /// Instructions before the conversation, in order.
+    pub system: Vec<String>,
+    pub messages: Vec<Message>,
+    pub tools: Vec<Tool>,
+    pub tool_choice: Option<ToolChoice>,
+    /// False when the client asked for at most one tool call per turn.
+    pub parallel_tool_calls: Option<bool>,
+    pub max_tokens: Option<u32>,
+    pub temperature: Option<f64>,
+    pub top_p: Option<f64>,
+    pub stop: Vec<String>,
+    pub stream: bool,
+    pub reasoning: Option<Reasoning>,
+    /// Request fields the client sent that the backend dialect has no place for. They are not
+    /// sent; the proxy names them in the `x-llmproxy-dropped` response header.
+    pub dropped: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// An instruction inside the conversation (Chat `system`/`developer` messages after the first
+    /// turn, Anthropic `role: "system"` entries).
+    System,
+    User,
+    Assistant,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    pub role: Role,
+    pub content: Vec<Part>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Part {
+    Text(String),
+    Image(Image),
+    ToolCall(ToolCall),
+    ToolResult(ToolResult),
+    Thinking { text: String, signature: Option<String> },
+    /// Reasoning the provider encrypted; only the provider that made it can read it back.
+    RedactedThinking { data: String },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Image {
+    Base64 { media_type: String, data: String },
+    Url(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolCall {
+    pub id: String,
+    pub name: String,
+    /// The arguments as JSON text, exactly as the model produced them.
+    pub arguments: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolResult {
+    pub call_id: String,
+    /// Text and image parts only.
+    pub content: Vec<Part>,
+    pub is_error: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tool {
+    pub name: String,
+    pub description: Option<String>,
+    /// JSON Schema of the arguments object.
+    pub parameters: Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ToolChoice {
+    Auto,
+    None,
+    /// Some tool must be called.
+    Required,
+    Tool(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effort {
+    Low,
+    Medium,
+    High,
+}
+
+/// How much the model should think before answering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reasoning {
+    Off,
+    Effort(Effort),
+    BudgetTokens(u32),
+}
+
+impl Reasoning {
+    /// Thinking budgets stand for these efforts (and back), so an Anthropic budget and an OpenAI
+    /// `reasoning_effort` translate into each other: low 1024, medium 8192, high 24576 tokens.
+    pub fn budget_tokens(self) -> Option<u32> {
+        match self {
+            Self::Off => None,
+            Self::BudgetTokens(n) => Some(n),
+            Self::Effort(Effort::Low) => Some(1024),
+            Self::Effort(Effort::Medium) => Some(8192),
+            Self::Effort(Effort::High) => Some(24576),
+        }
+    }
+
+    pub fn effort(self) -> Option<Effort> {
+        match self {
+            Self::Off => None,
+            Self::Effort(effort) => Some(effort),
+            Self::BudgetTokens(n) if n < 4096 => Some(Effort::Low),
+            Self::BudgetTokens(n) if n < 16384 => Some(Effort::Medium),
+            Self::BudgetTokens(_) => Some(Effort::High),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Usage {
+    /// All prompt tokens, cached ones included.
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    /// Prompt tokens read from the provider's cache (a part of `input_tokens`).
+    pub cache_read_tokens: u64,
+    /// Prompt tokens written to the provider's cache (a part of `input_tokens`).
+    pub cache_write_tokens: u64,
+    /// Output tokens spent on reasoning (a part of `output_tokens`), where the backend says.
+    pub reasoning_tokens: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StopReason {
+    EndTurn,
+    MaxTokens,
+    StopSequence,
+    ToolUse,
+    /// The model declined (Anthropic `refusal`).
+    Refusal,
+    /// The provider's filter cut the answer (OpenAI `content_filter`).
+    ContentFilter,
+    /// A long-running turn paused; the client should send it back to continue (Anthropic).
+    PauseTurn,
+    ContextWindowExceeded,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Response {
+    pub id: String,
+    pub model: String,
+    pub content: Vec<Part>,
+    pub stop_reason: Option<StopReason>,
+    pub stop_sequence: Option<String>,
+    pub usage: Usage,
+}
+
+/// What a streamed answer is made of. Content comes as blocks, numbered from 0 in the order they
+/// start; a block's deltas come between its start and its stop.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StreamEvent {
+    Start { id: String, model: String, usage: Usage },
+    BlockStart { index: usize, block: BlockStart },
+    Delta { index: usize, delta: Delta },
+    BlockStop { index: usize },
+    Finish { stop_reason: Option<StopReason>, stop_sequence: Option<String>, usage: Usage },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum BlockStart {
+    Text,
+    Thinking,
+    RedactedThinking { data: String },
+    ToolCall { id: String, name: String },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Delta {
+    Text(String),
+    Thinking(String),
+    Signature(String),
+    ToolArguments(String),
+}
+
+/// The text of some parts, one after another; parts that are not text are left out.
+pub fn join_text(parts: &[Part]) -> String {
+    parts
+        .iter()
+        .filter_map(|part| match part {
+            Part::Text(text) => Some(text.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Records a request field that the backend dialect cannot carry, once.
+pub fn note_dropped(dropped: &mut Vec<String>, field: &str) {
+    if !dropped.iter().any(|f| f == field) {
+        dropped.push(field.to_string());
+    }
+}
+
+impl Response {
+    /// The response as the events a stream of it would carry, for answers made whole (the mock).
+    pub fn into_events(self) -> Vec<StreamEvent> {
+        let mut events = vec![StreamEvent::Start {
+            id: self.id,
+            model: self.model,
+            usage: Usage { output_tokens: 0, reasoning_tokens: 0, ..self.usage },
+        }];
+        let blocks = self.content.into_iter().filter_map(|part| match part {
+            Part::Text(text) => Some((BlockStart::Text, vec![Delta::Text(text)])),
+            Part::Thinking { text, signature } => {
+                let deltas = std::iter::once(Delta::Thinking(text)).chain(signature.map(Delta::Signature)).collect();
+                Some((BlockStart::Thinking, deltas))
+            }
+            Part::RedactedThinking { data } => Some((BlockStart::RedactedThinking { data }, Vec::new())),
+            Part::ToolCall(call) => Some((
+                BlockStart::ToolCall { id: call.id, name: call.name },
+                vec![Delta::ToolArguments(call.arguments)],
+            )),
+            Part::Image(_) | Part::ToolResult(_) => None,
+        });
+        for (index, (block, deltas)) in blocks.enumerate() {
+            events.push(StreamEvent::BlockStart { index, block });
+            events.extend(deltas.into_iter().map(|delta| StreamEvent::Delta { index, delta }));
+            events.push(StreamEvent::BlockStop { index });
+        }
+        events.push(StreamEvent::Finish {
+            stop_reason: self.stop_reason,
+            stop_sequence: self.stop_sequence,
+            usage: self.usage,
+        });
+        events
+    }
+}

@@ -1,0 +1,17 @@
+//! An edge LLM proxy: clients speak OpenAI Chat Completions or Anthropic Messages, backends speak
+//! either, and requests are routed by model name. The core here is plain Rust with no Workers
+//! dependency; `worker` (wasm32 only) is the thin shell that runs it on Cloudflare Workers.
+
+pub mod auth;
+pub mod config;
+pub mod dialect;
+pub mod error;
+pub mod ir;
+pub mod mock;
+pub mod proxy;
+pub mod routing;
+pub mod sse;
+pub mod transcode;
+
+#[cfg(target_arch = "wasm32")]
+mod worker;

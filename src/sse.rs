@@ -1,0 +1,176 @@
+//! Server-sent events: an incremental parser that accepts bytes split at any boundary, and the
+//! encoder used for every SSE stream the proxy writes.
+//!
+//! The parser follows the WHATWG event-stream rules that matter for LLM APIs: `\n`, `\r\n` and `\r`
+//! line endings, `:` comment lines, multi-line `data:` joined with `\n`, an optional single space
+//! after the colon, and dispatch on a blank line.
+
+/// One dispatched event. `event` is empty when the stream gave no `event:` field.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Event {
+    pub event: String,
+    pub data: String,
+}
+
+#[derive(Debug, Default)]
+pub struct Parser {
+    /// Bytes of the current, not yet terminated line.
+    line: Vec<u8>,
+    /// A `\r` ended the previous chunk: a `\n` starting the next one belongs to it.
+    after_cr: bool,
+    event: String,
+    data: String,
+    has_data: bool,
+}
+
+impl Parser {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Feeds bytes and calls `on_event` for every event completed by them.
+    pub fn feed(&mut self, mut bytes: &[u8], on_event: &mut impl FnMut(Event)) {
+        if self.after_cr {
+            self.after_cr = false;
+            if let Some(b'\n') = bytes.first() {
+                bytes = &bytes[1..];
+            }
+        }
+        while let Some(pos) = bytes.iter().position(|&b| b == b'\n' || b == b'\r') {
+            let ending = bytes[pos];
+            if self.line.is_empty() {
+                self.take_line(&bytes[..pos], on_event);
+            } else {
+                self.line.extend_from_slice(&bytes[..pos]);
+                let line = std::mem::take(&mut self.line);
+                self.take_line(&line, on_event);
+            }
+            bytes = &bytes[pos + 1..];
+            if ending == b'\r' {
+                match bytes.first() {
+                    Some(b'\n') => bytes = &bytes[1..],
+                    None => self.after_cr = true,
+                    _ => {}
+                }
+            }
+        }
+        self.line.extend_from_slice(bytes);
+    }
+
+    /// Ends the stream: an unterminated last event is dispatched as if a blank line followed,
+    /// which is what the OpenAI and Anthropic SDKs do too.
+    pub fn finish(&mut self, on_event: &mut impl FnMut(Event)) {
+        if !self.line.is_empty() {
+            let line = std::mem::take(&mut self.line);
+            self.take_line(&line, on_event);
+        }
+        self.dispatch(on_event);
+    }
+
+    fn take_line(&mut self, line: &[u8], on_event: &mut impl FnMut(Event)) {
+        if line.is_empty() {
+            self.dispatch(on_event);
+            return;
+        }
+        if line[0] == b':' {
+            return;
+        }
+        let (field, value) = match line.iter().position(|&b| b == b':') {
+            Some(colon) => {
+                let value = &line[colon + 1..];
+                (&line[..colon], value.strip_prefix(b" ").unwrap_or(value))
+            }
+            None => (line, &[][..]),
+        };
+        let value = String::from_utf8_lossy(value);
+        match field {
+            b"data" => {
+                if self.has_data {
+                    self.data.push('\n');
+                }
+                self.data.push_str(&value);
+                self.has_data = true;
+            }
+            b"event" => self.event = value.into_owned(),
+            _ => {}
+        }
+    }
+
+    fn dispatch(&mut self, on_event: &mut impl FnMut(Event)) {
+        if self.has_data {
+            on_event(Event {
+                event: std::mem::take(&mut self.event),
+                data: std::mem::take(&mut self.data),
+            });
+        }
+        self.event.clear();
+        self.has_data = false;
+    }
+}
+
+/// Appends one event. `data` must not contain a newline (JSON from serde_json never does).
+pub fn write_event(out: &mut Vec<u8>, event: Option<&str>, data: &str) {
+    if let Some(name) = event {
+        out.extend_from_slice(b"event: ");
+        out.extend_from_slice(name.as_bytes());
+        out.push(b'\n');
+    }
+    out.extend_from_slice(b"data: ");
+    out.extend_from_slice(data.as_bytes());
+    out.extend_from_slice(b"\n\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_in_pieces(input: &[u8], piece: usize) -> Vec<Event> {
+        let mut parser = Parser::new();
+        let mut events = Vec::new();
+        for chunk in input.chunks(piece) {
+            parser.feed(chunk, &mut |e| events.push(e));
+        }
+        parser.finish(&mut |e| events.push(e));
+        events
+    }
+
+    fn ev(event: &str, data: &str) -> Event {
+        Event { event: event.into(), data: data.into() }
+    }
+
+    #[test]
+    fn same_events_for_every_chunk_size_and_line_ending() {
+        let lf = "event: a\ndata: {\"x\":1}\n\n: keep-alive comment\n\ndata: first\ndata: second\n\ndata:nospace\n\n";
+        let expected = vec![ev("a", "{\"x\":1}"), ev("", "first\nsecond"), ev("", "nospace")];
+        for input in [lf.to_string(), lf.replace('\n', "\r\n"), lf.replace('\n', "\r")] {
+            for piece in 1..input.len() {
+                assert_eq!(parse_in_pieces(input.as_bytes(), piece), expected, "piece {piece} of {input:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn unterminated_last_event_is_dispatched_at_finish() {
+        assert_eq!(parse_in_pieces(b"data: [DONE]", 4), vec![ev("", "[DONE]")]);
+        assert_eq!(parse_in_pieces(b"data: x\n", 3), vec![ev("", "x")]);
+    }
+
+    #[test]
+    fn event_name_without_data_is_not_dispatched_and_does_not_leak() {
+        assert_eq!(parse_in_pieces(b"event: ping\n\ndata: y\n\n", 5), vec![ev("", "y")]);
+    }
+
+    #[test]
+    fn utf8_split_across_chunks_survives() {
+        let input = "data: héllo ✓\n\n".as_bytes();
+        assert_eq!(parse_in_pieces(input, 1), vec![ev("", "héllo ✓")]);
+    }
+
+    #[test]
+    fn writes_named_and_unnamed_events() {
+        let mut out = Vec::new();
+        write_event(&mut out, Some("message_stop"), "{}");
+        write_event(&mut out, None, "[DONE]");
+        assert_eq!(out, b"event: message_stop\ndata: {}\n\ndata: [DONE]\n\n");
+    }
+}

@@ -1,0 +1,134 @@
+//! Streams translated event by event as bytes arrive: SSE framing → the backend dialect's decoder
+//! → IR events → the client dialect's encoder → SSE bytes. Nothing waits for the whole answer.
+
+use crate::dialect::Dialect;
+use crate::error::ProxyError;
+use crate::ir::StreamEvent;
+use crate::sse;
+
+/// Turns a backend dialect's stream events into IR events.
+pub trait StreamDecoder {
+    fn event(&mut self, event: sse::Event, out: &mut Vec<StreamEvent>) -> Result<(), ProxyError>;
+    /// The upstream closed the stream: fails unless the answer was complete.
+    fn end(&mut self, out: &mut Vec<StreamEvent>) -> Result<(), ProxyError>;
+}
+
+/// Writes IR events as a client dialect's stream.
+pub trait StreamEncoder {
+    fn event(&mut self, event: StreamEvent, out: &mut Vec<u8>);
+}
+
+enum Mode {
+    Translate { decoder: Box<dyn StreamDecoder>, encoder: Box<dyn StreamEncoder>, events: Vec<StreamEvent> },
+    /// Same dialect both sides: bytes go through untouched, and the framing is only watched to
+    /// tell a complete answer from a cut-off one.
+    Passthrough { complete: bool },
+}
+
+pub struct Transcoder {
+    client: Dialect,
+    parser: sse::Parser,
+    mode: Mode,
+    finished: bool,
+}
+
+impl Transcoder {
+    pub fn translate(client: Dialect, decoder: Box<dyn StreamDecoder>, encoder: Box<dyn StreamEncoder>) -> Self {
+        let mode = Mode::Translate { decoder, encoder, events: Vec::new() };
+        Self { client, parser: sse::Parser::new(), mode, finished: false }
+    }
+
+    pub fn passthrough(dialect: Dialect) -> Self {
+        Self { client: dialect, parser: sse::Parser::new(), mode: Mode::Passthrough { complete: false }, finished: false }
+    }
+
+    /// True once the stream has ended, completely or with an error event; later input is ignored.
+    pub fn is_finished(&self) -> bool {
+        self.finished
+    }
+
+    /// Feeds upstream bytes; returns the bytes to send to the client now.
+    pub fn push(&mut self, bytes: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        if self.finished {
+            return out;
+        }
+        let client = self.client;
+        let mut failure = None;
+        match &mut self.mode {
+            Mode::Passthrough { complete } => {
+                out.extend_from_slice(bytes);
+                self.parser.feed(bytes, &mut |event| *complete |= client.ends_stream(&event));
+            }
+            Mode::Translate { decoder, encoder, events } => {
+                self.parser.feed(bytes, &mut |event| {
+                    if failure.is_none() {
+                        failure = decoder.event(event, events).err();
+                    }
+                });
+                for event in events.drain(..) {
+                    encoder.event(event, &mut out);
+                }
+            }
+        }
+        if let Some(error) = failure {
+            self.write_error(&error, &mut out);
+        }
+        out
+    }
+
+    /// The upstream closed the stream.
+    pub fn end(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        if self.finished {
+            return out;
+        }
+        let client = self.client;
+        let mut failure = None;
+        match &mut self.mode {
+            Mode::Passthrough { complete } => {
+                self.parser.finish(&mut |event| *complete |= client.ends_stream(&event));
+                if !*complete {
+                    failure = Some(truncated());
+                }
+            }
+            Mode::Translate { decoder, encoder, events } => {
+                self.parser.finish(&mut |event| {
+                    if failure.is_none() {
+                        failure = decoder.event(event, events).err();
+                    }
+                });
+                if failure.is_none() {
+                    failure = decoder.end(events).err();
+                }
+                for event in events.drain(..) {
+                    encoder.event(event, &mut out);
+                }
+            }
+        }
+        match failure {
+            Some(error) => self.write_error(&error, &mut out),
+            None => self.finished = true,
+        }
+        out
+    }
+
+    /// Reading the upstream failed midway.
+    pub fn fail(&mut self, error: &ProxyError) -> Vec<u8> {
+        let mut out = Vec::new();
+        if !self.finished {
+            self.write_error(error, &mut out);
+        }
+        out
+    }
+
+    fn write_error(&mut self, error: &ProxyError, out: &mut Vec<u8>) {
+        self.client.write_stream_error(error, out);
+        self.finished = true;
+    }
+}
+
+/// The error for a stream that stopped before its end marker.
+pub fn truncated() -> ProxyError {
+    ProxyError::bad_gateway("the upstream stream ended before the answer was complete")
+}
