@@ -259,3 +259,21 @@ impl Exchange {
         ProxyError::from_upstream(status, body).to_body(self.client).into_bytes()
     }
 }
+
+/// `GET /v1/models`: aliases and exact model names, in the list shape of the client's dialect.
+pub fn models_list(config: &Config, dialect: Dialect) -> serde_json::Value {
+    use serde_json::json;
+    let models = config.listed_models();
+    match dialect {
+        Dialect::OpenAiChat => json!({
+            "object": "list",
+            "data": models.iter().map(|(id, owner)| json!({"id": id, "object": "model", "created": 0, "owned_by": owner})).collect::<Vec<_>>(),
+        }),
+        Dialect::Anthropic => json!({
+            "data": models.iter().map(|(id, _)| json!({"type": "model", "id": id, "display_name": id, "created_at": "1970-01-01T00:00:00Z"})).collect::<Vec<_>>(),
+            "has_more": false,
+            "first_id": models.first().map(|(id, _)| *id),
+            "last_id": models.last().map(|(id, _)| *id),
+        }),
+    }
+}
