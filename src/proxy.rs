@@ -76,26 +76,41 @@ struct Peek<'a> {
 pub fn plan(config: &Config, inbound: &Inbound) -> Result<Plan, ProxyError> {
     let peek: Peek = serde_json::from_slice(inbound.body)
         .map_err(|e| ProxyError::invalid(format!("the request body is not valid JSON: {e}")))?;
-    let requested = peek.model.as_deref().filter(|m| !m.is_empty()).ok_or_else(|| {
-        let mut error = ProxyError::invalid("`model` is required");
-        error.param = Some("model".into());
-        error
-    })?;
+    let requested = peek
+        .model
+        .as_deref()
+        .filter(|m| !m.is_empty())
+        .ok_or_else(|| {
+            let mut error = ProxyError::invalid("`model` is required");
+            error.param = Some("model".into());
+            error
+        })?;
     let model = config.resolve_alias(requested)?;
     let backend = config.route(model)?;
     let stream = peek.stream.unwrap_or(false);
     let include_usage = peek
         .stream_options
         .and_then(|raw| serde_json::from_str::<serde_json::Value>(raw.get()).ok())
-        .and_then(|options| options.get("include_usage").and_then(serde_json::Value::as_bool))
+        .and_then(|options| {
+            options
+                .get("include_usage")
+                .and_then(serde_json::Value::as_bool)
+        })
         .unwrap_or(false);
 
     let backend_dialect = match backend.kind {
         BackendKind::OpenAi => Dialect::OpenAiChat,
         BackendKind::Anthropic => Dialect::Anthropic,
-        BackendKind::Mock => return answer_locally(inbound, model, backend, stream, include_usage).map(Plan::Local),
+        BackendKind::Mock => {
+            return answer_locally(inbound, model, backend, stream, include_usage).map(Plan::Local)
+        }
     };
-    let exchange = Exchange { client: inbound.dialect, backend: backend_dialect, include_usage, now: inbound.now };
+    let exchange = Exchange {
+        client: inbound.dialect,
+        backend: backend_dialect,
+        include_usage,
+        now: inbound.now,
+    };
     let (body, dropped) = if backend_dialect == inbound.dialect {
         (with_model(inbound.body, requested, model)?, Vec::new())
     } else {
@@ -112,18 +127,36 @@ pub fn plan(config: &Config, inbound: &Inbound) -> Result<Plan, ProxyError> {
         url.push('?');
         url.push_str(inbound.query);
     }
-    Ok(Plan::Upstream(UpstreamCall { url, headers, body, stream, exchange, backend: backend.name.clone(), dropped }))
+    Ok(Plan::Upstream(UpstreamCall {
+        url,
+        headers,
+        body,
+        stream,
+        exchange,
+        backend: backend.name.clone(),
+        dropped,
+    }))
 }
 
 fn to_ir(dialect: Dialect, body: &[u8]) -> Result<ir::Request, ProxyError> {
-    let invalid = |e: serde_json::Error| ProxyError::invalid(format!("the request does not match the API: {e}"));
+    let invalid = |e: serde_json::Error| {
+        ProxyError::invalid(format!("the request does not match the API: {e}"))
+    };
     match dialect {
-        Dialect::OpenAiChat => openai_chat::request::to_ir(serde_json::from_slice(body).map_err(invalid)?),
-        Dialect::Anthropic => anthropic::request::to_ir(serde_json::from_slice(body).map_err(invalid)?),
+        Dialect::OpenAiChat => {
+            openai_chat::request::to_ir(serde_json::from_slice(body).map_err(invalid)?)
+        }
+        Dialect::Anthropic => {
+            anthropic::request::to_ir(serde_json::from_slice(body).map_err(invalid)?)
+        }
     }
 }
 
-fn from_ir(dialect: Dialect, request: ir::Request, backend: &Backend) -> Result<(Vec<u8>, Vec<String>), ProxyError> {
+fn from_ir(
+    dialect: Dialect,
+    request: ir::Request,
+    backend: &Backend,
+) -> Result<(Vec<u8>, Vec<String>), ProxyError> {
     let (body, dropped) = match dialect {
         Dialect::OpenAiChat => {
             let (request, dropped) = openai_chat::request::from_ir(request, backend)?;
@@ -134,7 +167,12 @@ fn from_ir(dialect: Dialect, request: ir::Request, backend: &Backend) -> Result<
             (serde_json::to_vec(&request), dropped)
         }
     };
-    Ok((body.map_err(|e| ProxyError::internal(format!("could not write the upstream request: {e}")))?, dropped))
+    Ok((
+        body.map_err(|e| {
+            ProxyError::internal(format!("could not write the upstream request: {e}"))
+        })?,
+        dropped,
+    ))
 }
 
 /// The body with `model` replaced, when the route renamed it; otherwise the very same bytes.
@@ -143,21 +181,32 @@ fn with_model(body: &[u8], requested: &str, model: &str) -> Result<Vec<u8>, Prox
     if requested == model {
         return Ok(body.to_vec());
     }
-    let mut fields: BTreeMap<Cow<str>, &RawValue> =
-        serde_json::from_slice(body).map_err(|e| ProxyError::invalid(format!("the request body is not a JSON object: {e}")))?;
+    let mut fields: BTreeMap<Cow<str>, &RawValue> = serde_json::from_slice(body)
+        .map_err(|e| ProxyError::invalid(format!("the request body is not a JSON object: {e}")))?;
     let model = RawValue::from_string(serde_json::to_string(model).expect("strings serialize"))
         .expect("a JSON string is a JSON value");
     fields.insert(Cow::Borrowed("model"), &model);
     serde_json::to_vec(&fields).map_err(|e| ProxyError::internal(e.to_string()))
 }
 
-fn upstream_headers(backend: &Backend, same_dialect: bool, inbound: &Inbound) -> Result<Vec<(String, String)>, ProxyError> {
+fn upstream_headers(
+    backend: &Backend,
+    same_dialect: bool,
+    inbound: &Inbound,
+) -> Result<Vec<(String, String)>, ProxyError> {
     let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
     let key = match &backend.api_key_env {
         None => None,
-        Some(name) => Some((inbound.secret)(name).filter(|k| !k.is_empty()).ok_or_else(|| {
-            ProxyError::internal(format!("backend `{}` needs the secret `{name}`, which is not set", backend.name))
-        })?),
+        Some(name) => Some(
+            (inbound.secret)(name)
+                .filter(|k| !k.is_empty())
+                .ok_or_else(|| {
+                    ProxyError::internal(format!(
+                        "backend `{}` needs the secret `{name}`, which is not set",
+                        backend.name
+                    ))
+                })?,
+        ),
     };
     match backend.kind {
         BackendKind::OpenAi => {
@@ -169,8 +218,13 @@ fn upstream_headers(backend: &Backend, same_dialect: bool, inbound: &Inbound) ->
             if let Some(key) = key {
                 headers.push(("x-api-key".into(), key));
             }
-            let version = same_dialect.then(|| (inbound.header)("anthropic-version")).flatten();
-            headers.push(("anthropic-version".into(), version.unwrap_or_else(|| ANTHROPIC_VERSION.into())));
+            let version = same_dialect
+                .then(|| (inbound.header)("anthropic-version"))
+                .flatten();
+            headers.push((
+                "anthropic-version".into(),
+                version.unwrap_or_else(|| ANTHROPIC_VERSION.into()),
+            ));
             if let Some(beta) = (inbound.header)("anthropic-beta") {
                 headers.push(("anthropic-beta".into(), beta));
             }
@@ -195,7 +249,12 @@ fn answer_locally(
         Dialect::Anthropic => format!("msg_mock{}", inbound.now),
     };
     let response = mock::answer(&request, id);
-    let exchange = Exchange { client: inbound.dialect, backend: inbound.dialect, include_usage, now: inbound.now };
+    let exchange = Exchange {
+        client: inbound.dialect,
+        backend: inbound.dialect,
+        include_usage,
+        now: inbound.now,
+    };
     let body = if stream {
         let mut encoder = exchange.encoder();
         let mut out = Vec::new();
@@ -206,7 +265,13 @@ fn answer_locally(
     } else {
         exchange.encode_response(response)?
     };
-    Ok(LocalAnswer { status: 200, stream, body, backend: backend.name.clone(), dropped: request.dropped })
+    Ok(LocalAnswer {
+        status: 200,
+        stream,
+        body,
+        backend: backend.name.clone(),
+        dropped: request.dropped,
+    })
 }
 
 impl Exchange {
@@ -216,7 +281,10 @@ impl Exchange {
 
     fn encoder(&self) -> Box<dyn StreamEncoder> {
         match self.client {
-            Dialect::OpenAiChat => Box::new(openai_chat::stream::Encoder::new(self.now, self.include_usage)),
+            Dialect::OpenAiChat => Box::new(openai_chat::stream::Encoder::new(
+                self.now,
+                self.include_usage,
+            )),
             Dialect::Anthropic => Box::new(anthropic::stream::Encoder),
         }
     }
@@ -235,17 +303,25 @@ impl Exchange {
 
     /// A whole successful answer from the backend, in the client's dialect.
     pub fn translate_response(&self, body: &[u8]) -> Result<Vec<u8>, ProxyError> {
-        let unreadable = |e: serde_json::Error| ProxyError::bad_gateway(format!("the upstream answer is unreadable: {e}"));
+        let unreadable = |e: serde_json::Error| {
+            ProxyError::bad_gateway(format!("the upstream answer is unreadable: {e}"))
+        };
         let response = match self.backend {
-            Dialect::OpenAiChat => openai_chat::response::to_ir(serde_json::from_slice(body).map_err(unreadable)?)?,
-            Dialect::Anthropic => anthropic::response::to_ir(serde_json::from_slice(body).map_err(unreadable)?)?,
+            Dialect::OpenAiChat => {
+                openai_chat::response::to_ir(serde_json::from_slice(body).map_err(unreadable)?)?
+            }
+            Dialect::Anthropic => {
+                anthropic::response::to_ir(serde_json::from_slice(body).map_err(unreadable)?)?
+            }
         };
         self.encode_response(response)
     }
 
     fn encode_response(&self, response: ir::Response) -> Result<Vec<u8>, ProxyError> {
         let body = match self.client {
-            Dialect::OpenAiChat => serde_json::to_vec(&openai_chat::response::from_ir(response, self.now)),
+            Dialect::OpenAiChat => {
+                serde_json::to_vec(&openai_chat::response::from_ir(response, self.now))
+            }
             Dialect::Anthropic => serde_json::to_vec(&anthropic::response::from_ir(response)),
         };
         body.map_err(|e| ProxyError::internal(e.to_string()))
@@ -256,7 +332,9 @@ impl Exchange {
         if self.is_passthrough() {
             return body.to_vec();
         }
-        ProxyError::from_upstream(status, body).to_body(self.client).into_bytes()
+        ProxyError::from_upstream(status, body)
+            .to_body(self.client)
+            .into_bytes()
     }
 }
 

@@ -19,7 +19,11 @@ pub trait StreamEncoder {
 }
 
 enum Mode {
-    Translate { decoder: Box<dyn StreamDecoder>, encoder: Box<dyn StreamEncoder>, events: Vec<StreamEvent> },
+    Translate {
+        decoder: Box<dyn StreamDecoder>,
+        encoder: Box<dyn StreamEncoder>,
+        events: Vec<StreamEvent>,
+    },
     /// Same dialect both sides: bytes go through untouched, and the framing is only watched to
     /// tell a complete answer from a cut-off one.
     Passthrough { complete: bool },
@@ -33,13 +37,31 @@ pub struct Transcoder {
 }
 
 impl Transcoder {
-    pub fn translate(client: Dialect, decoder: Box<dyn StreamDecoder>, encoder: Box<dyn StreamEncoder>) -> Self {
-        let mode = Mode::Translate { decoder, encoder, events: Vec::new() };
-        Self { client, parser: sse::Parser::new(), mode, finished: false }
+    pub fn translate(
+        client: Dialect,
+        decoder: Box<dyn StreamDecoder>,
+        encoder: Box<dyn StreamEncoder>,
+    ) -> Self {
+        let mode = Mode::Translate {
+            decoder,
+            encoder,
+            events: Vec::new(),
+        };
+        Self {
+            client,
+            parser: sse::Parser::new(),
+            mode,
+            finished: false,
+        }
     }
 
     pub fn passthrough(dialect: Dialect) -> Self {
-        Self { client: dialect, parser: sse::Parser::new(), mode: Mode::Passthrough { complete: false }, finished: false }
+        Self {
+            client: dialect,
+            parser: sse::Parser::new(),
+            mode: Mode::Passthrough { complete: false },
+            finished: false,
+        }
     }
 
     /// True once the stream has ended, completely or with an error event; later input is ignored.
@@ -58,9 +80,14 @@ impl Transcoder {
         match &mut self.mode {
             Mode::Passthrough { complete } => {
                 out.extend_from_slice(bytes);
-                self.parser.feed(bytes, &mut |event| *complete |= client.ends_stream(&event));
+                self.parser
+                    .feed(bytes, &mut |event| *complete |= client.ends_stream(&event));
             }
-            Mode::Translate { decoder, encoder, events } => {
+            Mode::Translate {
+                decoder,
+                encoder,
+                events,
+            } => {
                 self.parser.feed(bytes, &mut |event| {
                     if failure.is_none() {
                         failure = decoder.event(event, events).err();
@@ -87,12 +114,17 @@ impl Transcoder {
         let mut failure = None;
         match &mut self.mode {
             Mode::Passthrough { complete } => {
-                self.parser.finish(&mut |event| *complete |= client.ends_stream(&event));
+                self.parser
+                    .finish(&mut |event| *complete |= client.ends_stream(&event));
                 if !*complete {
                     failure = Some(truncated());
                 }
             }
-            Mode::Translate { decoder, encoder, events } => {
+            Mode::Translate {
+                decoder,
+                encoder,
+                events,
+            } => {
                 self.parser.finish(&mut |event| {
                     if failure.is_none() {
                         failure = decoder.event(event, events).err();

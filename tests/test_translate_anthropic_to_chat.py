@@ -77,7 +77,7 @@ def test_conversation_is_translated(claude, upstream):
         ],
         tools=[{"name": "lookup", "description": "Look up", "input_schema": {"type": "object", "properties": {"q": {"type": "string"}}}}],
         tool_choice={"type": "any", "disable_parallel_tool_use": True},
-        temperature=0.2, stop_sequences=["STOP"], metadata={"user_id": "u1"},
+        stop_sequences=["STOP"], metadata={"user_id": "u1"}, extra_body={"temperature": 0.2},
     )
     assert raw.headers["x-llmproxy-dropped"] == "metadata, cache_control, thinking"
     sent = upstream.last("gpt-t-history").body
