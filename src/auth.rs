@@ -9,18 +9,12 @@ pub fn presented_key(header: impl Fn(&str) -> Option<String>, query: &str) -> Op
             return Some(value[7..].trim().to_string());
         }
     }
-    header("x-api-key")
-        .or_else(|| header("x-goog-api-key"))
-        .or_else(|| {
-            query
-                .split('&')
-                .find_map(|pair| pair.strip_prefix("key="))
-                .map(|key| {
-                    percent_encoding::percent_decode_str(key)
-                        .decode_utf8_lossy()
-                        .into_owned()
-                })
-        })
+    header("x-api-key").or_else(|| header("x-goog-api-key")).or_else(|| {
+        query
+            .split('&')
+            .find_map(|pair| pair.strip_prefix("key="))
+            .map(|key| percent_encoding::percent_decode_str(key).decode_utf8_lossy().into_owned())
+    })
 }
 
 /// Whether `presented` is one of the comma-separated `configured` keys. Every configured key is
@@ -33,9 +27,7 @@ pub fn is_authorized(configured: &str, presented: Option<&str>) -> bool {
         .split(',')
         .map(str::trim)
         .filter(|key| !key.is_empty())
-        .fold(false, |found, key| {
-            found | constant_time_eq::constant_time_eq(key.as_bytes(), presented.as_bytes())
-        })
+        .fold(false, |found, key| found | constant_time_eq::constant_time_eq(key.as_bytes(), presented.as_bytes()))
 }
 
 #[cfg(test)]
@@ -43,40 +35,17 @@ mod tests {
     use super::*;
 
     fn headers<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
-        move |name| {
-            pairs
-                .iter()
-                .find(|(n, _)| *n == name)
-                .map(|(_, v)| v.to_string())
-        }
+        move |name| pairs.iter().find(|(n, _)| *n == name).map(|(_, v)| v.to_string())
     }
 
     #[test]
     fn finds_the_key_each_sdk_sends() {
-        assert_eq!(
-            presented_key(headers(&[("authorization", "Bearer sk-1")]), ""),
-            Some("sk-1".into())
-        );
-        assert_eq!(
-            presented_key(headers(&[("authorization", "bearer  sk-1 ")]), ""),
-            Some("sk-1".into())
-        );
-        assert_eq!(
-            presented_key(headers(&[("x-api-key", "sk-2")]), ""),
-            Some("sk-2".into())
-        );
-        assert_eq!(
-            presented_key(headers(&[("x-goog-api-key", "sk-3")]), ""),
-            Some("sk-3".into())
-        );
-        assert_eq!(
-            presented_key(headers(&[]), "alt=sse&key=sk%2D4"),
-            Some("sk-4".into())
-        );
-        assert_eq!(
-            presented_key(headers(&[("authorization", "Basic abc")]), ""),
-            None
-        );
+        assert_eq!(presented_key(headers(&[("authorization", "Bearer sk-1")]), ""), Some("sk-1".into()));
+        assert_eq!(presented_key(headers(&[("authorization", "bearer  sk-1 ")]), ""), Some("sk-1".into()));
+        assert_eq!(presented_key(headers(&[("x-api-key", "sk-2")]), ""), Some("sk-2".into()));
+        assert_eq!(presented_key(headers(&[("x-goog-api-key", "sk-3")]), ""), Some("sk-3".into()));
+        assert_eq!(presented_key(headers(&[]), "alt=sse&key=sk%2D4"), Some("sk-4".into()));
+        assert_eq!(presented_key(headers(&[("authorization", "Basic abc")]), ""), None);
         assert_eq!(presented_key(headers(&[]), "alt=sse"), None);
     }
 

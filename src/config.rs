@@ -114,35 +114,23 @@ impl Config {
             .backends
             .into_iter()
             .enumerate()
-            .map(|(i, value)| {
-                parse_backend(value).map_err(|e| ConfigError(format!("backends[{i}]: {e}")))
-            })
+            .map(|(i, value)| parse_backend(value).map_err(|e| ConfigError(format!("backends[{i}]: {e}"))))
             .collect::<Result<Vec<_>, _>>()?;
         if backends.is_empty() {
-            return Err(ConfigError(
-                "backends: at least one backend is needed".into(),
-            ));
+            return Err(ConfigError("backends: at least one backend is needed".into()));
         }
         let mut names = std::collections::BTreeSet::new();
         for (i, backend) in backends.iter().enumerate() {
             if !names.insert(backend.name.as_str()) {
-                return Err(ConfigError(format!(
-                    "backends[{i}].name: `{}` is used twice",
-                    backend.name
-                )));
+                return Err(ConfigError(format!("backends[{i}].name: `{}` is used twice", backend.name)));
             }
         }
         for (alias, target) in &raw.aliases {
             if target.is_empty() {
-                return Err(ConfigError(format!(
-                    "aliases.{alias}: the target model is empty"
-                )));
+                return Err(ConfigError(format!("aliases.{alias}: the target model is empty")));
             }
         }
-        Ok(Self {
-            backends,
-            aliases: raw.aliases,
-        })
+        Ok(Self { backends, aliases: raw.aliases })
     }
 
     /// The zero-config mode: no config in KV, one backend from plain variables, every model routed
@@ -152,41 +140,26 @@ impl Config {
             return Ok(None);
         };
         let kind = BackendKind::parse(kind_name.trim()).ok_or_else(|| {
-            ConfigError(format!(
-                "LLMPROXY_BACKEND: unknown kind `{kind_name}` (expected {})",
-                BackendKind::NAMES
-            ))
+            ConfigError(format!("LLMPROXY_BACKEND: unknown kind `{kind_name}` (expected {})", BackendKind::NAMES))
         })?;
         let backend = Backend {
             name: kind_name.trim().to_string(),
             kind,
-            base_url: normalise_base_url(
-                var("LLMPROXY_BASE_URL")
-                    .as_deref()
-                    .unwrap_or(kind.default_base_url()),
-            ),
+            base_url: normalise_base_url(var("LLMPROXY_BASE_URL").as_deref().unwrap_or(kind.default_base_url())),
             api_key_env: kind.default_api_key_env().map(str::to_string),
             models: vec!["**".to_string()],
             headers: Vec::new(),
             default_max_tokens: DEFAULT_MAX_TOKENS,
             max_tokens_field: MaxTokensField::default(),
         };
-        Ok(Some(Self {
-            backends: vec![backend],
-            aliases: BTreeMap::new(),
-        }))
+        Ok(Some(Self { backends: vec![backend], aliases: BTreeMap::new() }))
     }
 }
 
 fn parse_backend(value: Value) -> Result<Backend, String> {
     let raw: RawBackend = serde_json::from_value(value).map_err(|e| e.to_string())?;
-    let kind = BackendKind::parse(&raw.kind).ok_or_else(|| {
-        format!(
-            "kind: unknown kind `{}` (expected {})",
-            raw.kind,
-            BackendKind::NAMES
-        )
-    })?;
+    let kind = BackendKind::parse(&raw.kind)
+        .ok_or_else(|| format!("kind: unknown kind `{}` (expected {})", raw.kind, BackendKind::NAMES))?;
     if raw.name.is_empty() {
         return Err("name: must not be empty".into());
     }
@@ -196,12 +169,8 @@ fn parse_backend(value: Value) -> Result<Backend, String> {
     if let Some(i) = raw.models.iter().position(String::is_empty) {
         return Err(format!("models[{i}]: the pattern is empty"));
     }
-    let base_url = raw
-        .base_url
-        .unwrap_or_else(|| kind.default_base_url().to_string());
-    if kind != BackendKind::Mock
-        && !(base_url.starts_with("https://") || base_url.starts_with("http://"))
-    {
+    let base_url = raw.base_url.unwrap_or_else(|| kind.default_base_url().to_string());
+    if kind != BackendKind::Mock && !(base_url.starts_with("https://") || base_url.starts_with("http://")) {
         return Err(format!("base_url: `{base_url}` is not an http(s) URL"));
     }
     if raw.default_max_tokens == Some(0) {
@@ -227,10 +196,7 @@ fn normalise_base_url(url: &str) -> String {
 }
 
 fn is_token(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 #[cfg(test)]
@@ -257,10 +223,7 @@ mod tests {
         assert_eq!(config.backends.len(), 3);
         assert_eq!(config.backends[0].base_url, "https://api.openai.com/v1");
         assert_eq!(config.backends[1].base_url, "https://api.anthropic.com");
-        assert_eq!(
-            config.backends[1].headers,
-            vec![("anthropic-beta".to_string(), "x".to_string())]
-        );
+        assert_eq!(config.backends[1].headers, vec![("anthropic-beta".to_string(), "x".to_string())]);
         assert_eq!(config.backends[1].default_max_tokens, DEFAULT_MAX_TOKENS);
         assert_eq!(config.backends[2].kind, BackendKind::Mock);
         assert_eq!(config.aliases["fast"], "gpt-4o-mini");
@@ -268,24 +231,17 @@ mod tests {
 
     #[test]
     fn errors_name_the_field_at_fault() {
-        assert!(
-            error_of(r#"{"backends":[{"name":"a","kind":"gopher","models":["x"]}]}"#)
-                .starts_with("backends[0]: kind: unknown kind `gopher`")
-        );
-        assert!(
-            error_of(r#"{"backends":[{"name":"a","kind":"mock","modles":["x"]}]}"#)
-                .contains("backends[0]: unknown field `modles`")
-        );
-        assert!(
-            error_of(r#"{"backends":[{"name":"a","kind":"mock","models":[]}]}"#)
-                .contains("backends[0]: models")
-        );
+        assert!(error_of(r#"{"backends":[{"name":"a","kind":"gopher","models":["x"]}]}"#)
+            .starts_with("backends[0]: kind: unknown kind `gopher`"));
+        assert!(error_of(r#"{"backends":[{"name":"a","kind":"mock","modles":["x"]}]}"#)
+            .contains("backends[0]: unknown field `modles`"));
+        assert!(error_of(r#"{"backends":[{"name":"a","kind":"mock","models":[]}]}"#).contains("backends[0]: models"));
+        assert!(error_of(r#"{"backends":[{"name":"a","kind":"openai","base_url":"ftp://x","models":["*"]}]}"#)
+            .contains("backends[0]: base_url"));
         assert!(error_of(
-            r#"{"backends":[{"name":"a","kind":"openai","base_url":"ftp://x","models":["*"]}]}"#
+            r#"{"backends":[{"name":"a","kind":"mock","models":["x"]},{"name":"a","kind":"mock","models":["y"]}]}"#
         )
-        .contains("backends[0]: base_url"));
-        assert!(error_of(r#"{"backends":[{"name":"a","kind":"mock","models":["x"]},{"name":"a","kind":"mock","models":["y"]}]}"#)
-            .contains("backends[1].name"));
+        .contains("backends[1].name"));
         assert!(error_of(r#"{"backends":[]}"#).starts_with("backends"));
         assert!(error_of(r#"{"backend":[]}"#).contains("unknown field `backend`"));
         assert!(error_of("{not json").contains("line 1"));
@@ -300,10 +256,7 @@ mod tests {
         };
         let config = Config::from_vars(vars).unwrap().unwrap();
         let backend = &config.backends[0];
-        assert_eq!(
-            (backend.kind, backend.base_url.as_str()),
-            (BackendKind::Anthropic, "http://127.0.0.1:9")
-        );
+        assert_eq!((backend.kind, backend.base_url.as_str()), (BackendKind::Anthropic, "http://127.0.0.1:9"));
         assert_eq!(backend.api_key_env.as_deref(), Some("ANTHROPIC_API_KEY"));
         assert_eq!(Config::from_vars(|_| None).unwrap(), None);
         let bad = Config::from_vars(|n| (n == "LLMPROXY_BACKEND").then(|| "nope".to_string()));

@@ -48,9 +48,7 @@ impl ErrorKind {
 
     fn openai_type(self) -> &'static str {
         match self {
-            Self::InvalidRequest | Self::PayloadTooLarge | Self::NotImplemented => {
-                "invalid_request_error"
-            }
+            Self::InvalidRequest | Self::PayloadTooLarge | Self::NotImplemented => "invalid_request_error",
             Self::Authentication => "authentication_error",
             Self::Permission => "permission_error",
             Self::NotFound => "not_found_error",
@@ -71,12 +69,7 @@ pub struct ProxyError {
 
 impl ProxyError {
     pub fn new(status: u16, kind: ErrorKind, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            kind,
-            message: message.into(),
-            param: None,
-        }
+        Self { status, kind, message: message.into(), param: None }
     }
 
     pub fn invalid(message: impl Into<String>) -> Self {
@@ -138,10 +131,7 @@ impl ProxyError {
             "overloaded_error" => (529, ErrorKind::Overloaded),
             _ => (502, ErrorKind::Api),
         };
-        let message = error
-            .get("message")
-            .and_then(Value::as_str)
-            .unwrap_or("the upstream reported an error");
+        let message = error.get("message").and_then(Value::as_str).unwrap_or("the upstream reported an error");
         Self::new(status, kind, message)
     }
 
@@ -192,36 +182,20 @@ mod tests {
             e.to_json(Dialect::Anthropic),
             json!({"type":"error","error":{"type":"not_found_error","message":"model `x` is not routed"}})
         );
-        assert_eq!(
-            e.to_json(Dialect::OpenAiChat)["error"]["type"],
-            "not_found_error"
-        );
-        assert_eq!(
-            e.to_json(Dialect::OpenAiChat)["error"]["message"],
-            "model `x` is not routed"
-        );
+        assert_eq!(e.to_json(Dialect::OpenAiChat)["error"]["type"], "not_found_error");
+        assert_eq!(e.to_json(Dialect::OpenAiChat)["error"]["message"], "model `x` is not routed");
     }
 
     #[test]
     fn upstream_messages_survive_from_both_dialects() {
-        let anthropic =
-            br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#;
+        let anthropic = br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#;
         let e = ProxyError::from_upstream(529, anthropic);
-        assert_eq!(
-            (e.status, e.kind, e.message.as_str()),
-            (529, ErrorKind::Overloaded, "Overloaded")
-        );
+        assert_eq!((e.status, e.kind, e.message.as_str()), (529, ErrorKind::Overloaded, "Overloaded"));
         let openai = br#"{"error":{"message":"Rate limit reached","type":"requests","code":"rate_limit_exceeded"}}"#;
         let e = ProxyError::from_upstream(429, openai);
-        assert_eq!(
-            (e.kind, e.message.as_str()),
-            (ErrorKind::RateLimit, "Rate limit reached")
-        );
+        assert_eq!((e.kind, e.message.as_str()), (ErrorKind::RateLimit, "Rate limit reached"));
         let e = ProxyError::from_upstream(502, b"<html>bad gateway</html>");
         assert_eq!(e.message, "<html>bad gateway</html>");
-        assert_eq!(
-            ProxyError::from_upstream(500, b"").message,
-            "upstream answered HTTP 500"
-        );
+        assert_eq!(ProxyError::from_upstream(500, b"").message, "upstream answered HTTP 500");
     }
 }

@@ -177,27 +177,11 @@ pub struct Response {
 /// start; a block's deltas come between its start and its stop.
 #[derive(Debug, Clone, PartialEq)]
 pub enum StreamEvent {
-    Start {
-        id: String,
-        model: String,
-        usage: Usage,
-    },
-    BlockStart {
-        index: usize,
-        block: BlockStart,
-    },
-    Delta {
-        index: usize,
-        delta: Delta,
-    },
-    BlockStop {
-        index: usize,
-    },
-    Finish {
-        stop_reason: Option<StopReason>,
-        stop_sequence: Option<String>,
-        usage: Usage,
-    },
+    Start { id: String, model: String, usage: Usage },
+    BlockStart { index: usize, block: BlockStart },
+    Delta { index: usize, delta: Delta },
+    BlockStop { index: usize },
+    Finish { stop_reason: Option<StopReason>, stop_sequence: Option<String>, usage: Usage },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -240,39 +224,24 @@ impl Response {
         let mut events = vec![StreamEvent::Start {
             id: self.id,
             model: self.model,
-            usage: Usage {
-                output_tokens: 0,
-                reasoning_tokens: 0,
-                ..self.usage
-            },
+            usage: Usage { output_tokens: 0, reasoning_tokens: 0, ..self.usage },
         }];
         let blocks = self.content.into_iter().filter_map(|part| match part {
             Part::Text(text) => Some((BlockStart::Text, vec![Delta::Text(text)])),
             Part::Thinking { text, signature } => {
-                let deltas = std::iter::once(Delta::Thinking(text))
-                    .chain(signature.map(Delta::Signature))
-                    .collect();
+                let deltas = std::iter::once(Delta::Thinking(text)).chain(signature.map(Delta::Signature)).collect();
                 Some((BlockStart::Thinking, deltas))
             }
-            Part::RedactedThinking { data } => {
-                Some((BlockStart::RedactedThinking { data }, Vec::new()))
-            }
+            Part::RedactedThinking { data } => Some((BlockStart::RedactedThinking { data }, Vec::new())),
             Part::ToolCall(call) => Some((
-                BlockStart::ToolCall {
-                    id: call.id,
-                    name: call.name,
-                },
+                BlockStart::ToolCall { id: call.id, name: call.name },
                 vec![Delta::ToolArguments(call.arguments)],
             )),
             Part::Image(_) | Part::ToolResult(_) => None,
         });
         for (index, (block, deltas)) in blocks.enumerate() {
             events.push(StreamEvent::BlockStart { index, block });
-            events.extend(
-                deltas
-                    .into_iter()
-                    .map(|delta| StreamEvent::Delta { index, delta }),
-            );
+            events.extend(deltas.into_iter().map(|delta| StreamEvent::Delta { index, delta }));
             events.push(StreamEvent::BlockStop { index });
         }
         events.push(StreamEvent::Finish {

@@ -16,42 +16,25 @@ impl Config {
                 None => return Ok(current),
             }
         }
-        Err(ProxyError::invalid(format!(
-            "alias `{model}` does not resolve to a model (cycle in `aliases`)"
-        )))
+        Err(ProxyError::invalid(format!("alias `{model}` does not resolve to a model (cycle in `aliases`)")))
     }
 
     /// The backend for a model that is already alias-resolved. Backends are tried in config order.
     pub fn route(&self, model: &str) -> Result<&Backend, ProxyError> {
         self.backends
             .iter()
-            .find(|backend| {
-                backend
-                    .models
-                    .iter()
-                    .any(|pattern| glob_match::glob_match(pattern, model))
-            })
-            .ok_or_else(|| {
-                ProxyError::not_found(format!(
-                    "model `{model}` is not served by any configured backend"
-                ))
-            })
+            .find(|backend| backend.models.iter().any(|pattern| glob_match::glob_match(pattern, model)))
+            .ok_or_else(|| ProxyError::not_found(format!("model `{model}` is not served by any configured backend")))
     }
 
     /// Names a client can list, each with the backend that serves it: every alias and every
     /// model pattern without wildcards.
     pub fn listed_models(&self) -> Vec<(&str, &str)> {
         let backend_of = |model: &str| {
-            self.resolve_alias(model)
-                .ok()
-                .and_then(|m| self.route(m).ok())
-                .map_or("", |b| b.name.as_str())
+            self.resolve_alias(model).ok().and_then(|m| self.route(m).ok()).map_or("", |b| b.name.as_str())
         };
-        let mut models: Vec<(&str, &str)> = self
-            .aliases
-            .keys()
-            .map(|alias| (alias.as_str(), backend_of(alias)))
-            .collect();
+        let mut models: Vec<(&str, &str)> =
+            self.aliases.keys().map(|alias| (alias.as_str(), backend_of(alias))).collect();
         for backend in &self.backends {
             for pattern in &backend.models {
                 let literal = !pattern.contains(['*', '?', '[', '{', '!', '\\']);
@@ -88,11 +71,7 @@ mod tests {
     #[test]
     fn first_matching_backend_wins() {
         let config = config();
-        assert_eq!(
-            backend_for(&config, "gpt-4o"),
-            "openai",
-            "earlier glob beats later exact name"
-        );
+        assert_eq!(backend_for(&config, "gpt-4o"), "openai", "earlier glob beats later exact name");
         assert_eq!(backend_for(&config, "o3-mini"), "openai");
         assert_eq!(backend_for(&config, "claude-sonnet-4-5"), "anthropic");
         assert_eq!(backend_for(&config, "meta-llama/Llama-3.3-70B"), "router");
@@ -105,18 +84,12 @@ mod tests {
         assert_eq!(config.resolve_alias("fast").unwrap(), "gpt-4o-mini");
         assert_eq!(config.resolve_alias("smart").unwrap(), "claude-opus-4-1");
         assert_eq!(config.resolve_alias("gpt-4o").unwrap(), "gpt-4o");
-        assert!(config
-            .resolve_alias("loop")
-            .unwrap_err()
-            .message
-            .contains("cycle"));
+        assert!(config.resolve_alias("loop").unwrap_err().message.contains("cycle"));
     }
 
     #[test]
     fn unrouted_model_is_a_404_naming_it() {
-        let config =
-            Config::from_json(r#"{"backends":[{"name":"m","kind":"mock","models":["mock-*"]}]}"#)
-                .unwrap();
+        let config = Config::from_json(r#"{"backends":[{"name":"m","kind":"mock","models":["mock-*"]}]}"#).unwrap();
         let error = config.route("gpt-5").unwrap_err();
         assert_eq!(error.status, 404);
         assert!(error.message.contains("`gpt-5`"));
@@ -129,10 +102,7 @@ mod tests {
         assert!(listed.contains(&("fast", "openai")));
         assert!(listed.contains(&("smart", "anthropic")));
         assert!(listed.contains(&("gpt-4o-mini", "openai")));
-        assert!(
-            listed.contains(&("gpt-4o", "openai")),
-            "listed under the backend that really serves it"
-        );
+        assert!(listed.contains(&("gpt-4o", "openai")), "listed under the backend that really serves it");
         assert!(!listed.iter().any(|(id, _)| id.contains('*')));
     }
 }

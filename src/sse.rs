@@ -98,10 +98,7 @@ impl Parser {
 
     fn dispatch(&mut self, on_event: &mut impl FnMut(Event)) {
         if self.has_data {
-            on_event(Event {
-                event: std::mem::take(&mut self.event),
-                data: std::mem::take(&mut self.data),
-            });
+            on_event(Event { event: std::mem::take(&mut self.event), data: std::mem::take(&mut self.data) });
         }
         self.event.clear();
         self.has_data = false;
@@ -135,31 +132,16 @@ mod tests {
     }
 
     fn ev(event: &str, data: &str) -> Event {
-        Event {
-            event: event.into(),
-            data: data.into(),
-        }
+        Event { event: event.into(), data: data.into() }
     }
 
     #[test]
     fn same_events_for_every_chunk_size_and_line_ending() {
         let lf = "event: a\ndata: {\"x\":1}\n\n: keep-alive comment\n\ndata: first\ndata: second\n\ndata:nospace\n\n";
-        let expected = vec![
-            ev("a", "{\"x\":1}"),
-            ev("", "first\nsecond"),
-            ev("", "nospace"),
-        ];
-        for input in [
-            lf.to_string(),
-            lf.replace('\n', "\r\n"),
-            lf.replace('\n', "\r"),
-        ] {
+        let expected = vec![ev("a", "{\"x\":1}"), ev("", "first\nsecond"), ev("", "nospace")];
+        for input in [lf.to_string(), lf.replace('\n', "\r\n"), lf.replace('\n', "\r")] {
             for piece in 1..input.len() {
-                assert_eq!(
-                    parse_in_pieces(input.as_bytes(), piece),
-                    expected,
-                    "piece {piece} of {input:?}"
-                );
+                assert_eq!(parse_in_pieces(input.as_bytes(), piece), expected, "piece {piece} of {input:?}");
             }
         }
     }
@@ -172,10 +154,7 @@ mod tests {
 
     #[test]
     fn event_name_without_data_is_not_dispatched_and_does_not_leak() {
-        assert_eq!(
-            parse_in_pieces(b"event: ping\n\ndata: y\n\n", 5),
-            vec![ev("", "y")]
-        );
+        assert_eq!(parse_in_pieces(b"event: ping\n\ndata: y\n\n", 5), vec![ev("", "y")]);
     }
 
     #[test]

@@ -25,8 +25,12 @@ enum Mode {
         events: Vec<StreamEvent>,
     },
     /// Same dialect both sides: bytes go through untouched, and the framing is only watched to
-    /// tell a complete answer from a cut-off one.
-    Passthrough { complete: bool },
+    /// tell a complete answer from a cut-off one. Bytes of an event not yet complete are held
+    /// back, so an error event can never be glued to half an event.
+    Passthrough {
+        complete: bool,
+        held: Vec<u8>,
+    },
 }
 
 pub struct Transcoder {
@@ -37,29 +41,16 @@ pub struct Transcoder {
 }
 
 impl Transcoder {
-    pub fn translate(
-        client: Dialect,
-        decoder: Box<dyn StreamDecoder>,
-        encoder: Box<dyn StreamEncoder>,
-    ) -> Self {
-        let mode = Mode::Translate {
-            decoder,
-            encoder,
-            events: Vec::new(),
-        };
-        Self {
-            client,
-            parser: sse::Parser::new(),
-            mode,
-            finished: false,
-        }
+    pub fn translate(client: Dialect, decoder: Box<dyn StreamDecoder>, encoder: Box<dyn StreamEncoder>) -> Self {
+        let mode = Mode::Translate { decoder, encoder, events: Vec::new() };
+        Self { client, parser: sse::Parser::new(), mode, finished: false }
     }
 
     pub fn passthrough(dialect: Dialect) -> Self {
         Self {
             client: dialect,
             parser: sse::Parser::new(),
-            mode: Mode::Passthrough { complete: false },
+            mode: Mode::Passthrough { complete: false, held: Vec::new() },
             finished: false,
         }
     }
@@ -78,16 +69,19 @@ impl Transcoder {
         let client = self.client;
         let mut failure = None;
         match &mut self.mode {
-            Mode::Passthrough { complete } => {
-                out.extend_from_slice(bytes);
-                self.parser
-                    .feed(bytes, &mut |event| *complete |= client.ends_stream(&event));
+            Mode::Passthrough { complete, held } => {
+                self.parser.feed(bytes, &mut |event| *complete |= client.ends_stream(&event));
+                let searched_from = held.len().saturating_sub(3);
+                held.extend_from_slice(bytes);
+                if let Some(end) = last_event_end(held, searched_from) {
+                    if end == held.len() {
+                        out = std::mem::take(held);
+                    } else {
+                        out.extend(held.drain(..end));
+                    }
+                }
             }
-            Mode::Translate {
-                decoder,
-                encoder,
-                events,
-            } => {
+            Mode::Translate { decoder, encoder, events } => {
                 self.parser.feed(bytes, &mut |event| {
                     if failure.is_none() {
                         failure = decoder.event(event, events).err();
@@ -113,18 +107,15 @@ impl Transcoder {
         let client = self.client;
         let mut failure = None;
         match &mut self.mode {
-            Mode::Passthrough { complete } => {
-                self.parser
-                    .finish(&mut |event| *complete |= client.ends_stream(&event));
-                if !*complete {
+            Mode::Passthrough { complete, held } => {
+                self.parser.finish(&mut |event| *complete |= client.ends_stream(&event));
+                if *complete {
+                    out = std::mem::take(held);
+                } else {
                     failure = Some(truncated());
                 }
             }
-            Mode::Translate {
-                decoder,
-                encoder,
-                events,
-            } => {
+            Mode::Translate { decoder, encoder, events } => {
                 self.parser.finish(&mut |event| {
                     if failure.is_none() {
                         failure = decoder.event(event, events).err();
@@ -158,6 +149,17 @@ impl Transcoder {
         self.client.write_stream_error(error, out);
         self.finished = true;
     }
+}
+
+/// Where the last complete event in `bytes` ends (just after its blank line), looking at
+/// `bytes[from..]` only; None when no event ends there.
+fn last_event_end(bytes: &[u8], from: usize) -> Option<usize> {
+    let tail = &bytes[from..];
+    (1..tail.len()).rev().find_map(|i| match (tail[i - 1], tail[i]) {
+        (b'\n', b'\n') | (b'\r', b'\r') => Some(from + i + 1),
+        (b'\n', b'\r') if tail.get(i + 1) == Some(&b'\n') => Some(from + i + 2),
+        _ => None,
+    })
 }
 
 /// The error for a stream that stopped before its end marker.

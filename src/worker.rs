@@ -8,9 +8,7 @@ use crate::proxy::{self, Inbound, Plan, UpstreamCall};
 use futures_util::StreamExt;
 use std::cell::RefCell;
 use std::rc::Rc;
-use worker::{
-    event, Context, Env, Fetch, Headers, Method, Request, RequestInit, Response, ResponseBody,
-};
+use worker::{event, Context, Env, Fetch, Headers, Method, Request, RequestInit, Response, ResponseBody};
 
 /// How long an isolate keeps the config it read from KV, unless `LLMPROXY_CONFIG_TTL_SECONDS` says.
 const CONFIG_TTL_SECONDS: f64 = 30.0;
@@ -47,10 +45,7 @@ fn header(req: &Request, name: &str) -> Option<String> {
 }
 
 fn string_binding(env: &Env, name: &str) -> Option<String> {
-    env.secret(name)
-        .map(|s| s.to_string())
-        .or_else(|_| env.var(name).map(|v| v.to_string()))
-        .ok()
+    env.secret(name).map(|s| s.to_string()).or_else(|_| env.var(name).map(|v| v.to_string())).ok()
 }
 
 async fn handle(req: &mut Request, env: &Env) -> Result<Response, ProxyError> {
@@ -71,17 +66,11 @@ async fn handle(req: &mut Request, env: &Env) -> Result<Response, ProxyError> {
         (Method::Post, Some(dialect), _) => call(req, env, dialect).await,
         (Method::Get, None, "/v1/models") => {
             let config = load_config(env).await?;
-            json_response(
-                200,
-                &proxy::models_list(&config, error_dialect(req)).to_string(),
-                &[],
-            )
+            json_response(200, &proxy::models_list(&config, error_dialect(req)).to_string(), &[])
         }
-        (_, Some(_), _) | (_, None, "/v1/models") => Err(ProxyError::new(
-            405,
-            ErrorKind::InvalidRequest,
-            format!("{path} does not accept this method"),
-        )),
+        (_, Some(_), _) | (_, None, "/v1/models") => {
+            Err(ProxyError::new(405, ErrorKind::InvalidRequest, format!("{path} does not accept this method")))
+        }
         _ => Err(ProxyError::not_found(format!("no endpoint at {path}"))),
     }
 }
@@ -90,42 +79,31 @@ fn authorize(req: &Request, env: &Env) -> Result<(), ProxyError> {
     let Some(keys) = string_binding(env, "LLMPROXY_API_KEY") else {
         return Ok(());
     };
-    let query = req
-        .url()
-        .map(|url| url.query().unwrap_or("").to_string())
-        .unwrap_or_default();
+    let query = req.url().map(|url| url.query().unwrap_or("").to_string()).unwrap_or_default();
     let presented = crate::auth::presented_key(|name| header(req, name), &query);
     if crate::auth::is_authorized(&keys, presented.as_deref()) {
         Ok(())
     } else {
-        let what = if presented.is_some() {
-            "the API key is not valid"
-        } else {
-            "an API key is required"
-        };
+        let what = if presented.is_some() { "the API key is not valid" } else { "an API key is required" };
         Err(ProxyError::new(401, ErrorKind::Authentication, what))
     }
 }
 
 async fn load_config(env: &Env) -> Result<Rc<Config>, ProxyError> {
     let now = worker::Date::now().as_millis() as f64 / 1000.0;
-    let ttl = string_binding(env, "LLMPROXY_CONFIG_TTL_SECONDS")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(CONFIG_TTL_SECONDS);
-    if let Some(config) = CONFIG.with_borrow(|c| {
-        c.as_ref()
-            .filter(|(at, _)| now - at < ttl)
-            .map(|(_, c)| c.clone())
-    }) {
+    let ttl =
+        string_binding(env, "LLMPROXY_CONFIG_TTL_SECONDS").and_then(|v| v.parse().ok()).unwrap_or(CONFIG_TTL_SECONDS);
+    if let Some(config) = CONFIG.with_borrow(|c| c.as_ref().filter(|(at, _)| now - at < ttl).map(|(_, c)| c.clone())) {
         return Ok(config);
     }
-    let stored =
-        match env.kv("CONFIG") {
-            Ok(kv) => kv.get("config").text().await.map_err(|e| {
-                ProxyError::internal(format!("could not read the config from KV: {e}"))
-            })?,
-            Err(_) => None,
-        };
+    let stored = match env.kv("CONFIG") {
+        Ok(kv) => kv
+            .get("config")
+            .text()
+            .await
+            .map_err(|e| ProxyError::internal(format!("could not read the config from KV: {e}")))?,
+        Err(_) => None,
+    };
     let config_error = |e: crate::config::ConfigError| ProxyError::internal(e.to_string());
     let config = match stored {
         Some(text) => Config::from_json(&text).map_err(config_error)?,
@@ -141,26 +119,13 @@ async fn load_config(env: &Env) -> Result<Rc<Config>, ProxyError> {
 }
 
 async fn read_body(req: &mut Request, env: &Env) -> Result<Vec<u8>, ProxyError> {
-    let limit = string_binding(env, "LLMPROXY_MAX_BODY_BYTES")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(MAX_BODY_BYTES);
-    let too_large = || {
-        ProxyError::new(
-            413,
-            ErrorKind::PayloadTooLarge,
-            format!("the request body is larger than {limit} bytes"),
-        )
-    };
-    if header(req, "content-length")
-        .and_then(|v| v.parse::<usize>().ok())
-        .is_some_and(|n| n > limit)
-    {
+    let limit = string_binding(env, "LLMPROXY_MAX_BODY_BYTES").and_then(|v| v.parse().ok()).unwrap_or(MAX_BODY_BYTES);
+    let too_large =
+        || ProxyError::new(413, ErrorKind::PayloadTooLarge, format!("the request body is larger than {limit} bytes"));
+    if header(req, "content-length").and_then(|v| v.parse::<usize>().ok()).is_some_and(|n| n > limit) {
         return Err(too_large());
     }
-    let body = req
-        .bytes()
-        .await
-        .map_err(|e| ProxyError::invalid(format!("could not read the request body: {e}")))?;
+    let body = req.bytes().await.map_err(|e| ProxyError::invalid(format!("could not read the request body: {e}")))?;
     if body.len() > limit {
         return Err(too_large());
     }
@@ -170,10 +135,7 @@ async fn read_body(req: &mut Request, env: &Env) -> Result<Vec<u8>, ProxyError> 
 async fn call(req: &mut Request, env: &Env, dialect: Dialect) -> Result<Response, ProxyError> {
     let body = read_body(req, env).await?;
     let config = load_config(env).await?;
-    let query = req
-        .url()
-        .map(|url| url.query().unwrap_or("").to_string())
-        .unwrap_or_default();
+    let query = req.url().map(|url| url.query().unwrap_or("").to_string()).unwrap_or_default();
     let inbound = Inbound {
         dialect,
         body: &body,
@@ -186,16 +148,9 @@ async fn call(req: &mut Request, env: &Env, dialect: Dialect) -> Result<Response
         Plan::Local(answer) => {
             let meta = meta_headers(&answer.backend, &answer.dropped);
             if answer.stream {
-                stream_response(
-                    Response::from_bytes(answer.body).expect("byte responses build"),
-                    &meta,
-                )
+                stream_response(Response::from_bytes(answer.body).expect("byte responses build"), &meta)
             } else {
-                json_response(
-                    answer.status,
-                    std::str::from_utf8(&answer.body).unwrap_or_default(),
-                    &meta,
-                )
+                json_response(answer.status, std::str::from_utf8(&answer.body).unwrap_or_default(), &meta)
             }
         }
         Plan::Upstream(call) => forward(call).await,
@@ -214,9 +169,7 @@ async fn forward(call: UpstreamCall) -> Result<Response, ProxyError> {
     let headers = Headers::new();
     for (name, value) in &call.headers {
         headers.set(name, value).map_err(|_| {
-            ProxyError::internal(format!(
-                "the upstream header `{name}` has a value that is not allowed"
-            ))
+            ProxyError::internal(format!("the upstream header `{name}` has a value that is not allowed"))
         })?;
     }
     let mut init = RequestInit::new();
@@ -232,14 +185,7 @@ async fn forward(call: UpstreamCall) -> Result<Response, ProxyError> {
     let mut meta = meta_headers(&call.backend, &call.dropped);
     for name in ["request-id", "x-request-id"] {
         if let Ok(Some(value)) = upstream.headers().get(name) {
-            meta.push((
-                if name == "request-id" {
-                    "request-id"
-                } else {
-                    "x-request-id"
-                },
-                value,
-            ));
+            meta.push((if name == "request-id" { "request-id" } else { "x-request-id" }, value));
         }
     }
     let status = upstream.status_code();
@@ -247,25 +193,19 @@ async fn forward(call: UpstreamCall) -> Result<Response, ProxyError> {
     if !(200..300).contains(&status) {
         let body = upstream.bytes().await.unwrap_or_default();
         let body = exchange.translate_error(status, &body);
-        return json_response(
-            status,
-            std::str::from_utf8(&body).unwrap_or_default(),
-            &meta,
-        );
+        return json_response(status, std::str::from_utf8(&body).unwrap_or_default(), &meta);
     }
     if call.stream {
-        let chunks = upstream
-            .stream()
-            .map_err(|e| ProxyError::bad_gateway(format!("the upstream sent no body: {e}")))?;
-        let body = futures_util::stream::unfold(
-            (chunks, exchange.transcoder()),
-            |(mut chunks, mut transcoder)| async move {
+        let chunks =
+            upstream.stream().map_err(|e| ProxyError::bad_gateway(format!("the upstream sent no body: {e}")))?;
+        let body =
+            futures_util::stream::unfold((chunks, exchange.transcoder()), |(mut chunks, mut transcoder)| async move {
                 while !transcoder.is_finished() {
                     let out = match chunks.next().await {
                         Some(Ok(chunk)) => transcoder.push(&chunk),
-                        Some(Err(e)) => transcoder.fail(&ProxyError::bad_gateway(format!(
-                            "reading the upstream failed: {e}"
-                        ))),
+                        Some(Err(e)) => {
+                            transcoder.fail(&ProxyError::bad_gateway(format!("reading the upstream failed: {e}")))
+                        }
                         None => transcoder.end(),
                     };
                     if !out.is_empty() {
@@ -273,10 +213,8 @@ async fn forward(call: UpstreamCall) -> Result<Response, ProxyError> {
                     }
                 }
                 None
-            },
-        );
-        let response =
-            Response::from_stream(body).map_err(|e| ProxyError::internal(e.to_string()))?;
+            });
+        let response = Response::from_stream(body).map_err(|e| ProxyError::internal(e.to_string()))?;
         return stream_response(response, &meta);
     }
     if exchange.is_passthrough() {
@@ -284,29 +222,15 @@ async fn forward(call: UpstreamCall) -> Result<Response, ProxyError> {
         let response = Response::from_body(upstream.body().clone()).expect("body responses build");
         return with_headers(response.with_status(status), "application/json", &meta);
     }
-    let body = upstream
-        .bytes()
-        .await
-        .map_err(|e| ProxyError::bad_gateway(format!("reading the upstream failed: {e}")))?;
+    let body =
+        upstream.bytes().await.map_err(|e| ProxyError::bad_gateway(format!("reading the upstream failed: {e}")))?;
     let body = exchange.translate_response(&body)?;
-    json_response(
-        status,
-        std::str::from_utf8(&body).unwrap_or_default(),
-        &meta,
-    )
+    json_response(status, std::str::from_utf8(&body).unwrap_or_default(), &meta)
 }
 
-fn with_headers(
-    response: Response,
-    content_type: &str,
-    meta: &[(&str, String)],
-) -> Result<Response, ProxyError> {
+fn with_headers(response: Response, content_type: &str, meta: &[(&str, String)]) -> Result<Response, ProxyError> {
     let headers = Headers::new();
-    let set = |name: &str, value: &str| {
-        headers
-            .set(name, value)
-            .map_err(|e| ProxyError::internal(e.to_string()))
-    };
+    let set = |name: &str, value: &str| headers.set(name, value).map_err(|e| ProxyError::internal(e.to_string()));
     set("content-type", content_type)?;
     for (name, value) in meta {
         set(name, value)?;
@@ -321,12 +245,10 @@ fn stream_response(response: Response, meta: &[(&str, String)]) -> Result<Respon
 }
 
 fn json_response(status: u16, body: &str, meta: &[(&str, String)]) -> Result<Response, ProxyError> {
-    let response = Response::from_body(ResponseBody::Body(body.as_bytes().to_vec()))
-        .expect("body responses build");
+    let response = Response::from_body(ResponseBody::Body(body.as_bytes().to_vec())).expect("body responses build");
     with_headers(response.with_status(status), "application/json", meta)
 }
 
 fn error_response(error: &ProxyError, dialect: Dialect) -> worker::Result<Response> {
-    json_response(error.status, &error.to_body(dialect), &[])
-        .or_else(|_| Response::error(error.message.clone(), 500))
+    json_response(error.status, &error.to_body(dialect), &[]).or_else(|_| Response::error(error.message.clone(), 500))
 }

@@ -3,36 +3,24 @@
 use super::types::*;
 use crate::config::Backend;
 use crate::error::ProxyError;
-use crate::ir::{
-    self, Effort, Image, Part, Reasoning, Role, ToolCall, ToolChoice as IrToolChoice, ToolResult,
-};
+use crate::ir::{self, Effort, Image, Part, Reasoning, Role, ToolCall, ToolChoice as IrToolChoice, ToolResult};
 use serde_json::{json, Map, Value};
 
 /// Anthropic fields that other dialects cannot carry and that would change the answer.
 const REFUSED: &[(&str, &str)] = &[
     ("mcp_servers", "remote MCP servers are an Anthropic feature"),
-    (
-        "container",
-        "code-execution containers are an Anthropic feature",
-    ),
+    ("container", "code-execution containers are an Anthropic feature"),
 ];
 
 pub fn to_ir(request: MessagesRequest) -> Result<ir::Request, ProxyError> {
     let mut dropped = Vec::new();
     let mut reasoning = match &request.thinking {
         None => None,
-        Some(Thinking {
-            kind,
-            budget_tokens,
-        }) => match (kind.as_str(), budget_tokens) {
+        Some(Thinking { kind, budget_tokens }) => match (kind.as_str(), budget_tokens) {
             ("enabled", Some(budget)) => Some(Reasoning::BudgetTokens(*budget)),
             ("adaptive", _) => Some(Reasoning::Effort(Effort::Medium)),
             ("disabled", _) => Some(Reasoning::Off),
-            (other, _) => {
-                return Err(ProxyError::invalid(format!(
-                    "thinking.type: unsupported value `{other}`"
-                )))
-            }
+            (other, _) => return Err(ProxyError::invalid(format!("thinking.type: unsupported value `{other}`"))),
         },
     };
     for (field, value) in &request.extra {
@@ -75,11 +63,7 @@ pub fn to_ir(request: MessagesRequest) -> Result<ir::Request, ProxyError> {
             for (i, block) in blocks.into_iter().enumerate() {
                 match block_to_ir(block, &format!("system[{i}]"), &mut dropped)? {
                     Part::Text(text) => system.push(text),
-                    _ => {
-                        return Err(ProxyError::invalid(format!(
-                            "system[{i}]: only text blocks are allowed"
-                        )))
-                    }
+                    _ => return Err(ProxyError::invalid(format!("system[{i}]: only text blocks are allowed"))),
                 }
             }
         }
@@ -91,20 +75,14 @@ pub fn to_ir(request: MessagesRequest) -> Result<ir::Request, ProxyError> {
             "user" => Role::User,
             "assistant" => Role::Assistant,
             "system" => Role::System,
-            other => {
-                return Err(ProxyError::invalid(format!(
-                    "messages[{i}].role: unknown role `{other}`"
-                )))
-            }
+            other => return Err(ProxyError::invalid(format!("messages[{i}].role: unknown role `{other}`"))),
         };
         let content = match message.content {
             MessageContent::Text(text) => vec![Part::Text(text)],
             MessageContent::Blocks(blocks) => blocks
                 .into_iter()
                 .enumerate()
-                .map(|(j, block)| {
-                    block_to_ir(block, &format!("messages[{i}].content[{j}]"), &mut dropped)
-                })
+                .map(|(j, block)| block_to_ir(block, &format!("messages[{i}].content[{j}]"), &mut dropped))
                 .collect::<Result<_, _>>()?,
         };
         messages.push(ir::Message { role, content });
@@ -122,15 +100,10 @@ pub fn to_ir(request: MessagesRequest) -> Result<ir::Request, ProxyError> {
                 Ok(ir::Tool {
                     name: tool.name,
                     description: tool.description,
-                    parameters: tool
-                        .input_schema
-                        .unwrap_or_else(|| json!({"type": "object", "properties": {}})),
+                    parameters: tool.input_schema.unwrap_or_else(|| json!({"type": "object", "properties": {}})),
                 })
             }
-            Some(kind) => Err(ProxyError::unsupported(
-                &format!("tools[{i}]"),
-                format!("server tool `{kind}`"),
-            )),
+            Some(kind) => Err(ProxyError::unsupported(&format!("tools[{i}]"), format!("server tool `{kind}`"))),
         })
         .collect::<Result<_, _>>()?;
 
@@ -144,9 +117,7 @@ pub fn to_ir(request: MessagesRequest) -> Result<ir::Request, ProxyError> {
                 ("none", _) => IrToolChoice::None,
                 ("tool", Some(name)) => IrToolChoice::Tool(name),
                 (other, _) => {
-                    return Err(ProxyError::invalid(format!(
-                        "tool_choice.type: unsupported value `{other}`"
-                    )))
+                    return Err(ProxyError::invalid(format!("tool_choice.type: unsupported value `{other}`")))
                 }
             };
             (Some(choice), parallel)
@@ -175,9 +146,7 @@ fn effort_of(effort: &str) -> Result<Effort, ProxyError> {
         "low" => Ok(Effort::Low),
         "medium" => Ok(Effort::Medium),
         "high" | "max" => Ok(Effort::High),
-        other => Err(ProxyError::invalid(format!(
-            "output_config.effort: unknown value `{other}`"
-        ))),
+        other => Err(ProxyError::invalid(format!("output_config.effort: unknown value `{other}`"))),
     }
 }
 
@@ -200,42 +169,17 @@ fn block_to_ir(block: Block, at: &str, dropped: &mut Vec<String>) -> Result<Part
                 ImageSource::Base64 { media_type, data } => Image::Base64 { media_type, data },
                 ImageSource::Url { url } => Image::Url(url),
                 ImageSource::Other(source) => {
-                    let kind = source
-                        .get("type")
-                        .and_then(Value::as_str)
-                        .unwrap_or("?")
-                        .to_string();
-                    return Err(ProxyError::unsupported(
-                        &format!("{at}.source"),
-                        format!("image source `{kind}`"),
-                    ));
+                    let kind = source.get("type").and_then(Value::as_str).unwrap_or("?").to_string();
+                    return Err(ProxyError::unsupported(&format!("{at}.source"), format!("image source `{kind}`")));
                 }
             })
         }
-        Block::ToolUse {
-            id,
-            name,
-            input,
-            extra,
-        } => {
+        Block::ToolUse { id, name, input, extra } => {
             note_block_extras(&extra, dropped);
-            let arguments = if input.is_null() {
-                "{}".to_string()
-            } else {
-                input.to_string()
-            };
-            Part::ToolCall(ToolCall {
-                id,
-                name,
-                arguments,
-            })
+            let arguments = if input.is_null() { "{}".to_string() } else { input.to_string() };
+            Part::ToolCall(ToolCall { id, name, arguments })
         }
-        Block::ToolResult {
-            tool_use_id,
-            content,
-            is_error,
-            extra,
-        } => {
+        Block::ToolResult { tool_use_id, content, is_error, extra } => {
             note_block_extras(&extra, dropped);
             let content = match content {
                 None => Vec::new(),
@@ -243,70 +187,39 @@ fn block_to_ir(block: Block, at: &str, dropped: &mut Vec<String>) -> Result<Part
                 Some(MessageContent::Blocks(blocks)) => blocks
                     .into_iter()
                     .enumerate()
-                    .map(|(k, block)| {
-                        match block_to_ir(block, &format!("{at}.content[{k}]"), dropped)? {
-                            part @ (Part::Text(_) | Part::Image(_)) => Ok(part),
-                            _ => Err(ProxyError::invalid(format!(
-                                "{at}.content[{k}]: a tool result holds text and images"
-                            ))),
+                    .map(|(k, block)| match block_to_ir(block, &format!("{at}.content[{k}]"), dropped)? {
+                        part @ (Part::Text(_) | Part::Image(_)) => Ok(part),
+                        _ => {
+                            Err(ProxyError::invalid(format!("{at}.content[{k}]: a tool result holds text and images")))
                         }
                     })
                     .collect::<Result<_, _>>()?,
             };
-            Part::ToolResult(ToolResult {
-                call_id: tool_use_id,
-                content,
-                is_error,
-            })
+            Part::ToolResult(ToolResult { call_id: tool_use_id, content, is_error })
         }
-        Block::Thinking {
-            thinking,
-            signature,
-        } => Part::Thinking {
-            text: thinking,
-            signature: (!signature.is_empty()).then_some(signature),
-        },
+        Block::Thinking { thinking, signature } => {
+            Part::Thinking { text: thinking, signature: (!signature.is_empty()).then_some(signature) }
+        }
         Block::RedactedThinking { data } => Part::RedactedThinking { data },
         Block::Other(block) => {
-            let kind = block
-                .get("type")
-                .and_then(Value::as_str)
-                .unwrap_or("?")
-                .to_string();
-            return Err(ProxyError::unsupported(
-                at,
-                format!("content block `{kind}`"),
-            ));
+            let kind = block.get("type").and_then(Value::as_str).unwrap_or("?").to_string();
+            return Err(ProxyError::unsupported(at, format!("content block `{kind}`")));
         }
     })
 }
 
 /// Anthropic accepts tool ids made of letters, digits, `_` and `-` only.
 fn tool_id(id: String) -> String {
-    if id
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-    {
+    if id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
         id
     } else {
-        id.chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect()
+        id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' }).collect()
     }
 }
 
 fn block_from_ir(part: Part, dropped: &mut Vec<String>) -> Option<Block> {
     Some(match part {
-        Part::Text(text) => Block::Text {
-            text,
-            extra: Map::new(),
-        },
+        Part::Text(text) => Block::Text { text, extra: Map::new() },
         Part::Image(image) => Block::Image {
             source: match image {
                 Image::Base64 { media_type, data } => ImageSource::Base64 { media_type, data },
@@ -323,27 +236,15 @@ fn block_from_ir(part: Part, dropped: &mut Vec<String>) -> Option<Block> {
         Part::ToolResult(result) => Block::ToolResult {
             tool_use_id: tool_id(result.call_id),
             content: Some(MessageContent::Blocks(
-                result
-                    .content
-                    .into_iter()
-                    .filter_map(|part| block_from_ir(part, dropped))
-                    .collect(),
+                result.content.into_iter().filter_map(|part| block_from_ir(part, dropped)).collect(),
             )),
             is_error: result.is_error,
             extra: Map::new(),
         },
         // A thinking block without Anthropic's signature would be refused: reasoning from another
         // provider is not sent.
-        Part::Thinking {
-            text,
-            signature: Some(signature),
-        } => Block::Thinking {
-            thinking: text,
-            signature,
-        },
-        Part::Thinking {
-            signature: None, ..
-        } => {
+        Part::Thinking { text, signature: Some(signature) } => Block::Thinking { thinking: text, signature },
+        Part::Thinking { signature: None, .. } => {
             ir::note_dropped(dropped, "thinking");
             return None;
         }
@@ -352,10 +253,7 @@ fn block_from_ir(part: Part, dropped: &mut Vec<String>) -> Option<Block> {
 }
 
 /// The IR as a Messages request for `backend`, with the fields that had no place in it.
-pub fn from_ir(
-    request: ir::Request,
-    backend: &Backend,
-) -> Result<(MessagesRequest, Vec<String>), ProxyError> {
+pub fn from_ir(request: ir::Request, backend: &Backend) -> Result<(MessagesRequest, Vec<String>), ProxyError> {
     let mut dropped = request.dropped;
     let mut system = request.system;
     let mut messages: Vec<Message> = Vec::with_capacity(request.messages.len());
@@ -369,21 +267,14 @@ pub fn from_ir(
             Role::User => "user",
             Role::Assistant => "assistant",
         };
-        let mut blocks: Vec<Block> = message
-            .content
-            .into_iter()
-            .filter_map(|p| block_from_ir(p, &mut dropped))
-            .collect();
+        let mut blocks: Vec<Block> =
+            message.content.into_iter().filter_map(|p| block_from_ir(p, &mut dropped)).collect();
         // Anthropic wants turns to alternate and tool results first in their user turn.
         match messages.last_mut() {
-            Some(Message {
-                role: last_role,
-                content: MessageContent::Blocks(last),
-            }) if last_role == role => last.append(&mut blocks),
-            _ => messages.push(Message {
-                role: role.into(),
-                content: MessageContent::Blocks(blocks),
-            }),
+            Some(Message { role: last_role, content: MessageContent::Blocks(last) }) if last_role == role => {
+                last.append(&mut blocks)
+            }
+            _ => messages.push(Message { role: role.into(), content: MessageContent::Blocks(blocks) }),
         }
     }
     for message in &mut messages {
@@ -412,10 +303,7 @@ pub fn from_ir(
             Some(ToolChoice {
                 kind: kind.into(),
                 name,
-                disable_parallel_tool_use: parallel
-                    .filter(|p| !p)
-                    .map(|_| true)
-                    .filter(|_| kind != "none"),
+                disable_parallel_tool_use: parallel.filter(|p| !p).map(|_| true).filter(|_| kind != "none"),
             })
         }
     };
@@ -440,10 +328,7 @@ pub fn from_ir(
         top_p: request.top_p,
         stop_sequences: request.stop,
         stream: request.stream.then_some(true),
-        thinking: budget.map(|budget| Thinking {
-            kind: "enabled".into(),
-            budget_tokens: Some(budget),
-        }),
+        thinking: budget.map(|budget| Thinking { kind: "enabled".into(), budget_tokens: Some(budget) }),
         extra: Map::new(),
     };
     Ok((anthropic, dropped))

@@ -44,11 +44,7 @@ pub fn usage_to_ir(usage: &AnthropicUsage) -> Usage {
 
 pub fn usage_from_ir(usage: &Usage) -> AnthropicUsage {
     AnthropicUsage {
-        input_tokens: Some(
-            usage
-                .input_tokens
-                .saturating_sub(usage.cache_read_tokens + usage.cache_write_tokens),
-        ),
+        input_tokens: Some(usage.input_tokens.saturating_sub(usage.cache_read_tokens + usage.cache_write_tokens)),
         output_tokens: usage.output_tokens,
         cache_creation_input_tokens: Some(usage.cache_write_tokens),
         cache_read_input_tokens: Some(usage.cache_read_tokens),
@@ -73,20 +69,12 @@ pub fn to_ir(response: MessagesResponse) -> Result<ir::Response, ProxyError> {
         .into_iter()
         .filter_map(|block| match block {
             Block::Text { text, .. } => Some(Part::Text(text)),
-            Block::ToolUse {
-                id, name, input, ..
-            } => Some(Part::ToolCall(ToolCall {
-                id,
-                name,
-                arguments: input.to_string(),
-            })),
-            Block::Thinking {
-                thinking,
-                signature,
-            } => Some(Part::Thinking {
-                text: thinking,
-                signature: (!signature.is_empty()).then_some(signature),
-            }),
+            Block::ToolUse { id, name, input, .. } => {
+                Some(Part::ToolCall(ToolCall { id, name, arguments: input.to_string() }))
+            }
+            Block::Thinking { thinking, signature } => {
+                Some(Part::Thinking { text: thinking, signature: (!signature.is_empty()).then_some(signature) })
+            }
             Block::RedactedThinking { data } => Some(Part::RedactedThinking { data }),
             // Server-tool blocks (web search and the like) have no counterpart in other dialects.
             Block::Image { .. } | Block::ToolResult { .. } | Block::Other(_) => None,
@@ -107,20 +95,16 @@ pub fn from_ir(response: ir::Response) -> MessagesResponse {
         .content
         .into_iter()
         .filter_map(|part| match part {
-            Part::Text(text) => Some(Block::Text {
-                text,
-                extra: Map::new(),
-            }),
+            Part::Text(text) => Some(Block::Text { text, extra: Map::new() }),
             Part::ToolCall(call) => Some(Block::ToolUse {
                 id: call.id,
                 name: call.name,
                 input: tool_input(&call.arguments),
                 extra: Map::new(),
             }),
-            Part::Thinking { text, signature } => Some(Block::Thinking {
-                thinking: text,
-                signature: signature.unwrap_or_default(),
-            }),
+            Part::Thinking { text, signature } => {
+                Some(Block::Thinking { thinking: text, signature: signature.unwrap_or_default() })
+            }
             Part::RedactedThinking { data } => Some(Block::RedactedThinking { data }),
             Part::Image(_) | Part::ToolResult(_) => None,
         })
@@ -131,15 +115,7 @@ pub fn from_ir(response: ir::Response) -> MessagesResponse {
         role: "assistant".into(),
         model: response.model,
         content,
-        stop_reason: Some(
-            stop_reason_from_ir(
-                response
-                    .stop_reason
-                    .as_ref()
-                    .unwrap_or(&StopReason::EndTurn),
-            )
-            .into(),
-        ),
+        stop_reason: Some(stop_reason_from_ir(response.stop_reason.as_ref().unwrap_or(&StopReason::EndTurn)).into()),
         stop_sequence: response.stop_sequence,
         usage: usage_from_ir(&response.usage),
     }

@@ -27,21 +27,14 @@ impl Decoder {
     fn start_block(&mut self, index: usize, block: Block, out: &mut Vec<StreamEvent>) {
         let (start, first) = match block {
             Block::Text { text, .. } => (BlockStart::Text, Some(Delta::Text(text))),
-            Block::Thinking { thinking, .. } => {
-                (BlockStart::Thinking, Some(Delta::Thinking(thinking)))
-            }
+            Block::Thinking { thinking, .. } => (BlockStart::Thinking, Some(Delta::Thinking(thinking))),
             Block::RedactedThinking { data } => (BlockStart::RedactedThinking { data }, None),
-            Block::ToolUse {
-                id, name, input, ..
-            } => {
+            Block::ToolUse { id, name, input, .. } => {
                 let arguments = input
                     .as_object()
                     .filter(|o| !o.is_empty())
                     .map(|o| serde_json::Value::Object(o.clone()).to_string());
-                (
-                    BlockStart::ToolCall { id, name },
-                    arguments.map(Delta::ToolArguments),
-                )
+                (BlockStart::ToolCall { id, name }, arguments.map(Delta::ToolArguments))
             }
             // Server tools and their results have no counterpart in other dialects.
             Block::Image { .. } | Block::ToolResult { .. } | Block::Other(_) => {
@@ -52,17 +45,9 @@ impl Decoder {
         let ir_index = self.next_block;
         self.next_block += 1;
         self.set_block(index, Some(ir_index));
-        out.push(StreamEvent::BlockStart {
-            index: ir_index,
-            block: start,
-        });
-        if let Some(delta) =
-            first.filter(|d| !matches!(d, Delta::Text(t) | Delta::Thinking(t) if t.is_empty()))
-        {
-            out.push(StreamEvent::Delta {
-                index: ir_index,
-                delta,
-            });
+        out.push(StreamEvent::BlockStart { index: ir_index, block: start });
+        if let Some(delta) = first.filter(|d| !matches!(d, Delta::Text(t) | Delta::Thinking(t) if t.is_empty())) {
+            out.push(StreamEvent::Delta { index: ir_index, delta });
         }
     }
 
@@ -79,34 +64,24 @@ impl StreamDecoder for Decoder {
         if self.done {
             return Ok(());
         }
-        let parsed: types::StreamEvent = serde_json::from_str(&event.data).map_err(|e| {
-            ProxyError::bad_gateway(format!("the upstream sent an unreadable stream event: {e}"))
-        })?;
+        let parsed: types::StreamEvent = serde_json::from_str(&event.data)
+            .map_err(|e| ProxyError::bad_gateway(format!("the upstream sent an unreadable stream event: {e}")))?;
         match parsed {
             types::StreamEvent::MessageStart { message } => {
                 self.usage = usage_to_ir(&message.usage);
-                out.push(StreamEvent::Start {
-                    id: message.id,
-                    model: message.model,
-                    usage: self.usage,
-                });
+                out.push(StreamEvent::Start { id: message.id, model: message.model, usage: self.usage });
             }
-            types::StreamEvent::ContentBlockStart {
-                index,
-                content_block,
-            } => self.start_block(index, content_block, out),
+            types::StreamEvent::ContentBlockStart { index, content_block } => {
+                self.start_block(index, content_block, out)
+            }
             types::StreamEvent::ContentBlockDelta { index, delta } => {
                 let Some(index) = self.block(index) else {
                     return Ok(());
                 };
                 let delta = match delta {
                     BlockDelta::TextDelta { text } => Delta::Text(text),
-                    BlockDelta::InputJsonDelta { partial_json } if partial_json.is_empty() => {
-                        return Ok(())
-                    }
-                    BlockDelta::InputJsonDelta { partial_json } => {
-                        Delta::ToolArguments(partial_json)
-                    }
+                    BlockDelta::InputJsonDelta { partial_json } if partial_json.is_empty() => return Ok(()),
+                    BlockDelta::InputJsonDelta { partial_json } => Delta::ToolArguments(partial_json),
                     BlockDelta::ThinkingDelta { thinking } => Delta::Thinking(thinking),
                     BlockDelta::SignatureDelta { signature } => Delta::Signature(signature),
                     // Citations and the like have no counterpart in other dialects.
@@ -124,10 +99,7 @@ impl StreamDecoder for Decoder {
                 self.stop_sequence = delta.stop_sequence;
                 self.usage.output_tokens = usage.output_tokens;
                 if usage.input_tokens.is_some() {
-                    self.usage = Usage {
-                        output_tokens: usage.output_tokens,
-                        ..usage_to_ir(&usage)
-                    };
+                    self.usage = Usage { output_tokens: usage.output_tokens, ..usage_to_ir(&usage) };
                 }
             }
             types::StreamEvent::MessageStop => {
@@ -138,9 +110,7 @@ impl StreamDecoder for Decoder {
                     usage: self.usage,
                 });
             }
-            types::StreamEvent::Error { error } => {
-                return Err(ProxyError::from_stream_error(&error))
-            }
+            types::StreamEvent::Error { error } => return Err(ProxyError::from_stream_error(&error)),
             types::StreamEvent::Ping | types::StreamEvent::Unknown => {}
         }
         Ok(())
@@ -187,30 +157,18 @@ impl StreamEncoder for Encoder {
                     content: Vec::new(),
                     stop_reason: None,
                     stop_sequence: None,
-                    usage: AnthropicUsage {
-                        output_tokens: 0,
-                        ..usage_from_ir(&usage)
-                    },
+                    usage: AnthropicUsage { output_tokens: 0, ..usage_from_ir(&usage) },
                 },
             },
             StreamEvent::BlockStart { index, block } => types::StreamEvent::ContentBlockStart {
                 index,
                 content_block: match block {
-                    BlockStart::Text => Block::Text {
-                        text: String::new(),
-                        extra: Map::new(),
-                    },
-                    BlockStart::Thinking => Block::Thinking {
-                        thinking: String::new(),
-                        signature: String::new(),
-                    },
+                    BlockStart::Text => Block::Text { text: String::new(), extra: Map::new() },
+                    BlockStart::Thinking => Block::Thinking { thinking: String::new(), signature: String::new() },
                     BlockStart::RedactedThinking { data } => Block::RedactedThinking { data },
-                    BlockStart::ToolCall { id, name } => Block::ToolUse {
-                        id,
-                        name,
-                        input: json!({}),
-                        extra: Map::new(),
-                    },
+                    BlockStart::ToolCall { id, name } => {
+                        Block::ToolUse { id, name, input: json!({}), extra: Map::new() }
+                    }
                 },
             },
             StreamEvent::Delta { index, delta } => types::StreamEvent::ContentBlockDelta {
@@ -219,26 +177,16 @@ impl StreamEncoder for Encoder {
                     Delta::Text(text) => BlockDelta::TextDelta { text },
                     Delta::Thinking(thinking) => BlockDelta::ThinkingDelta { thinking },
                     Delta::Signature(signature) => BlockDelta::SignatureDelta { signature },
-                    Delta::ToolArguments(partial_json) => {
-                        BlockDelta::InputJsonDelta { partial_json }
-                    }
+                    Delta::ToolArguments(partial_json) => BlockDelta::InputJsonDelta { partial_json },
                 },
             },
             StreamEvent::BlockStop { index } => types::StreamEvent::ContentBlockStop { index },
-            StreamEvent::Finish {
-                stop_reason,
-                stop_sequence,
-                usage,
-            } => {
-                let reason =
-                    stop_reason_from_ir(stop_reason.as_ref().unwrap_or(&StopReason::EndTurn));
+            StreamEvent::Finish { stop_reason, stop_sequence, usage } => {
+                let reason = stop_reason_from_ir(stop_reason.as_ref().unwrap_or(&StopReason::EndTurn));
                 write(
                     out,
                     &types::StreamEvent::MessageDelta {
-                        delta: MessageDeltaBody {
-                            stop_reason: Some(reason.into()),
-                            stop_sequence,
-                        },
+                        delta: MessageDeltaBody { stop_reason: Some(reason.into()), stop_sequence },
                         usage: usage_from_ir(&usage),
                     },
                 );

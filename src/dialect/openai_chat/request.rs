@@ -3,9 +3,7 @@
 use super::types::*;
 use crate::config::{Backend, MaxTokensField};
 use crate::error::ProxyError;
-use crate::ir::{
-    self, Effort, Image, Message, Part, Reasoning, Role, ToolCall, ToolChoice, ToolResult,
-};
+use crate::ir::{self, Effort, Image, Message, Part, Reasoning, Role, ToolCall, ToolChoice, ToolResult};
 use serde_json::{json, Value};
 
 /// Fields with no counterpart in other dialects that change what the answer is, so they are
@@ -16,10 +14,7 @@ const REFUSED: &[(&str, &str)] = &[
     ("top_logprobs", "log probabilities are not available"),
     ("audio", "audio output is not available"),
     ("functions", "use `tools` instead of the legacy `functions`"),
-    (
-        "function_call",
-        "use `tool_choice` instead of the legacy `function_call`",
-    ),
+    ("function_call", "use `tool_choice` instead of the legacy `function_call`"),
     ("web_search_options", "web search is not available"),
     ("response_format", "only plain text output is available"),
     ("modalities", "only text output is available"),
@@ -31,9 +26,7 @@ fn asks_for_the_default(field: &str, value: &Value) -> bool {
         "n" => value.as_u64() == Some(1),
         "logprobs" => value == &Value::Bool(false),
         "response_format" => value.get("type").and_then(Value::as_str) == Some("text"),
-        "modalities" => value
-            .as_array()
-            .is_some_and(|m| m.iter().all(|v| v == "text")),
+        "modalities" => value.as_array().is_some_and(|m| m.iter().all(|v| v == "text")),
         _ => false,
     }
 }
@@ -50,12 +43,7 @@ pub fn to_ir(request: ChatRequest) -> Result<ir::Request, ProxyError> {
         }
     }
     if let Some(options) = &request.stream_options {
-        dropped.extend(
-            options
-                .extra
-                .keys()
-                .map(|key| format!("stream_options.{key}")),
-        );
+        dropped.extend(options.extra.keys().map(|key| format!("stream_options.{key}")));
     }
 
     let mut system = Vec::new();
@@ -68,26 +56,17 @@ pub fn to_ir(request: ChatRequest) -> Result<ir::Request, ProxyError> {
                 if messages.is_empty() {
                     system.push(text);
                 } else {
-                    messages.push(Message {
-                        role: Role::System,
-                        content: vec![Part::Text(text)],
-                    });
+                    messages.push(Message { role: Role::System, content: vec![Part::Text(text)] });
                 }
             }
             "user" => {
                 let content = parts_of(message.content, &at("content"))?;
-                messages.push(Message {
-                    role: Role::User,
-                    content,
-                });
+                messages.push(Message { role: Role::User, content });
             }
             "assistant" => {
                 let mut content = Vec::new();
                 if let Some(text) = message.reasoning_content.filter(|t| !t.is_empty()) {
-                    content.push(Part::Thinking {
-                        text,
-                        signature: None,
-                    });
+                    content.push(Part::Thinking { text, signature: None });
                 }
                 content.extend(parts_of(message.content, &at("content"))?);
                 if let Some(refusal) = message.refusal.filter(|t| !t.is_empty()) {
@@ -100,42 +79,23 @@ pub fn to_ir(request: ChatRequest) -> Result<ir::Request, ProxyError> {
                         arguments: call.function.arguments,
                     })
                 }));
-                messages.push(Message {
-                    role: Role::Assistant,
-                    content,
-                });
+                messages.push(Message { role: Role::Assistant, content });
             }
             "tool" => {
                 let call_id = message.tool_call_id.ok_or_else(|| {
-                    ProxyError::invalid(format!(
-                        "{} is required on a `tool` message",
-                        at("tool_call_id")
-                    ))
+                    ProxyError::invalid(format!("{} is required on a `tool` message", at("tool_call_id")))
                 })?;
-                let result = ToolResult {
-                    call_id,
-                    content: parts_of(message.content, &at("content"))?,
-                    is_error: false,
-                };
+                let result =
+                    ToolResult { call_id, content: parts_of(message.content, &at("content"))?, is_error: false };
                 // Consecutive tool messages answer one assistant turn: keep them together.
                 match messages.last_mut() {
-                    Some(last)
-                        if last.role == Role::User && last.content.iter().all(is_tool_result) =>
-                    {
+                    Some(last) if last.role == Role::User && last.content.iter().all(is_tool_result) => {
                         last.content.push(Part::ToolResult(result))
                     }
-                    _ => messages.push(Message {
-                        role: Role::User,
-                        content: vec![Part::ToolResult(result)],
-                    }),
+                    _ => messages.push(Message { role: Role::User, content: vec![Part::ToolResult(result)] }),
                 }
             }
-            other => {
-                return Err(ProxyError::invalid(format!(
-                    "{}: unknown role `{other}`",
-                    at("role")
-                )))
-            }
+            other => return Err(ProxyError::invalid(format!("{}: unknown role `{other}`", at("role")))),
         }
     }
 
@@ -147,14 +107,9 @@ pub fn to_ir(request: ChatRequest) -> Result<ir::Request, ProxyError> {
             ("function", Some(function)) => Ok(ir::Tool {
                 name: function.name,
                 description: function.description,
-                parameters: function
-                    .parameters
-                    .unwrap_or_else(|| json!({"type": "object", "properties": {}})),
+                parameters: function.parameters.unwrap_or_else(|| json!({"type": "object", "properties": {}})),
             }),
-            (kind, _) => Err(ProxyError::unsupported(
-                &format!("tools[{i}]"),
-                format!("tool type `{kind}`"),
-            )),
+            (kind, _) => Err(ProxyError::unsupported(&format!("tools[{i}]"), format!("tool type `{kind}`"))),
         })
         .collect::<Result<_, _>>()?;
 
@@ -174,11 +129,7 @@ pub fn to_ir(request: ChatRequest) -> Result<ir::Request, ProxyError> {
             Some(Stop::Many(v)) => v,
         },
         stream: request.stream.unwrap_or(false),
-        reasoning: request
-            .reasoning_effort
-            .as_deref()
-            .map(reasoning_to_ir)
-            .transpose()?,
+        reasoning: request.reasoning_effort.as_deref().map(reasoning_to_ir).transpose()?,
         dropped,
     })
 }
@@ -193,9 +144,7 @@ fn text_of(content: Option<Content>, field: &str) -> Result<String, ProxyError> 
         .into_iter()
         .map(|part| match part {
             Part::Text(text) => Ok(text),
-            _ => Err(ProxyError::invalid(format!(
-                "{field}: only text is allowed here"
-            ))),
+            _ => Err(ProxyError::invalid(format!("{field}: only text is allowed here"))),
         })
         .collect::<Result<Vec<_>, _>>()
         .map(|texts| texts.join("\n"))
@@ -209,18 +158,11 @@ fn parts_of(content: Option<Content>, field: &str) -> Result<Vec<Part>, ProxyErr
         Some(Content::Parts(parts)) => parts
             .into_iter()
             .enumerate()
-            .map(
-                |(i, part)| match (part.kind.as_str(), part.text, part.refusal, part.image_url) {
-                    ("text", Some(text), _, _) | ("refusal", _, Some(text), _) => {
-                        Ok(Part::Text(text))
-                    }
-                    ("image_url", _, _, Some(image)) => Ok(Part::Image(image_from_url(image.url))),
-                    (kind, ..) => Err(ProxyError::unsupported(
-                        &format!("{field}[{i}]"),
-                        format!("content part `{kind}`"),
-                    )),
-                },
-            )
+            .map(|(i, part)| match (part.kind.as_str(), part.text, part.refusal, part.image_url) {
+                ("text", Some(text), _, _) | ("refusal", _, Some(text), _) => Ok(Part::Text(text)),
+                ("image_url", _, _, Some(image)) => Ok(Part::Image(image_from_url(image.url))),
+                (kind, ..) => Err(ProxyError::unsupported(&format!("{field}[{i}]"), format!("content part `{kind}`"))),
+            })
             .collect(),
     }
 }
@@ -229,10 +171,7 @@ fn parts_of(content: Option<Content>, field: &str) -> Result<Vec<Part>, ProxyErr
 fn image_from_url(url: String) -> Image {
     if let Some(rest) = url.strip_prefix("data:") {
         if let Some((media_type, data)) = rest.split_once(";base64,") {
-            return Image::Base64 {
-                media_type: media_type.to_string(),
-                data: data.to_string(),
-            };
+            return Image::Base64 { media_type: media_type.to_string(), data: data.to_string() };
         }
     }
     Image::Url(url)
@@ -257,19 +196,12 @@ fn reasoning_to_ir(effort: &str) -> Result<Reasoning, ProxyError> {
         "minimal" | "low" => Reasoning::Effort(Effort::Low),
         "medium" => Reasoning::Effort(Effort::Medium),
         "high" | "xhigh" => Reasoning::Effort(Effort::High),
-        other => {
-            return Err(ProxyError::invalid(format!(
-                "reasoning_effort: unknown value `{other}`"
-            )))
-        }
+        other => return Err(ProxyError::invalid(format!("reasoning_effort: unknown value `{other}`"))),
     })
 }
 
 /// The IR as a Chat Completions request for `backend`, with the fields that had no place in it.
-pub fn from_ir(
-    request: ir::Request,
-    backend: &Backend,
-) -> Result<(ChatRequest, Vec<String>), ProxyError> {
+pub fn from_ir(request: ir::Request, backend: &Backend) -> Result<(ChatRequest, Vec<String>), ProxyError> {
     let mut dropped = request.dropped;
     let mut messages = Vec::new();
     if !request.system.is_empty() {
@@ -322,10 +254,7 @@ pub fn from_ir(
         stop: (!request.stop.is_empty()).then_some(Stop::Many(request.stop)),
         stream: request.stream.then_some(true),
         // Without this a streamed Chat answer carries no token counts.
-        stream_options: request.stream.then(|| StreamOptions {
-            include_usage: Some(true),
-            ..Default::default()
-        }),
+        stream_options: request.stream.then(|| StreamOptions { include_usage: Some(true), ..Default::default() }),
         reasoning_effort: None,
         extra: Default::default(),
     };
@@ -344,10 +273,7 @@ fn text_message(role: &str, text: String) -> ChatMessage {
     }
 }
 
-fn assistant_message(
-    content: Vec<Part>,
-    dropped: &mut Vec<String>,
-) -> Result<ChatMessage, ProxyError> {
+fn assistant_message(content: Vec<Part>, dropped: &mut Vec<String>) -> Result<ChatMessage, ProxyError> {
     let mut text = String::new();
     let mut tool_calls = Vec::new();
     for part in content {
@@ -356,19 +282,12 @@ fn assistant_message(
             Part::ToolCall(call) => tool_calls.push(ChatToolCall {
                 id: call.id,
                 kind: "function".into(),
-                function: FunctionCall {
-                    name: call.name,
-                    arguments: call.arguments,
-                },
+                function: FunctionCall { name: call.name, arguments: call.arguments },
             }),
             // Chat Completions has no place for the provider's reasoning or its signature.
-            Part::Thinking { .. } | Part::RedactedThinking { .. } => {
-                ir::note_dropped(dropped, "thinking")
-            }
+            Part::Thinking { .. } | Part::RedactedThinking { .. } => ir::note_dropped(dropped, "thinking"),
             Part::Image(_) | Part::ToolResult(_) => {
-                return Err(ProxyError::invalid(
-                    "an assistant turn can hold only text, thinking and tool calls",
-                ))
+                return Err(ProxyError::invalid("an assistant turn can hold only text, thinking and tool calls"))
             }
         }
     }
@@ -416,31 +335,17 @@ fn push_user(messages: &mut Vec<ChatMessage>, content: Vec<Part>) {
         [Part::Text(text)] => Content::Text(text.clone()),
         _ => Content::Parts(rest.into_iter().filter_map(content_part).collect()),
     };
-    messages.push(ChatMessage {
-        content: Some(content),
-        ..text_message("user", String::new())
-    });
+    messages.push(ChatMessage { content: Some(content), ..text_message("user", String::new()) });
 }
 
 fn content_part(part: Part) -> Option<ContentPart> {
     let (kind, text, image_url) = match part {
         Part::Text(text) => ("text", Some(text), None),
         Part::Image(Image::Url(url)) => ("image_url", None, Some(ImageUrl { url, detail: None })),
-        Part::Image(Image::Base64 { media_type, data }) => (
-            "image_url",
-            None,
-            Some(ImageUrl {
-                url: format!("data:{media_type};base64,{data}"),
-                detail: None,
-            }),
-        ),
+        Part::Image(Image::Base64 { media_type, data }) => {
+            ("image_url", None, Some(ImageUrl { url: format!("data:{media_type};base64,{data}"), detail: None }))
+        }
         _ => return None,
     };
-    Some(ContentPart {
-        kind: kind.into(),
-        text,
-        image_url,
-        refusal: None,
-        extra: Default::default(),
-    })
+    Some(ContentPart { kind: kind.into(), text, image_url, refusal: None, extra: Default::default() })
 }

@@ -26,15 +26,9 @@ pub fn usage_to_ir(usage: &ChatUsage) -> Usage {
     Usage {
         input_tokens: usage.prompt_tokens,
         output_tokens: usage.completion_tokens,
-        cache_read_tokens: usage
-            .prompt_tokens_details
-            .as_ref()
-            .map_or(0, |d| d.cached_tokens),
+        cache_read_tokens: usage.prompt_tokens_details.as_ref().map_or(0, |d| d.cached_tokens),
         cache_write_tokens: 0,
-        reasoning_tokens: usage
-            .completion_tokens_details
-            .as_ref()
-            .map_or(0, |d| d.reasoning_tokens),
+        reasoning_tokens: usage.completion_tokens_details.as_ref().map_or(0, |d| d.reasoning_tokens),
     }
 }
 
@@ -43,12 +37,8 @@ pub fn usage_from_ir(usage: &Usage) -> ChatUsage {
         prompt_tokens: usage.input_tokens,
         completion_tokens: usage.output_tokens,
         total_tokens: usage.input_tokens + usage.output_tokens,
-        prompt_tokens_details: Some(PromptTokensDetails {
-            cached_tokens: usage.cache_read_tokens,
-        }),
-        completion_tokens_details: Some(CompletionTokensDetails {
-            reasoning_tokens: usage.reasoning_tokens,
-        }),
+        prompt_tokens_details: Some(PromptTokensDetails { cached_tokens: usage.cache_read_tokens }),
+        completion_tokens_details: Some(CompletionTokensDetails { reasoning_tokens: usage.reasoning_tokens }),
     }
 }
 
@@ -61,17 +51,12 @@ pub fn to_ir(completion: ChatCompletion) -> Result<ir::Response, ProxyError> {
     let message = choice.message;
     let mut content = Vec::new();
     if let Some(text) = message.reasoning_content.filter(|t| !t.is_empty()) {
-        content.push(Part::Thinking {
-            text,
-            signature: None,
-        });
+        content.push(Part::Thinking { text, signature: None });
     }
     let mut stop_reason = choice.finish_reason.as_deref().map(stop_reason_to_ir);
     match message.content {
         Some(Content::Text(text)) if !text.is_empty() => content.push(Part::Text(text)),
-        Some(Content::Parts(parts)) => {
-            content.extend(parts.into_iter().filter_map(|p| p.text.map(Part::Text)))
-        }
+        Some(Content::Parts(parts)) => content.extend(parts.into_iter().filter_map(|p| p.text.map(Part::Text))),
         _ => {}
     }
     if let Some(refusal) = message.refusal.filter(|t| !t.is_empty()) {
@@ -79,11 +64,7 @@ pub fn to_ir(completion: ChatCompletion) -> Result<ir::Response, ProxyError> {
         stop_reason = Some(StopReason::Refusal);
     }
     content.extend(message.tool_calls.into_iter().map(|call| {
-        Part::ToolCall(ToolCall {
-            id: call.id,
-            name: call.function.name,
-            arguments: call.function.arguments,
-        })
+        Part::ToolCall(ToolCall { id: call.id, name: call.function.name, arguments: call.function.arguments })
     }));
     Ok(ir::Response {
         id: completion.id,
@@ -91,11 +72,7 @@ pub fn to_ir(completion: ChatCompletion) -> Result<ir::Response, ProxyError> {
         content,
         stop_reason,
         stop_sequence: None,
-        usage: completion
-            .usage
-            .as_ref()
-            .map(usage_to_ir)
-            .unwrap_or_default(),
+        usage: completion.usage.as_ref().map(usage_to_ir).unwrap_or_default(),
     })
 }
 
@@ -111,10 +88,7 @@ pub fn from_ir(response: ir::Response, created: u64) -> ChatCompletion {
             Part::ToolCall(call) => tool_calls.push(ChatToolCall {
                 id: call.id,
                 kind: "function".into(),
-                function: FunctionCall {
-                    name: call.name,
-                    arguments: call.arguments,
-                },
+                function: FunctionCall { name: call.name, arguments: call.arguments },
             }),
             Part::RedactedThinking { .. } | Part::Image(_) | Part::ToolResult(_) => {}
         }
@@ -137,13 +111,7 @@ pub fn from_ir(response: ir::Response, created: u64) -> ChatCompletion {
             index: 0,
             message,
             finish_reason: Some(
-                stop_reason_from_ir(
-                    response
-                        .stop_reason
-                        .as_ref()
-                        .unwrap_or(&StopReason::EndTurn),
-                )
-                .into(),
+                stop_reason_from_ir(response.stop_reason.as_ref().unwrap_or(&StopReason::EndTurn)).into(),
             ),
             extra: Default::default(),
         }],

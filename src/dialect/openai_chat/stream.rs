@@ -29,12 +29,7 @@ pub struct Decoder {
 }
 
 impl Decoder {
-    fn block_for(
-        &mut self,
-        source: Source,
-        start: impl FnOnce() -> BlockStart,
-        out: &mut Vec<StreamEvent>,
-    ) -> usize {
+    fn block_for(&mut self, source: Source, start: impl FnOnce() -> BlockStart, out: &mut Vec<StreamEvent>) -> usize {
         if let Some((index, open)) = self.open {
             if open == source {
                 return index;
@@ -51,10 +46,7 @@ impl Decoder {
         if let Source::Tool(tool) = source {
             self.tools.push((tool, index));
         }
-        out.push(StreamEvent::BlockStart {
-            index,
-            block: start(),
-        });
+        out.push(StreamEvent::BlockStart { index, block: start() });
         self.open = Some((index, source));
         index
     }
@@ -68,11 +60,7 @@ impl Decoder {
     fn chunk(&mut self, chunk: ChatChunk, out: &mut Vec<StreamEvent>) {
         if !self.started {
             self.started = true;
-            out.push(StreamEvent::Start {
-                id: chunk.id,
-                model: chunk.model,
-                usage: Usage::default(),
-            });
+            out.push(StreamEvent::Start { id: chunk.id, model: chunk.model, usage: Usage::default() });
         }
         if let Some(usage) = &chunk.usage {
             self.usage = usage_to_ir(usage);
@@ -81,49 +69,24 @@ impl Decoder {
             return;
         };
         let delta = choice.delta;
-        if let Some(text) = delta
-            .reasoning_content
-            .or(delta.reasoning)
+        if let Some(text) = delta.reasoning_content.or(delta.reasoning).filter(|t| !t.is_empty()) {
+            let index = self.block_for(Source::Reasoning, || BlockStart::Thinking, out);
+            out.push(StreamEvent::Delta { index, delta: Delta::Thinking(text) });
+        }
+        for text in [delta.content, delta.refusal.inspect(|_| self.stop_reason = Some(StopReason::Refusal))]
+            .into_iter()
+            .flatten()
             .filter(|t| !t.is_empty())
         {
-            let index = self.block_for(Source::Reasoning, || BlockStart::Thinking, out);
-            out.push(StreamEvent::Delta {
-                index,
-                delta: Delta::Thinking(text),
-            });
-        }
-        for text in [
-            delta.content,
-            delta
-                .refusal
-                .inspect(|_| self.stop_reason = Some(StopReason::Refusal)),
-        ]
-        .into_iter()
-        .flatten()
-        .filter(|t| !t.is_empty())
-        {
             let index = self.block_for(Source::Text, || BlockStart::Text, out);
-            out.push(StreamEvent::Delta {
-                index,
-                delta: Delta::Text(text),
-            });
+            out.push(StreamEvent::Delta { index, delta: Delta::Text(text) });
         }
         for call in delta.tool_calls {
             let function = call.function.unwrap_or_default();
-            let (id, name) = (
-                call.id.unwrap_or_default(),
-                function.name.unwrap_or_default(),
-            );
-            let index = self.block_for(
-                Source::Tool(call.index),
-                || BlockStart::ToolCall { id, name },
-                out,
-            );
+            let (id, name) = (call.id.unwrap_or_default(), function.name.unwrap_or_default());
+            let index = self.block_for(Source::Tool(call.index), || BlockStart::ToolCall { id, name }, out);
             if let Some(arguments) = function.arguments.filter(|a| !a.is_empty()) {
-                out.push(StreamEvent::Delta {
-                    index,
-                    delta: Delta::ToolArguments(arguments),
-                });
+                out.push(StreamEvent::Delta { index, delta: Delta::ToolArguments(arguments) });
             }
         }
         if let Some(reason) = choice.finish_reason {
@@ -137,11 +100,7 @@ impl Decoder {
     fn finish_events(&mut self, out: &mut Vec<StreamEvent>) {
         self.close(out);
         self.done = true;
-        out.push(StreamEvent::Finish {
-            stop_reason: self.stop_reason.take(),
-            stop_sequence: None,
-            usage: self.usage,
-        });
+        out.push(StreamEvent::Finish { stop_reason: self.stop_reason.take(), stop_sequence: None, usage: self.usage });
     }
 }
 
@@ -154,9 +113,8 @@ impl StreamDecoder for Decoder {
             self.finish_events(out);
             return Ok(());
         }
-        let chunk: ChatChunk = serde_json::from_str(&event.data).map_err(|e| {
-            ProxyError::bad_gateway(format!("the upstream sent an unreadable stream chunk: {e}"))
-        })?;
+        let chunk: ChatChunk = serde_json::from_str(&event.data)
+            .map_err(|e| ProxyError::bad_gateway(format!("the upstream sent an unreadable stream chunk: {e}")))?;
         if let Some(error) = &chunk.error {
             return Err(ProxyError::from_stream_error(error));
         }
@@ -190,44 +148,20 @@ pub struct Encoder {
 
 impl Encoder {
     pub fn new(created: u64, include_usage: bool) -> Self {
-        Self {
-            id: String::new(),
-            model: String::new(),
-            created,
-            include_usage,
-            tool_index: Vec::new(),
-        }
+        Self { id: String::new(), model: String::new(), created, include_usage, tool_index: Vec::new() }
     }
 
-    fn write(
-        &self,
-        out: &mut Vec<u8>,
-        delta: ChunkDelta,
-        finish_reason: Option<String>,
-        usage: Option<ChatUsage>,
-    ) {
+    fn write(&self, out: &mut Vec<u8>, delta: ChunkDelta, finish_reason: Option<String>, usage: Option<ChatUsage>) {
         let chunk = ChatChunk {
             id: self.id.clone(),
             object: "chat.completion.chunk".into(),
             created: self.created,
             model: self.model.clone(),
-            choices: if usage.is_some() {
-                Vec::new()
-            } else {
-                vec![ChunkChoice {
-                    index: 0,
-                    delta,
-                    finish_reason,
-                }]
-            },
+            choices: if usage.is_some() { Vec::new() } else { vec![ChunkChoice { index: 0, delta, finish_reason }] },
             usage,
             error: None,
         };
-        sse::write_event(
-            out,
-            None,
-            &serde_json::to_string(&chunk).expect("chunks serialize"),
-        );
+        sse::write_event(out, None, &serde_json::to_string(&chunk).expect("chunks serialize"));
     }
 }
 
@@ -237,86 +171,47 @@ impl StreamEncoder for Encoder {
             StreamEvent::Start { id, model, .. } => {
                 self.id = id;
                 self.model = model;
-                let delta = ChunkDelta {
-                    role: Some("assistant".into()),
-                    content: Some(String::new()),
-                    ..Default::default()
-                };
+                let delta =
+                    ChunkDelta { role: Some("assistant".into()), content: Some(String::new()), ..Default::default() };
                 self.write(out, delta, None, None);
             }
-            StreamEvent::BlockStart {
-                index,
-                block: BlockStart::ToolCall { id, name },
-            } => {
+            StreamEvent::BlockStart { index, block: BlockStart::ToolCall { id, name } } => {
                 let tool = self.tool_index.len();
                 self.tool_index.push((index, tool));
                 let call = ToolCallDelta {
                     index: tool,
                     id: Some(id),
                     kind: Some("function".into()),
-                    function: Some(FunctionCallDelta {
-                        name: Some(name),
-                        arguments: Some(String::new()),
-                    }),
+                    function: Some(FunctionCallDelta { name: Some(name), arguments: Some(String::new()) }),
                 };
-                self.write(
-                    out,
-                    ChunkDelta {
-                        tool_calls: vec![call],
-                        ..Default::default()
-                    },
-                    None,
-                    None,
-                );
+                self.write(out, ChunkDelta { tool_calls: vec![call], ..Default::default() }, None, None);
             }
             StreamEvent::BlockStart { .. } | StreamEvent::BlockStop { .. } => {}
             StreamEvent::Delta { index, delta } => {
                 let delta = match delta {
-                    Delta::Text(text) => ChunkDelta {
-                        content: Some(text),
-                        ..Default::default()
-                    },
-                    Delta::Thinking(text) => ChunkDelta {
-                        reasoning_content: Some(text),
-                        ..Default::default()
-                    },
+                    Delta::Text(text) => ChunkDelta { content: Some(text), ..Default::default() },
+                    Delta::Thinking(text) => ChunkDelta { reasoning_content: Some(text), ..Default::default() },
                     // Chat Completions has no place for a reasoning signature.
                     Delta::Signature(_) => return,
                     Delta::ToolArguments(arguments) => {
-                        let Some(&(_, tool)) =
-                            self.tool_index.iter().find(|(block, _)| *block == index)
-                        else {
+                        let Some(&(_, tool)) = self.tool_index.iter().find(|(block, _)| *block == index) else {
                             return;
                         };
                         let call = ToolCallDelta {
                             index: tool,
-                            function: Some(FunctionCallDelta {
-                                name: None,
-                                arguments: Some(arguments),
-                            }),
+                            function: Some(FunctionCallDelta { name: None, arguments: Some(arguments) }),
                             ..Default::default()
                         };
-                        ChunkDelta {
-                            tool_calls: vec![call],
-                            ..Default::default()
-                        }
+                        ChunkDelta { tool_calls: vec![call], ..Default::default() }
                     }
                 };
                 self.write(out, delta, None, None);
             }
-            StreamEvent::Finish {
-                stop_reason, usage, ..
-            } => {
-                let reason =
-                    stop_reason_from_ir(stop_reason.as_ref().unwrap_or(&StopReason::EndTurn));
+            StreamEvent::Finish { stop_reason, usage, .. } => {
+                let reason = stop_reason_from_ir(stop_reason.as_ref().unwrap_or(&StopReason::EndTurn));
                 self.write(out, ChunkDelta::default(), Some(reason.into()), None);
                 if self.include_usage {
-                    self.write(
-                        out,
-                        ChunkDelta::default(),
-                        None,
-                        Some(usage_from_ir(&usage)),
-                    );
+                    self.write(out, ChunkDelta::default(), None, Some(usage_from_ir(&usage)));
                 }
                 sse::write_event(out, None, "[DONE]");
             }
