@@ -62,66 +62,51 @@ impl Transcoder {
 
     /// Feeds upstream bytes; returns the bytes to send to the client now.
     pub fn push(&mut self, bytes: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        if self.finished {
-            return out;
-        }
-        let client = self.client;
-        let mut failure = None;
-        match &mut self.mode {
-            Mode::Passthrough { complete, held } => {
-                self.parser.feed(bytes, &mut |event| *complete |= client.ends_stream(&event));
-                let searched_from = held.len().saturating_sub(3);
-                held.extend_from_slice(bytes);
-                if let Some(end) = last_event_end(held, searched_from) {
-                    if end == held.len() {
-                        out = std::mem::take(held);
-                    } else {
-                        out.extend(held.drain(..end));
-                    }
-                }
-            }
-            Mode::Translate { decoder, encoder, events } => {
-                self.parser.feed(bytes, &mut |event| {
-                    if failure.is_none() {
-                        failure = decoder.event(event, events).err();
-                    }
-                });
-                for event in events.drain(..) {
-                    encoder.event(event, &mut out);
-                }
-            }
-        }
-        if let Some(error) = failure {
-            self.write_error(&error, &mut out);
-        }
-        out
+        self.advance(Some(bytes))
     }
 
     /// The upstream closed the stream.
     pub fn end(&mut self) -> Vec<u8> {
+        self.advance(None)
+    }
+
+    /// Parses more input, or the end of input when `input` is None, and writes what it completes.
+    fn advance(&mut self, input: Option<&[u8]>) -> Vec<u8> {
         let mut out = Vec::new();
         if self.finished {
             return out;
         }
         let client = self.client;
+        let parser = &mut self.parser;
+        let mut parse = |on_event: &mut dyn FnMut(sse::Event)| match input {
+            Some(bytes) => parser.feed(bytes, &mut |event| on_event(event)),
+            None => parser.finish(&mut |event| on_event(event)),
+        };
         let mut failure = None;
         match &mut self.mode {
             Mode::Passthrough { complete, held } => {
-                self.parser.finish(&mut |event| *complete |= client.ends_stream(&event));
-                if *complete {
-                    out = std::mem::take(held);
-                } else {
-                    failure = Some(truncated());
+                parse(&mut |event| *complete |= client.ends_stream(&event));
+                match input {
+                    Some(bytes) => {
+                        let searched_from = held.len().saturating_sub(3);
+                        held.extend_from_slice(bytes);
+                        match last_event_end(held, searched_from) {
+                            Some(end) if end == held.len() => out = std::mem::take(held),
+                            Some(end) => out.extend(held.drain(..end)),
+                            None => {}
+                        }
+                    }
+                    None if *complete => out = std::mem::take(held),
+                    None => failure = Some(truncated()),
                 }
             }
             Mode::Translate { decoder, encoder, events } => {
-                self.parser.finish(&mut |event| {
+                parse(&mut |event| {
                     if failure.is_none() {
                         failure = decoder.event(event, events).err();
                     }
                 });
-                if failure.is_none() {
+                if input.is_none() && failure.is_none() {
                     failure = decoder.end(events).err();
                 }
                 for event in events.drain(..) {
@@ -131,7 +116,8 @@ impl Transcoder {
         }
         match failure {
             Some(error) => self.write_error(&error, &mut out),
-            None => self.finished = true,
+            None if input.is_none() => self.finished = true,
+            None => {}
         }
         out
     }
