@@ -1,6 +1,6 @@
 // The fake OpenAI-compatible upstream of the benchmark. It must cost next to nothing and answer
 // the same way every time, so that what the benchmark measures is the proxy in front of it: every
-// answer is built once at startup, and a request only costs reading its body.
+// answer is built once at startup, and a request only costs reading and parsing its body.
 //
 // POST /v1/chat/completions answers a streamed Chat Completions answer shaped like OpenAI's (a role
 // chunk, content deltas, a finish chunk, a usage chunk with `"choices":[]`, then `data: [DONE]`), or
