@@ -5,7 +5,11 @@ use crate::config::Config;
 use crate::dialect::Dialect;
 use crate::error::{ErrorKind, ProxyError};
 use crate::proxy::{self, Inbound, Plan, UpstreamCall};
-use futures_util::StreamExt;
+use crate::transcode::Transcoder;
+use js_sys::Uint8Array;
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::{JsCast, JsValue};
+use web_sys::{ReadableStream, StreamPipeOptions, TransformStream, TransformStreamDefaultController};
 use std::cell::RefCell;
 use std::rc::Rc;
 use worker::{event, Context, Env, Fetch, Headers, Method, Request, RequestInit, Response, ResponseBody};
@@ -196,26 +200,11 @@ async fn forward(call: UpstreamCall) -> Result<Response, ProxyError> {
         return json_response(status, std::str::from_utf8(&body).unwrap_or_default(), &meta);
     }
     if call.stream {
-        let chunks =
-            upstream.stream().map_err(|e| ProxyError::bad_gateway(format!("the upstream sent no body: {e}")))?;
-        let body =
-            futures_util::stream::unfold((chunks, exchange.transcoder()), |(mut chunks, mut transcoder)| async move {
-                while !transcoder.is_finished() {
-                    let out = match chunks.next().await {
-                        Some(Ok(chunk)) => transcoder.push(&chunk),
-                        Some(Err(e)) => {
-                            transcoder.fail(&ProxyError::bad_gateway(format!("reading the upstream failed: {e}")))
-                        }
-                        None => transcoder.end(),
-                    };
-                    if !out.is_empty() {
-                        return Some((Ok::<_, worker::Error>(out), (chunks, transcoder)));
-                    }
-                }
-                None
-            });
-        let response = Response::from_stream(body).map_err(|e| ProxyError::internal(e.to_string()))?;
-        return stream_response(response, &meta);
+        let ResponseBody::Stream(chunks) = upstream.body() else {
+            return Err(ProxyError::bad_gateway("the upstream sent no body"));
+        };
+        let body = transcoded(chunks.clone(), exchange.transcoder())?;
+        return stream_response(Response::from_body(ResponseBody::Stream(body)).expect("body responses build"), &meta);
     }
     if exchange.is_passthrough() {
         // The same dialect both sides: hand the upstream body over without reading it.
@@ -226,6 +215,66 @@ async fn forward(call: UpstreamCall) -> Result<Response, ProxyError> {
         upstream.bytes().await.map_err(|e| ProxyError::bad_gateway(format!("reading the upstream failed: {e}")))?;
     let body = exchange.translate_response(&body)?;
     json_response(status, std::str::from_utf8(&body).unwrap_or_default(), &meta)
+}
+
+/// The upstream body piped through the transcoder inside a `TransformStream`: the runtime moves the
+/// bytes and calls into Rust once per chunk, synchronously; backpressure is the runtime's own.
+fn transcoded(upstream: ReadableStream, transcoder: Transcoder) -> Result<ReadableStream, ProxyError> {
+    let transcoder = Rc::new(RefCell::new(transcoder));
+    let controller: Rc<RefCell<Option<TransformStreamDefaultController>>> = Rc::default();
+
+    let start = Closure::<dyn FnMut(TransformStreamDefaultController)>::new({
+        let controller = controller.clone();
+        move |c| *controller.borrow_mut() = Some(c)
+    });
+    let transform = Closure::<dyn FnMut(JsValue, TransformStreamDefaultController)>::new({
+        let transcoder = transcoder.clone();
+        move |chunk: JsValue, c: TransformStreamDefaultController| {
+            let mut transcoder = transcoder.borrow_mut();
+            emit(&c, transcoder.push(&Uint8Array::new(&chunk).to_vec()));
+            if transcoder.is_finished() {
+                // An error event was written: stop reading the upstream.
+                c.terminate();
+            }
+        }
+    });
+    let flush = Closure::<dyn FnMut(TransformStreamDefaultController)>::new({
+        let transcoder = transcoder.clone();
+        move |c: TransformStreamDefaultController| emit(&c, transcoder.borrow_mut().end())
+    });
+    let transformer = js_sys::Object::new();
+    for (name, function) in
+        [("start", start.into_js_value()), ("transform", transform.into_js_value()), ("flush", flush.into_js_value())]
+    {
+        js_sys::Reflect::set(&transformer, &JsValue::from_str(name), &function)
+            .map_err(|_| ProxyError::internal("could not set up the stream transform"))?;
+    }
+    let stream = TransformStream::new_with_transformer(&transformer)
+        .map_err(|_| ProxyError::internal("could not set up the stream transform"))?;
+
+    // A failed upstream read rejects the pipe instead of reaching the transform: the client then
+    // gets an error event in its dialect rather than a broken connection.
+    let on_failure = Closure::once(move |reason: JsValue| {
+        let Some(c) = controller.borrow_mut().take() else { return };
+        let message = js_sys::Error::from(reason).message();
+        emit(&c, transcoder.borrow_mut().fail(&ProxyError::bad_gateway(format!("reading the upstream failed: {message}"))));
+        c.terminate();
+    });
+    let options = StreamPipeOptions::new();
+    options.set_prevent_abort(true);
+    let piped = upstream.pipe_to_with_options(&stream.writable(), &options);
+    // `catch` through JS, so the handler is owned (and freed) by JS rather than borrowed from Rust.
+    let catch = js_sys::Reflect::get(&piped, &JsValue::from_str("catch"))
+        .map_err(|_| ProxyError::internal("could not set up the stream transform"))?;
+    let _ = catch.unchecked_into::<js_sys::Function>().call1(&piped, &on_failure.into_js_value());
+    Ok(stream.readable())
+}
+
+fn emit(controller: &TransformStreamDefaultController, bytes: Vec<u8>) {
+    if !bytes.is_empty() {
+        // Fails only when the client went away; there is nobody left to tell.
+        let _ = controller.enqueue_with_chunk(&Uint8Array::from(bytes.as_slice()));
+    }
 }
 
 fn with_headers(response: Response, content_type: &str, meta: &[(&str, String)]) -> Result<Response, ProxyError> {
