@@ -7,11 +7,11 @@ use crate::error::{ErrorKind, ProxyError};
 use crate::proxy::{self, Inbound, Plan, UpstreamCall};
 use crate::transcode::Transcoder;
 use js_sys::Uint8Array;
+use std::cell::RefCell;
+use std::rc::Rc;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{ReadableStream, StreamPipeOptions, TransformStream, TransformStreamDefaultController};
-use std::cell::RefCell;
-use std::rc::Rc;
 use worker::{event, Context, Env, Fetch, Headers, Method, Request, RequestInit, Response, ResponseBody};
 
 /// How long an isolate keeps the config it read from KV, unless `LLMPROXY_CONFIG_TTL_SECONDS` says.
@@ -257,7 +257,10 @@ fn transcoded(upstream: ReadableStream, transcoder: Transcoder) -> Result<Readab
     let on_failure = Closure::once(move |reason: JsValue| {
         let Some(c) = controller.borrow_mut().take() else { return };
         let message = js_sys::Error::from(reason).message();
-        emit(&c, transcoder.borrow_mut().fail(&ProxyError::bad_gateway(format!("reading the upstream failed: {message}"))));
+        emit(
+            &c,
+            transcoder.borrow_mut().fail(&ProxyError::bad_gateway(format!("reading the upstream failed: {message}"))),
+        );
         c.terminate();
     });
     let options = StreamPipeOptions::new();

@@ -94,9 +94,7 @@ pub fn to_ir(request: MessagesRequest) -> Result<ir::Request, ProxyError> {
         .enumerate()
         .map(|(i, tool)| match tool.kind.as_deref() {
             None | Some("custom") => {
-                if tool.extra.contains_key("cache_control") {
-                    ir::note_dropped(&mut dropped, "cache_control");
-                }
+                note_block_extras(&tool.extra, &mut dropped);
                 Ok(ir::Tool {
                     name: tool.name,
                     description: tool.description,
@@ -150,7 +148,8 @@ fn effort_of(effort: &str) -> Result<Effort, ProxyError> {
     }
 }
 
-/// Block fields that only steer Anthropic's own caching or citations; other backends ignore them.
+/// Fields of blocks and tools that only steer Anthropic itself (`cache_control`, `citations`,
+/// `eager_input_streaming`, …): other backends have no place for them.
 fn note_block_extras(extra: &Map<String, Value>, dropped: &mut Vec<String>) {
     for key in extra.keys() {
         ir::note_dropped(dropped, key);

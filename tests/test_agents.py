@@ -1,0 +1,101 @@
+"""Requests exactly as real agents send them (captured bodies and headers), through translated routes."""
+
+import json
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import recorded
+from conftest import CLIENT_KEY
+from upstream import Reply, wire
+
+CAPTURES = Path(__file__).resolve().parent.parent / "fixtures" / "captures"
+
+
+def capture(name: str) -> dict:
+    return json.loads((CAPTURES / name).read_text())
+
+
+@dataclass
+class Answer:
+    status_code: int
+    headers: dict
+    content: bytes
+
+    @property
+    def text(self) -> str:
+        return self.content.decode(errors="replace")
+
+
+def send_as_captured(worker, captured: dict, model: str) -> Answer:
+    """The captured request with only the model and the key changed (the key is the proxy's own)."""
+    body = dict(captured["body"], model=model)
+    headers = {k: v for k, v in captured["headers"].items()
+               if k.lower() not in ("host", "content-length", "authorization", "x-api-key", "accept-encoding", "connection")}
+    headers["x-api-key"] = CLIENT_KEY
+    query = "?" + "&".join(f"{k}={v}" for k, v in captured["query"].items()) if captured["query"] else ""
+    request = urllib.request.Request(worker.url + captured["path"] + query, data=json.dumps(body).encode(),
+                                     headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return Answer(response.status, {k.lower(): v for k, v in response.headers.items()}, response.read())
+    except urllib.error.HTTPError as error:
+        return Answer(error.code, {k.lower(): v for k, v in error.headers.items()}, error.read())
+
+
+def anthropic_events(response: Answer) -> list[dict]:
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/event-stream")
+    return recorded.sse_payloads(response.content)
+
+
+def test_claude_code_tool_round_trip_on_a_chat_backend(worker, upstream):
+    captured = capture("claude-code-tool-result.json")
+    upstream.script("gpt-t-claude-code", Reply.sse(wire("openai-chat-tool.sdkpy.sse")))
+    response = send_as_captured(worker, captured, "gpt-t-claude-code")
+
+    answer = recorded.anthropic_stream(anthropic_events(response))
+    expected = recorded.chat_stream(recorded.sse_payloads(wire("openai-chat-tool.sdkpy.sse")))
+    assert answer["tools"] == expected["tools"] and answer["stop_reason"] == "tool_use"
+    assert (answer["input_tokens"], answer["output_tokens"]) == (expected["prompt_tokens"], expected["completion_tokens"])
+
+    sent = upstream.last("gpt-t-claude-code").body
+    assert [t["function"]["name"] for t in sent["tools"]] == [t["name"] for t in captured["body"]["tools"]]
+    calls = [c for m in sent["messages"] if m["role"] == "assistant" for c in m.get("tool_calls", [])]
+    results = [m for m in sent["messages"] if m["role"] == "tool"]
+    assert calls and [r["tool_call_id"] for r in results] == [c["id"] for c in calls], "every call is answered"
+    assert sent["messages"][0]["role"] == "system"
+    assert captured["body"]["system"][-1]["text"] in sent["messages"][0]["content"]
+    dropped = response.headers["x-llmproxy-dropped"].split(", ")
+    assert {"context_management", "metadata", "thinking"} <= set(dropped)
+
+
+def test_opencode_anthropic_provider_on_a_chat_backend(worker, upstream):
+    captured = capture("opencode-anthropic-tools.json")
+    upstream.script("gpt-t-opencode", Reply.sse(wire("openai-chat-parallel-tools.sdkpy.sse")))
+    response = send_as_captured(worker, captured, "gpt-t-opencode")
+
+    answer = recorded.anthropic_stream(anthropic_events(response))
+    expected = recorded.chat_stream(recorded.sse_payloads(wire("openai-chat-parallel-tools.sdkpy.sse")))
+    assert answer["tools"] == expected["tools"] and len(answer["tools"]) == 2
+    sent = upstream.last("gpt-t-opencode").body
+    assert len(sent["tools"]) == len(captured["body"]["tools"])
+    assert "eager_input_streaming" in response.headers["x-llmproxy-dropped"]
+
+
+def test_opencode_chat_provider_on_an_anthropic_backend(worker, upstream):
+    captured = capture("opencode-chat-tools.json")
+    upstream.script("claude-t-opencode", Reply.sse(wire("anthropic-tool-use.sdkpy.sse")))
+    response = send_as_captured(worker, captured, "claude-t-opencode")
+    assert response.status_code == 200, response.text
+
+    answer = recorded.chat_stream(recorded.sse_payloads(response.content))
+    expected = recorded.anthropic_stream(recorded.sse_payloads(wire("anthropic-tool-use.sdkpy.sse")))
+    assert answer["tools"] == expected["tools"] and answer["text"] == expected["text"]
+    assert answer["finish_reason"] == "tool_calls"
+    assert (answer["prompt_tokens"], answer["completion_tokens"]) == (expected["input_tokens"], expected["output_tokens"])
+    sent = upstream.last("claude-t-opencode").body
+    assert [t["name"] for t in sent["tools"]] == [t["function"]["name"] for t in captured["body"]["tools"]]
+    assert sent["system"] == captured["body"]["messages"][0]["content"]
+    assert sent["max_tokens"] == captured["body"]["max_tokens"]
