@@ -14,7 +14,6 @@ pub enum ErrorKind {
     /// A failure of the proxy or of the upstream that is nobody's input fault.
     Api,
     Overloaded,
-    NotImplemented,
 }
 
 impl ErrorKind {
@@ -26,7 +25,6 @@ impl ErrorKind {
             404 => Self::NotFound,
             413 => Self::PayloadTooLarge,
             429 => Self::RateLimit,
-            501 => Self::NotImplemented,
             529 | 503 => Self::Overloaded,
             400..=499 => Self::InvalidRequest,
             _ => Self::Api,
@@ -35,7 +33,7 @@ impl ErrorKind {
 
     fn anthropic_type(self) -> &'static str {
         match self {
-            Self::InvalidRequest | Self::NotImplemented => "invalid_request_error",
+            Self::InvalidRequest => "invalid_request_error",
             Self::Authentication => "authentication_error",
             Self::Permission => "permission_error",
             Self::NotFound => "not_found_error",
@@ -48,7 +46,7 @@ impl ErrorKind {
 
     fn openai_type(self) -> &'static str {
         match self {
-            Self::InvalidRequest | Self::PayloadTooLarge | Self::NotImplemented => "invalid_request_error",
+            Self::InvalidRequest | Self::PayloadTooLarge => "invalid_request_error",
             Self::Authentication => "authentication_error",
             Self::Permission => "permission_error",
             Self::NotFound => "not_found_error",

@@ -112,8 +112,8 @@ pub enum Reasoning {
 }
 
 impl Reasoning {
-    /// Thinking budgets stand for these efforts (and back), so an Anthropic budget and an OpenAI
-    /// `reasoning_effort` translate into each other: low 1024, medium 8192, high 24576 tokens.
+    /// The thinking budget an effort stands for, so an OpenAI `reasoning_effort` becomes an
+    /// Anthropic budget: low 1024, medium 8192, high 24576 tokens.
     pub fn budget_tokens(self) -> Option<u32> {
         match self {
             Self::Off => None,
@@ -121,16 +121,6 @@ impl Reasoning {
             Self::Effort(Effort::Low) => Some(1024),
             Self::Effort(Effort::Medium) => Some(8192),
             Self::Effort(Effort::High) => Some(24576),
-        }
-    }
-
-    pub fn effort(self) -> Option<Effort> {
-        match self {
-            Self::Off => None,
-            Self::Effort(effort) => Some(effort),
-            Self::BudgetTokens(n) if n < 4096 => Some(Effort::Low),
-            Self::BudgetTokens(n) if n < 16384 => Some(Effort::Medium),
-            Self::BudgetTokens(_) => Some(Effort::High),
         }
     }
 }

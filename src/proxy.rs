@@ -47,7 +47,6 @@ pub struct UpstreamCall {
 }
 
 pub struct LocalAnswer {
-    pub status: u16,
     pub stream: bool,
     pub body: Vec<u8>,
     pub backend: String,
@@ -210,7 +209,7 @@ fn answer_locally(
     } else {
         exchange.encode_response(response)?
     };
-    Ok(LocalAnswer { status: 200, stream, body, backend: backend.name.clone(), dropped: request.dropped })
+    Ok(LocalAnswer { stream, body, backend: backend.name.clone(), dropped: request.dropped })
 }
 
 impl Exchange {

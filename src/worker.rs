@@ -26,10 +26,9 @@ thread_local! {
 #[event(fetch)]
 async fn fetch(mut req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
     console_error_panic_hook::set_once();
-    let dialect = error_dialect(&req);
     match handle(&mut req, &env).await {
         Ok(response) => Ok(response),
-        Err(error) => error_response(&error, dialect),
+        Err(error) => error_response(&error, error_dialect(&req)),
     }
 }
 
@@ -154,7 +153,7 @@ async fn call(req: &mut Request, env: &Env, dialect: Dialect) -> Result<Response
             if answer.stream {
                 stream_response(Response::from_bytes(answer.body).expect("byte responses build"), &meta)
             } else {
-                json_response(answer.status, std::str::from_utf8(&answer.body).unwrap_or_default(), &meta)
+                json_response(200, std::str::from_utf8(&answer.body).unwrap_or_default(), &meta)
             }
         }
         Plan::Upstream(call) => forward(call).await,
@@ -189,7 +188,7 @@ async fn forward(call: UpstreamCall) -> Result<Response, ProxyError> {
     let mut meta = meta_headers(&call.backend, &call.dropped);
     for name in ["request-id", "x-request-id"] {
         if let Ok(Some(value)) = upstream.headers().get(name) {
-            meta.push((if name == "request-id" { "request-id" } else { "x-request-id" }, value));
+            meta.push((name, value));
         }
     }
     let status = upstream.status_code();
