@@ -49,11 +49,11 @@ pub enum Part {
     ToolResult(ToolResult),
     Thinking {
         text: String,
-        signature: Option<String>,
+        signature: Option<Signature>,
     },
     /// Reasoning the provider encrypted; only the provider that made it can read it back.
     RedactedThinking {
-        data: String,
+        data: Signature,
     },
 }
 
@@ -178,7 +178,7 @@ pub enum StreamEvent {
 pub enum BlockStart {
     Text,
     Thinking,
-    RedactedThinking { data: String },
+    RedactedThinking { data: Signature },
     ToolCall { id: String, name: String },
 }
 
@@ -186,8 +186,62 @@ pub enum BlockStart {
 pub enum Delta {
     Text(String),
     Thinking(String),
-    Signature(String),
+    Signature(Signature),
     ToolArguments(String),
+}
+
+/// The providers whose reasoning comes with an opaque token that must go back to that provider only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provider {
+    Anthropic,
+}
+
+impl Provider {
+    fn tag(self) -> &'static str {
+        match self {
+            Self::Anthropic => "anthropic",
+        }
+    }
+
+    fn from_tag(tag: &str) -> Option<Self> {
+        [Self::Anthropic].into_iter().find(|p| p.tag() == tag)
+    }
+}
+
+/// A reasoning signature (or encrypted reasoning) and the provider that made it. A client of
+/// another dialect receives it sealed with its provider's name, gives it back unchanged on the
+/// next turn, and the proxy then sends it only to that provider: any other would reject it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signature {
+    pub provider: Provider,
+    pub value: String,
+}
+
+const SEAL: &str = "llmproxy1.";
+
+impl Signature {
+    /// A signature a backend of `provider` made.
+    pub fn native(provider: Provider, value: String) -> Self {
+        Self { provider, value }
+    }
+
+    /// The signature as a client that speaks `client`'s dialect should hold it.
+    pub fn for_client(&self, client: Option<Provider>) -> String {
+        if client == Some(self.provider) {
+            self.value.clone()
+        } else {
+            format!("{SEAL}{}.{}", self.provider.tag(), self.value)
+        }
+    }
+
+    /// A signature a client sent back: sealed ones name their provider; anything else is the
+    /// client's own provider's.
+    pub fn from_client(text: String, client: Provider) -> Self {
+        let sealed = text.strip_prefix(SEAL).and_then(|rest| rest.split_once('.')).and_then(|(tag, value)| {
+            Provider::from_tag(tag).map(|provider| Self { provider, value: value.to_string() })
+        });
+        sealed.unwrap_or(Self { provider: client, value: text })
+    }
 }
 
 /// The text of some parts, one after another; parts that are not text are left out.
@@ -240,5 +294,22 @@ impl Response {
             usage: self.usage,
         });
         events
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_reach_their_own_provider_raw_and_others_sealed() {
+        let signature = Signature::native(Provider::Anthropic, "EqQBCkYIBxgC.x".into());
+        assert_eq!(signature.for_client(Some(Provider::Anthropic)), "EqQBCkYIBxgC.x");
+        let sealed = signature.for_client(None);
+        assert_eq!(sealed, "llmproxy1.anthropic.EqQBCkYIBxgC.x");
+        assert_eq!(Signature::from_client(sealed, Provider::Anthropic), signature);
+        assert_eq!(Signature::from_client("EqQBCkYIBxgC.x".into(), Provider::Anthropic), signature);
+        let unknown = Signature::from_client("llmproxy1.nobody.abc".into(), Provider::Anthropic);
+        assert_eq!(unknown.value, "llmproxy1.nobody.abc", "an unknown seal is left as the client's own");
     }
 }

@@ -3,7 +3,9 @@
 use super::types::*;
 use crate::config::Backend;
 use crate::error::ProxyError;
-use crate::ir::{self, Effort, Image, Part, Reasoning, Role, ToolCall, ToolChoice as IrToolChoice, ToolResult};
+use crate::ir::{
+    self, Effort, Image, Part, Provider, Reasoning, Role, Signature, ToolCall, ToolChoice as IrToolChoice, ToolResult,
+};
 use serde_json::{json, Map, Value};
 
 /// Anthropic fields that other dialects cannot carry and that would change the answer.
@@ -196,10 +198,13 @@ fn block_to_ir(block: Block, at: &str, dropped: &mut Vec<String>) -> Result<Part
             };
             Part::ToolResult(ToolResult { call_id: tool_use_id, content, is_error })
         }
-        Block::Thinking { thinking, signature } => {
-            Part::Thinking { text: thinking, signature: (!signature.is_empty()).then_some(signature) }
+        Block::Thinking { thinking, signature } => Part::Thinking {
+            text: thinking,
+            signature: (!signature.is_empty()).then(|| Signature::from_client(signature, Provider::Anthropic)),
+        },
+        Block::RedactedThinking { data } => {
+            Part::RedactedThinking { data: Signature::from_client(data, Provider::Anthropic) }
         }
-        Block::RedactedThinking { data } => Part::RedactedThinking { data },
         Block::Other(block) => {
             let kind = block.get("type").and_then(Value::as_str).unwrap_or("?").to_string();
             return Err(ProxyError::unsupported(at, format!("content block `{kind}`")));
@@ -240,14 +245,17 @@ fn block_from_ir(part: Part, dropped: &mut Vec<String>) -> Option<Block> {
             is_error: result.is_error,
             extra: Map::new(),
         },
-        // A thinking block without Anthropic's signature would be refused: reasoning from another
-        // provider is not sent.
-        Part::Thinking { text, signature: Some(signature) } => Block::Thinking { thinking: text, signature },
-        Part::Thinking { signature: None, .. } => {
+        // Anthropic refuses thinking it did not sign: reasoning from elsewhere is not sent.
+        Part::Thinking { text, signature: Some(Signature { provider: Provider::Anthropic, value }) } => {
+            Block::Thinking { thinking: text, signature: value }
+        }
+        Part::RedactedThinking { data: Signature { provider: Provider::Anthropic, value } } => {
+            Block::RedactedThinking { data: value }
+        }
+        Part::Thinking { .. } | Part::RedactedThinking { .. } => {
             ir::note_dropped(dropped, "thinking");
             return None;
         }
-        Part::RedactedThinking { data } => Block::RedactedThinking { data },
     })
 }
 

@@ -2,7 +2,7 @@
 
 use super::types::*;
 use crate::error::ProxyError;
-use crate::ir::{self, Part, StopReason, ToolCall, Usage};
+use crate::ir::{self, Part, Provider, Signature, StopReason, ToolCall, Usage};
 use serde_json::{json, Map, Value};
 
 pub fn stop_reason_to_ir(reason: &str) -> StopReason {
@@ -72,10 +72,13 @@ pub fn to_ir(response: MessagesResponse) -> Result<ir::Response, ProxyError> {
             Block::ToolUse { id, name, input, .. } => {
                 Some(Part::ToolCall(ToolCall { id, name, arguments: input.to_string() }))
             }
-            Block::Thinking { thinking, signature } => {
-                Some(Part::Thinking { text: thinking, signature: (!signature.is_empty()).then_some(signature) })
+            Block::Thinking { thinking, signature } => Some(Part::Thinking {
+                text: thinking,
+                signature: (!signature.is_empty()).then(|| Signature::native(Provider::Anthropic, signature)),
+            }),
+            Block::RedactedThinking { data } => {
+                Some(Part::RedactedThinking { data: Signature::native(Provider::Anthropic, data) })
             }
-            Block::RedactedThinking { data } => Some(Part::RedactedThinking { data }),
             // Server-tool blocks (web search and the like) have no counterpart in other dialects.
             Block::Image { .. } | Block::ToolResult { .. } | Block::Other(_) => None,
         })
@@ -102,10 +105,13 @@ pub fn from_ir(response: ir::Response) -> MessagesResponse {
                 input: tool_input(&call.arguments),
                 extra: Map::new(),
             }),
-            Part::Thinking { text, signature } => {
-                Some(Block::Thinking { thinking: text, signature: signature.unwrap_or_default() })
+            Part::Thinking { text, signature } => Some(Block::Thinking {
+                thinking: text,
+                signature: signature.map(|s| s.for_client(Some(Provider::Anthropic))).unwrap_or_default(),
+            }),
+            Part::RedactedThinking { data } => {
+                Some(Block::RedactedThinking { data: data.for_client(Some(Provider::Anthropic)) })
             }
-            Part::RedactedThinking { data } => Some(Block::RedactedThinking { data }),
             Part::Image(_) | Part::ToolResult(_) => None,
         })
         .collect();

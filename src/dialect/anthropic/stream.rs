@@ -3,7 +3,7 @@
 use super::response::{stop_reason_from_ir, stop_reason_to_ir, usage_from_ir, usage_to_ir};
 use super::types::{self, AnthropicUsage, Block, BlockDelta, MessageDeltaBody, MessagesResponse};
 use crate::error::ProxyError;
-use crate::ir::{BlockStart, Delta, StopReason, StreamEvent, Usage};
+use crate::ir::{BlockStart, Delta, Provider, Signature, StopReason, StreamEvent, Usage};
 use crate::sse;
 use crate::transcode::{StreamDecoder, StreamEncoder};
 use serde_json::{json, Map};
@@ -28,7 +28,9 @@ impl Decoder {
         let (start, first) = match block {
             Block::Text { text, .. } => (BlockStart::Text, Some(Delta::Text(text))),
             Block::Thinking { thinking, .. } => (BlockStart::Thinking, Some(Delta::Thinking(thinking))),
-            Block::RedactedThinking { data } => (BlockStart::RedactedThinking { data }, None),
+            Block::RedactedThinking { data } => {
+                (BlockStart::RedactedThinking { data: Signature::native(Provider::Anthropic, data) }, None)
+            }
             Block::ToolUse { id, name, input, .. } => {
                 let arguments = input
                     .as_object()
@@ -83,7 +85,9 @@ impl StreamDecoder for Decoder {
                     BlockDelta::InputJsonDelta { partial_json } if partial_json.is_empty() => return Ok(()),
                     BlockDelta::InputJsonDelta { partial_json } => Delta::ToolArguments(partial_json),
                     BlockDelta::ThinkingDelta { thinking } => Delta::Thinking(thinking),
-                    BlockDelta::SignatureDelta { signature } => Delta::Signature(signature),
+                    BlockDelta::SignatureDelta { signature } => {
+                        Delta::Signature(Signature::native(Provider::Anthropic, signature))
+                    }
                     // Citations and the like have no counterpart in other dialects.
                     BlockDelta::Other(_) => return Ok(()),
                 };
@@ -165,7 +169,9 @@ impl StreamEncoder for Encoder {
                 content_block: match block {
                     BlockStart::Text => Block::Text { text: String::new(), extra: Map::new() },
                     BlockStart::Thinking => Block::Thinking { thinking: String::new(), signature: String::new() },
-                    BlockStart::RedactedThinking { data } => Block::RedactedThinking { data },
+                    BlockStart::RedactedThinking { data } => {
+                        Block::RedactedThinking { data: data.for_client(Some(Provider::Anthropic)) }
+                    }
                     BlockStart::ToolCall { id, name } => {
                         Block::ToolUse { id, name, input: json!({}), extra: Map::new() }
                     }
@@ -176,7 +182,9 @@ impl StreamEncoder for Encoder {
                 delta: match delta {
                     Delta::Text(text) => BlockDelta::TextDelta { text },
                     Delta::Thinking(thinking) => BlockDelta::ThinkingDelta { thinking },
-                    Delta::Signature(signature) => BlockDelta::SignatureDelta { signature },
+                    Delta::Signature(signature) => {
+                        BlockDelta::SignatureDelta { signature: signature.for_client(Some(Provider::Anthropic)) }
+                    }
                     Delta::ToolArguments(partial_json) => BlockDelta::InputJsonDelta { partial_json },
                 },
             },
