@@ -194,17 +194,23 @@ pub enum Delta {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Provider {
     Anthropic,
+    /// OpenAI Responses `encrypted_content`.
+    OpenAi,
+    /// Gemini `thoughtSignature`.
+    Gemini,
 }
 
 impl Provider {
     fn tag(self) -> &'static str {
         match self {
             Self::Anthropic => "anthropic",
+            Self::OpenAi => "openai",
+            Self::Gemini => "gemini",
         }
     }
 
     fn from_tag(tag: &str) -> Option<Self> {
-        [Self::Anthropic].into_iter().find(|p| p.tag() == tag)
+        [Self::Anthropic, Self::OpenAi, Self::Gemini].into_iter().find(|p| p.tag() == tag)
     }
 }
 
