@@ -11,6 +11,8 @@ use std::collections::BTreeMap;
 pub enum BackendKind {
     /// OpenAI Chat Completions and compatible servers.
     OpenAi,
+    /// OpenAI Responses and OpenResponses-compatible servers.
+    OpenResponses,
     /// Anthropic Messages.
     Anthropic,
     /// Built in, no network: answers in the caller's dialect. For trying the proxy and for tests.
@@ -18,7 +20,7 @@ pub enum BackendKind {
 }
 
 impl BackendKind {
-    const NAMES: &'static str = "openai, anthropic, mock";
+    const NAMES: &'static str = "openai, openresponses, anthropic, mock";
 
     fn parse(name: &str) -> Option<Self> {
         Self::deserialize(serde_json::Value::from(name)).ok()
@@ -26,7 +28,7 @@ impl BackendKind {
 
     pub fn default_base_url(self) -> &'static str {
         match self {
-            Self::OpenAi => "https://api.openai.com/v1",
+            Self::OpenAi | Self::OpenResponses => "https://api.openai.com/v1",
             Self::Anthropic => "https://api.anthropic.com",
             Self::Mock => "",
         }
@@ -35,7 +37,7 @@ impl BackendKind {
     /// The secret that holds the key when the zero-config mode is used.
     pub fn default_api_key_env(self) -> Option<&'static str> {
         match self {
-            Self::OpenAi => Some("OPENAI_API_KEY"),
+            Self::OpenAi | Self::OpenResponses => Some("OPENAI_API_KEY"),
             Self::Anthropic => Some("ANTHROPIC_API_KEY"),
             Self::Mock => None,
         }

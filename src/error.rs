@@ -101,7 +101,7 @@ impl ProxyError {
                 "type": "error",
                 "error": {"type": self.kind.anthropic_type(), "message": self.message},
             }),
-            Dialect::OpenAiChat => json!({
+            Dialect::OpenAiChat | Dialect::OpenAiResponses => json!({
                 "error": {
                     "message": self.message,
                     "type": self.kind.openai_type(),

@@ -123,6 +123,18 @@ impl Reasoning {
             Self::Effort(Effort::High) => Some(24576),
         }
     }
+
+    /// The effort a thinking budget stands for, for backends that take an effort (the reverse of
+    /// `budget_tokens`, with the thresholds halfway between).
+    pub fn effort(self) -> Option<Effort> {
+        match self {
+            Self::Off => None,
+            Self::Effort(effort) => Some(effort),
+            Self::BudgetTokens(n) if n < 4096 => Some(Effort::Low),
+            Self::BudgetTokens(n) if n < 16384 => Some(Effort::Medium),
+            Self::BudgetTokens(_) => Some(Effort::High),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -2,7 +2,7 @@
 //! translate its answer back), or answer locally. Everything here is pure, so it is tested natively.
 
 use crate::config::{Backend, BackendKind, Config};
-use crate::dialect::{anthropic, openai_chat, Dialect};
+use crate::dialect::{anthropic, openai_chat, openai_responses, Dialect};
 use crate::error::ProxyError;
 use crate::ir;
 use crate::mock;
@@ -54,13 +54,15 @@ pub struct LocalAnswer {
 }
 
 /// The two dialects of one call, and what translating between them needs.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Exchange {
     pub client: Dialect,
     pub backend: Dialect,
     /// The client asked for a usage chunk at the end of a Chat stream.
     include_usage: bool,
     now: u64,
+    /// A Responses client's `namespace` tools, whose calls are given back under their namespace.
+    namespaces: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -70,6 +72,8 @@ struct Peek<'a> {
     stream: Option<bool>,
     #[serde(borrow)]
     stream_options: Option<&'a RawValue>,
+    #[serde(borrow)]
+    tools: Option<&'a RawValue>,
 }
 
 pub fn plan(config: &Config, inbound: &Inbound) -> Result<Plan, ProxyError> {
@@ -89,12 +93,31 @@ pub fn plan(config: &Config, inbound: &Inbound) -> Result<Plan, ProxyError> {
         .and_then(|options| options.get("include_usage").and_then(serde_json::Value::as_bool))
         .unwrap_or(false);
 
+    let namespaces = match (inbound.dialect, peek.tools) {
+        (Dialect::OpenAiResponses, Some(tools)) => {
+            serde_json::from_str::<Vec<openai_responses::types::Tool>>(tools.get())
+                .map(|tools| openai_responses::stream::namespaces_of(&tools))
+                .unwrap_or_default()
+        }
+        _ => Vec::new(),
+    };
     let backend_dialect = match backend.kind {
         BackendKind::OpenAi => Dialect::OpenAiChat,
+        BackendKind::OpenResponses => Dialect::OpenAiResponses,
         BackendKind::Anthropic => Dialect::Anthropic,
-        BackendKind::Mock => return answer_locally(inbound, model, backend, stream, include_usage).map(Plan::Local),
+        BackendKind::Mock => {
+            let exchange = Exchange {
+                client: inbound.dialect,
+                backend: inbound.dialect,
+                include_usage,
+                now: inbound.now,
+                namespaces,
+            };
+            return answer_locally(inbound, model, backend, stream, exchange).map(Plan::Local);
+        }
     };
-    let exchange = Exchange { client: inbound.dialect, backend: backend_dialect, include_usage, now: inbound.now };
+    let exchange =
+        Exchange { client: inbound.dialect, backend: backend_dialect, include_usage, now: inbound.now, namespaces };
     let (body, dropped) = if backend_dialect == inbound.dialect {
         (with_model(inbound.body, requested, model)?, Vec::new())
     } else {
@@ -105,6 +128,7 @@ pub fn plan(config: &Config, inbound: &Inbound) -> Result<Plan, ProxyError> {
     let headers = upstream_headers(backend, backend_dialect == inbound.dialect, inbound)?;
     let mut url = match backend.kind {
         BackendKind::OpenAi => format!("{}/chat/completions", backend.base_url),
+        BackendKind::OpenResponses => format!("{}/responses", backend.base_url),
         _ => format!("{}/v1/messages", backend.base_url),
     };
     if backend_dialect == inbound.dialect && !inbound.query.is_empty() {
@@ -119,6 +143,7 @@ fn to_ir(dialect: Dialect, body: &[u8]) -> Result<ir::Request, ProxyError> {
     match dialect {
         Dialect::OpenAiChat => openai_chat::request::to_ir(serde_json::from_slice(body).map_err(invalid)?),
         Dialect::Anthropic => anthropic::request::to_ir(serde_json::from_slice(body).map_err(invalid)?),
+        Dialect::OpenAiResponses => openai_responses::request::to_ir(serde_json::from_slice(body).map_err(invalid)?),
     }
 }
 
@@ -130,6 +155,10 @@ fn from_ir(dialect: Dialect, request: ir::Request, backend: &Backend) -> Result<
         }
         Dialect::Anthropic => {
             let (request, dropped) = anthropic::request::from_ir(request, backend)?;
+            (serde_json::to_vec(&request), dropped)
+        }
+        Dialect::OpenAiResponses => {
+            let (request, dropped) = openai_responses::request::from_ir(request, backend)?;
             (serde_json::to_vec(&request), dropped)
         }
     };
@@ -163,7 +192,7 @@ fn upstream_headers(
         })?),
     };
     match backend.kind {
-        BackendKind::OpenAi => {
+        BackendKind::OpenAi | BackendKind::OpenResponses => {
             if let Some(key) = key {
                 headers.push(("authorization".into(), format!("Bearer {key}")));
             }
@@ -189,16 +218,16 @@ fn answer_locally(
     model: &str,
     backend: &Backend,
     stream: bool,
-    include_usage: bool,
+    exchange: Exchange,
 ) -> Result<LocalAnswer, ProxyError> {
     let mut request = to_ir(inbound.dialect, inbound.body)?;
     request.model = model.to_string();
     let id = match inbound.dialect {
         Dialect::OpenAiChat => format!("chatcmpl-mock{}", inbound.now),
         Dialect::Anthropic => format!("msg_mock{}", inbound.now),
+        Dialect::OpenAiResponses => format!("resp_mock{}", inbound.now),
     };
     let response = mock::answer(&request, id);
-    let exchange = Exchange { client: inbound.dialect, backend: inbound.dialect, include_usage, now: inbound.now };
     let body = if stream {
         let mut encoder = exchange.encoder();
         let mut out = Vec::new();
@@ -212,6 +241,15 @@ fn answer_locally(
     Ok(LocalAnswer { stream, body, backend: backend.name.clone(), dropped: request.dropped })
 }
 
+/// The stream decoder for a backend dialect.
+fn decoder(dialect: Dialect) -> Box<dyn crate::transcode::StreamDecoder> {
+    match dialect {
+        Dialect::OpenAiChat => Box::<openai_chat::stream::Decoder>::default(),
+        Dialect::Anthropic => Box::<anthropic::stream::Decoder>::default(),
+        Dialect::OpenAiResponses => Box::<openai_responses::stream::Decoder>::default(),
+    }
+}
+
 impl Exchange {
     pub fn is_passthrough(&self) -> bool {
         self.client == self.backend
@@ -221,6 +259,9 @@ impl Exchange {
         match self.client {
             Dialect::OpenAiChat => Box::new(openai_chat::stream::Encoder::new(self.now, self.include_usage)),
             Dialect::Anthropic => Box::new(anthropic::stream::Encoder),
+            Dialect::OpenAiResponses => {
+                Box::new(openai_responses::stream::Encoder::new(self.now, self.namespaces.clone()))
+            }
         }
     }
 
@@ -229,11 +270,7 @@ impl Exchange {
         if self.is_passthrough() {
             return Transcoder::passthrough(self.client);
         }
-        let decoder: Box<dyn crate::transcode::StreamDecoder> = match self.backend {
-            Dialect::OpenAiChat => Box::<openai_chat::stream::Decoder>::default(),
-            Dialect::Anthropic => Box::<anthropic::stream::Decoder>::default(),
-        };
-        Transcoder::translate(self.client, decoder, self.encoder())
+        Transcoder::translate(self.client, decoder(self.backend), self.encoder())
     }
 
     /// A whole successful answer from the backend, in the client's dialect.
@@ -243,6 +280,9 @@ impl Exchange {
         let response = match self.backend {
             Dialect::OpenAiChat => openai_chat::response::to_ir(serde_json::from_slice(body).map_err(unreadable)?)?,
             Dialect::Anthropic => anthropic::response::to_ir(serde_json::from_slice(body).map_err(unreadable)?)?,
+            Dialect::OpenAiResponses => {
+                openai_responses::response::to_ir(serde_json::from_slice(body).map_err(unreadable)?)?
+            }
         };
         self.encode_response(response)
     }
@@ -251,6 +291,9 @@ impl Exchange {
         let body = match self.client {
             Dialect::OpenAiChat => serde_json::to_vec(&openai_chat::response::from_ir(response, self.now)),
             Dialect::Anthropic => serde_json::to_vec(&anthropic::response::from_ir(response)),
+            Dialect::OpenAiResponses => {
+                serde_json::to_vec(&openai_responses::response::from_ir(response, self.now, &self.namespaces))
+            }
         };
         body.map_err(|e| ProxyError::internal(e.to_string()))
     }
@@ -269,7 +312,7 @@ pub fn models_list(config: &Config, dialect: Dialect) -> serde_json::Value {
     use serde_json::json;
     let models = config.listed_models();
     match dialect {
-        Dialect::OpenAiChat => json!({
+        Dialect::OpenAiChat | Dialect::OpenAiResponses => json!({
             "object": "list",
             "data": models.iter().map(|(id, owner)| json!({"id": id, "object": "model", "created": 0, "owned_by": owner})).collect::<Vec<_>>(),
         }),
@@ -287,13 +330,16 @@ mod tests {
     use super::*;
     use crate::ir::{BlockStart, Delta, StopReason, StreamEvent};
     use crate::sse;
-    use crate::transcode::StreamDecoder;
     use serde_json::{json, Value};
 
     const CONFIG: &str = r#"{"backends": [
         {"name": "openai", "kind": "openai", "api_key_env": "OPENAI_API_KEY", "models": ["gpt-*"]},
         {"name": "anthropic", "kind": "anthropic", "api_key_env": "ANTHROPIC_API_KEY", "models": ["claude-*"]},
         {"name": "mock", "kind": "mock", "models": ["mock-*"]}], "aliases": {"fast": "gpt-4o-mini"}}"#;
+
+    fn exchange(client: Dialect, backend: Dialect) -> Exchange {
+        Exchange { client, backend, include_usage: true, now: 5, namespaces: Vec::new() }
+    }
 
     fn plan_for(dialect: Dialect, body: Value, secrets: &[(&str, &str)]) -> Result<Plan, ProxyError> {
         let config = Config::from_json(CONFIG).unwrap();
@@ -332,10 +378,7 @@ mod tests {
 
     /// Decodes a whole stream in pieces of `piece` bytes.
     fn decode(dialect: Dialect, bytes: &[u8], piece: usize) -> Vec<StreamEvent> {
-        let mut decoder: Box<dyn StreamDecoder> = match dialect {
-            Dialect::OpenAiChat => Box::<openai_chat::stream::Decoder>::default(),
-            Dialect::Anthropic => Box::<anthropic::stream::Decoder>::default(),
-        };
+        let mut decoder = super::decoder(dialect);
         let mut parser = sse::Parser::new();
         let mut events = Vec::new();
         for chunk in bytes.chunks(piece) {
@@ -377,7 +420,7 @@ mod tests {
         (text, thinking, tools, stop, usage)
     }
 
-    fn translate(exchange: Exchange, bytes: &[u8], piece: usize) -> Vec<u8> {
+    fn translate(exchange: &Exchange, bytes: &[u8], piece: usize) -> Vec<u8> {
         let mut transcoder = exchange.transcoder();
         let mut out = Vec::new();
         for chunk in bytes.chunks(piece) {
@@ -387,7 +430,8 @@ mod tests {
         out
     }
 
-    fn anthropic_sse(jsonl: &str) -> Vec<u8> {
+    /// A `*.chunks.jsonl` recording as SSE, each event named after its payload's `type`.
+    fn framed(jsonl: &str) -> Vec<u8> {
         let mut out = Vec::new();
         for line in jsonl.lines().filter(|l| !l.trim().is_empty()) {
             let kind = serde_json::from_str::<Value>(line).unwrap()["type"].as_str().unwrap().to_string();
@@ -397,50 +441,71 @@ mod tests {
     }
 
     #[test]
-    fn recorded_streams_keep_their_meaning_through_the_other_dialect() {
-        let recordings: [(Dialect, Vec<u8>); 5] = [
+    fn recorded_streams_keep_their_meaning_in_every_other_dialect() {
+        let mut recordings: Vec<(Dialect, Vec<u8>)> = vec![
             (Dialect::Anthropic, include_bytes!("../fixtures/wire/anthropic-tool-use.sdkpy.sse").to_vec()),
             (
                 Dialect::Anthropic,
-                anthropic_sse(include_str!("../fixtures/wire/anthropic-thinking-signature.vercel.chunks.jsonl")),
+                framed(include_str!("../fixtures/wire/anthropic-thinking-signature.vercel.chunks.jsonl")),
             ),
-            (
-                Dialect::Anthropic,
-                anthropic_sse(include_str!("../fixtures/wire/anthropic-tool-use.vercel.chunks.jsonl")),
-            ),
+            (Dialect::Anthropic, framed(include_str!("../fixtures/wire/anthropic-tool-use.vercel.chunks.jsonl"))),
             (Dialect::OpenAiChat, include_bytes!("../fixtures/wire/openai-chat-tool.sdkpy.sse").to_vec()),
             (Dialect::OpenAiChat, include_bytes!("../fixtures/wire/openai-chat-parallel-tools.sdkpy.sse").to_vec()),
         ];
-        for (backend, recording) in recordings {
-            let client = if backend == Dialect::Anthropic { Dialect::OpenAiChat } else { Dialect::Anthropic };
-            let original = meaning(&decode(backend, &recording, recording.len()));
-            assert!(!original.2.is_empty() || !original.1.is_empty(), "the recording holds tool calls or thinking");
-            for piece in [1, 7, 64, recording.len()] {
-                let exchange = Exchange { client, backend, include_usage: true, now: 0 };
-                let translated = translate(exchange, &recording, piece);
-                let mut seen = meaning(&decode(client, &translated, 5));
-                if client == Dialect::OpenAiChat {
-                    // Chat Completions has one finish reason for a natural end and a stop sequence.
-                    assert_eq!(
-                        original.3.as_ref().map(openai_chat::response::stop_reason_from_ir),
-                        seen.3.as_ref().map(openai_chat::response::stop_reason_from_ir)
-                    );
-                    seen.3 = original.3.clone();
-                }
-                assert_eq!(seen, original, "{backend:?} → {client:?} in pieces of {piece}");
+        // Four Responses streams recorded back to back, each ending with `response.completed`.
+        let responses = include_str!("../fixtures/wire/openai-responses-reasoning-fc.vercel.chunks.jsonl");
+        let mut stream = String::new();
+        for line in responses.lines() {
+            stream.push_str(line);
+            stream.push('\n');
+            if line.contains("\"type\":\"response.completed\"") {
+                recordings.push((Dialect::OpenAiResponses, framed(&std::mem::take(&mut stream))));
             }
+        }
+        assert_eq!(recordings.len(), 9);
+        let dialects = [Dialect::OpenAiChat, Dialect::Anthropic, Dialect::OpenAiResponses];
+        for (backend, recording) in recordings {
+            let original = meaning(&decode(backend, &recording, recording.len()));
+            assert!(!original.2.is_empty() || !original.0.is_empty(), "the recording holds text or tool calls");
+            for client in dialects.into_iter().filter(|d| *d != backend) {
+                let mut expected = original.clone();
+                expected.3 = expected.3.map(|reason| as_told_to(client, reason, !original.2.is_empty()));
+                for piece in [1, 7, 64, recording.len()] {
+                    let translated = translate(&exchange(client, backend), &recording, piece);
+                    let seen = meaning(&decode(client, &translated, 5));
+                    assert_eq!(seen, expected, "{backend:?} → {client:?} in pieces of {piece}");
+                }
+            }
+        }
+    }
+
+    /// A stop reason as a client of `dialect` can tell it: Chat has one reason for a natural end
+    /// and a stop sequence, Responses only completed or incomplete.
+    fn as_told_to(dialect: Dialect, reason: StopReason, has_tool_calls: bool) -> StopReason {
+        match dialect {
+            Dialect::OpenAiChat => {
+                openai_chat::response::stop_reason_to_ir(openai_chat::response::stop_reason_from_ir(&reason))
+            }
+            Dialect::Anthropic => {
+                anthropic::response::stop_reason_to_ir(anthropic::response::stop_reason_from_ir(&reason))
+            }
+            Dialect::OpenAiResponses => match openai_responses::response::status_from_ir(Some(&reason)) {
+                (_, Some(details)) if details.reason == "max_output_tokens" => StopReason::MaxTokens,
+                (_, Some(_)) => StopReason::ContentFilter,
+                _ if has_tool_calls => StopReason::ToolUse,
+                _ => StopReason::EndTurn,
+            },
         }
     }
 
     #[test]
     fn passthrough_streams_are_byte_identical_and_truncation_is_reported() {
         let recording = include_bytes!("../fixtures/wire/anthropic-tool-use.sdkpy.sse");
-        let exchange =
-            Exchange { client: Dialect::Anthropic, backend: Dialect::Anthropic, include_usage: false, now: 0 };
-        assert_eq!(translate(exchange, recording, 3), recording.to_vec());
+        let passthrough = exchange(Dialect::Anthropic, Dialect::Anthropic);
+        assert_eq!(translate(&passthrough, recording, 3), recording.to_vec());
         let cut = &recording[..recording.len() / 2];
         let whole_events = &cut[..cut.windows(2).rposition(|w| w == b"\n\n").unwrap() + 2];
-        let out = translate(exchange, cut, 3);
+        let out = translate(&passthrough, cut, 3);
         assert!(out.starts_with(whole_events), "every whole event arrives");
         let rest = String::from_utf8(out[whole_events.len()..].to_vec()).unwrap();
         let data = rest.strip_prefix("event: error\ndata: ").and_then(|r| r.strip_suffix("\n\n"));
@@ -451,10 +516,9 @@ mod tests {
     #[test]
     fn whole_answers_translate_both_ways() {
         let anthropic_body = include_bytes!("../fixtures/wire/anthropic-tool-use.vercel.json");
-        let exchange =
-            Exchange { client: Dialect::OpenAiChat, backend: Dialect::Anthropic, include_usage: false, now: 5 };
+        let to_chat = exchange(Dialect::OpenAiChat, Dialect::Anthropic);
         let recorded: Value = serde_json::from_slice(anthropic_body).unwrap();
-        let chat: Value = serde_json::from_slice(&exchange.translate_response(anthropic_body).unwrap()).unwrap();
+        let chat: Value = serde_json::from_slice(&to_chat.translate_response(anthropic_body).unwrap()).unwrap();
         let call = &chat["choices"][0]["message"]["tool_calls"][0];
         assert_eq!(call["id"], recorded["content"][0]["id"]);
         let arguments: Value = serde_json::from_str(call["function"]["arguments"].as_str().unwrap()).unwrap();
@@ -462,9 +526,8 @@ mod tests {
         assert_eq!(chat["choices"][0]["finish_reason"], "tool_calls");
 
         let chat_body = include_bytes!("../fixtures/wire/openai-chat-text.vercel.json");
-        let exchange =
-            Exchange { client: Dialect::Anthropic, backend: Dialect::OpenAiChat, include_usage: false, now: 5 };
-        let message: Value = serde_json::from_slice(&exchange.translate_response(chat_body).unwrap()).unwrap();
+        let to_anthropic = exchange(Dialect::Anthropic, Dialect::OpenAiChat);
+        let message: Value = serde_json::from_slice(&to_anthropic.translate_response(chat_body).unwrap()).unwrap();
         assert!(message["content"][0]["text"].as_str().unwrap().starts_with("**Holiday Name:** Galaxy Day"));
         assert_eq!(message["stop_reason"], "end_turn");
         assert_eq!(

@@ -63,6 +63,7 @@ async fn handle(req: &mut Request, env: &Env) -> Result<Response, ProxyError> {
     let endpoint = match path.as_str() {
         "/v1/chat/completions" => Some(Dialect::OpenAiChat),
         "/v1/messages" => Some(Dialect::Anthropic),
+        "/v1/responses" => Some(Dialect::OpenAiResponses),
         _ => None,
     };
     match (method, endpoint, path.as_str()) {

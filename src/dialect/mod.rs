@@ -3,6 +3,7 @@
 
 pub mod anthropic;
 pub mod openai_chat;
+pub mod openai_responses;
 
 use crate::error::ProxyError;
 use crate::sse;
@@ -13,6 +14,8 @@ pub enum Dialect {
     OpenAiChat,
     /// Anthropic Messages.
     Anthropic,
+    /// OpenAI Responses.
+    OpenAiResponses,
 }
 
 impl Dialect {
@@ -20,6 +23,15 @@ impl Dialect {
     pub fn ends_stream(self, event: &sse::Event) -> bool {
         match self {
             Self::Anthropic => matches!(event.event.as_str(), "message_stop" | "error"),
+            Self::OpenAiResponses => {
+                let kind = serde_json::from_str::<serde_json::Value>(&event.data)
+                    .ok()
+                    .and_then(|data| data.get("type").and_then(|t| t.as_str()).map(str::to_string));
+                matches!(
+                    kind.as_deref(),
+                    Some("response.completed" | "response.incomplete" | "response.failed" | "error")
+                )
+            }
             Self::OpenAiChat => {
                 let data = &event.data;
                 data == "[DONE]"
@@ -36,6 +48,15 @@ impl Dialect {
             Self::Anthropic => sse::write_event(out, Some("error"), &error.to_body(self)),
             // OpenAI reports a failure inside a stream as a chunk holding `error`.
             Self::OpenAiChat => sse::write_event(out, None, &error.to_body(self)),
+            // Responses clients (Codex) read a failed response, whose `error` says why.
+            Self::OpenAiResponses => {
+                let error = error.to_json(self)["error"].take();
+                let failed = serde_json::json!({
+                    "type": "response.failed",
+                    "response": {"object": "response", "status": "failed", "error": error, "output": []},
+                });
+                sse::write_event(out, Some("response.failed"), &failed.to_string())
+            }
         }
     }
 }

@@ -1,0 +1,394 @@
+//! Responses streams: events to IR events and back. Codex reads this protocol, so the encoder
+//! writes every event of it in order: item and content-part bookends around the deltas, and the
+//! whole response again in `response.completed`.
+
+use super::request::{reasoning_signature, NAMESPACE_SEPARATOR};
+use super::response::{
+    item_from_ir, output_text, reasoning_item, status_from_ir, stop_reason_to_ir, usage_from_ir, usage_to_ir,
+};
+use super::types::{self, Item, ResponseObject};
+use crate::error::ProxyError;
+use crate::ir::{BlockStart, Delta, Part, Provider, Signature, StreamEvent, ToolCall, Usage};
+use crate::sse;
+use crate::transcode::{StreamDecoder, StreamEncoder};
+use serde_json::{json, Map, Value};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ItemKind {
+    Message,
+    Reasoning,
+    FunctionCall,
+}
+
+/// What the decoder knows of one output item.
+#[derive(Debug)]
+struct OpenItem {
+    output_index: usize,
+    kind: ItemKind,
+    /// The IR block, once it started (a message's starts with its first text).
+    block: Option<usize>,
+    /// For reasoning: the summary part being written; for calls: whether arguments came as deltas.
+    summary_index: Option<usize>,
+    has_arguments: bool,
+}
+
+#[derive(Debug, Default)]
+pub struct Decoder {
+    items: Vec<OpenItem>,
+    next_block: usize,
+    done: bool,
+}
+
+impl Decoder {
+    fn item(&mut self, output_index: usize) -> Option<&mut OpenItem> {
+        self.items.iter_mut().find(|item| item.output_index == output_index)
+    }
+
+    fn new_block(&mut self) -> usize {
+        self.next_block += 1;
+        self.next_block - 1
+    }
+
+    /// The IR block of an item, started now if it has not yet been.
+    fn block(&mut self, output_index: usize, out: &mut Vec<StreamEvent>) -> Option<usize> {
+        let block = self.item(output_index)?.block;
+        if block.is_some() {
+            return block;
+        }
+        let index = self.new_block();
+        out.push(StreamEvent::BlockStart { index, block: BlockStart::Text });
+        self.item(output_index)?.block = Some(index);
+        Some(index)
+    }
+}
+
+fn call_name(item: &Item) -> String {
+    let name = item.name.clone().unwrap_or_default();
+    match &item.namespace {
+        Some(namespace) => format!("{namespace}{NAMESPACE_SEPARATOR}{name}"),
+        None => name,
+    }
+}
+
+impl StreamDecoder for Decoder {
+    fn event(&mut self, event: sse::Event, out: &mut Vec<StreamEvent>) -> Result<(), ProxyError> {
+        if self.done {
+            return Ok(());
+        }
+        let parsed: types::StreamEvent = serde_json::from_str(&event.data)
+            .map_err(|e| ProxyError::bad_gateway(format!("the upstream sent an unreadable stream event: {e}")))?;
+        match parsed {
+            types::StreamEvent::Created { response } => {
+                out.push(StreamEvent::Start { id: response.id, model: response.model, usage: Usage::default() })
+            }
+            types::StreamEvent::ItemAdded { output_index, item } => {
+                let (kind, block) = match item.kind.as_deref() {
+                    Some("message") => (ItemKind::Message, None),
+                    Some("reasoning") => {
+                        let index = self.new_block();
+                        out.push(StreamEvent::BlockStart { index, block: BlockStart::Thinking });
+                        (ItemKind::Reasoning, Some(index))
+                    }
+                    Some("function_call") => {
+                        let index = self.new_block();
+                        let start = BlockStart::ToolCall {
+                            id: item.call_id.clone().unwrap_or_default(),
+                            name: call_name(&item),
+                        };
+                        out.push(StreamEvent::BlockStart { index, block: start });
+                        (ItemKind::FunctionCall, Some(index))
+                    }
+                    // Hosted-tool items have no counterpart in other dialects.
+                    _ => return Ok(()),
+                };
+                self.items.push(OpenItem { output_index, kind, block, summary_index: None, has_arguments: false });
+            }
+            types::StreamEvent::TextDelta { output_index, delta }
+            | types::StreamEvent::RefusalDelta { output_index, delta } => {
+                if let Some(index) = self.block(output_index, out) {
+                    out.push(StreamEvent::Delta { index, delta: Delta::Text(delta) });
+                }
+            }
+            types::StreamEvent::SummaryDelta { output_index, summary_index, delta } => {
+                let Some(item) = self.item(output_index) else { return Ok(()) };
+                let index = item.block.expect("reasoning blocks start with their item");
+                // Summary parts are paragraphs of one reasoning text.
+                let separate = item.summary_index.is_some_and(|previous| previous != summary_index);
+                item.summary_index = Some(summary_index);
+                let text = if separate { format!("\n\n{delta}") } else { delta };
+                out.push(StreamEvent::Delta { index, delta: Delta::Thinking(text) });
+            }
+            types::StreamEvent::ReasoningDelta { output_index, delta } => {
+                if let Some(index) = self.item(output_index).and_then(|item| item.block) {
+                    out.push(StreamEvent::Delta { index, delta: Delta::Thinking(delta) });
+                }
+            }
+            types::StreamEvent::ArgumentsDelta { output_index, delta } => {
+                let Some(item) = self.item(output_index) else { return Ok(()) };
+                item.has_arguments = true;
+                let index = item.block.expect("call blocks start with their item");
+                out.push(StreamEvent::Delta { index, delta: Delta::ToolArguments(delta) });
+            }
+            types::StreamEvent::ItemDone { output_index, item: done } => {
+                let Some(position) = self.items.iter().position(|i| i.output_index == output_index) else {
+                    return Ok(());
+                };
+                let item = self.items.remove(position);
+                let Some(index) = item.block else { return Ok(()) };
+                match item.kind {
+                    ItemKind::Reasoning => {
+                        if let Some(encrypted) = &done.encrypted_content {
+                            let value = reasoning_signature(done.id.as_deref().unwrap_or(""), encrypted);
+                            out.push(StreamEvent::Delta {
+                                index,
+                                delta: Delta::Signature(Signature::native(Provider::OpenAi, value)),
+                            });
+                        }
+                    }
+                    ItemKind::FunctionCall if !item.has_arguments => {
+                        let arguments = done.arguments.unwrap_or_default();
+                        if !arguments.is_empty() {
+                            out.push(StreamEvent::Delta { index, delta: Delta::ToolArguments(arguments) });
+                        }
+                    }
+                    ItemKind::FunctionCall | ItemKind::Message => {}
+                }
+                out.push(StreamEvent::BlockStop { index });
+            }
+            types::StreamEvent::Completed { response } | types::StreamEvent::Incomplete { response } => {
+                self.done = true;
+                out.push(StreamEvent::Finish {
+                    stop_reason: Some(stop_reason_to_ir(&response)),
+                    stop_sequence: None,
+                    usage: response.usage.as_ref().map(usage_to_ir).unwrap_or_default(),
+                });
+            }
+            types::StreamEvent::Failed { response } => {
+                let error = response.error.unwrap_or_else(|| json!({"message": "the upstream response failed"}));
+                return Err(ProxyError::from_stream_error(&error));
+            }
+            types::StreamEvent::Error { error } => return Err(ProxyError::from_stream_error(&error)),
+            types::StreamEvent::Other => {}
+        }
+        Ok(())
+    }
+
+    fn end(&mut self, _out: &mut Vec<StreamEvent>) -> Result<(), ProxyError> {
+        if self.done {
+            Ok(())
+        } else {
+            Err(crate::transcode::truncated())
+        }
+    }
+}
+
+/// One output item being written.
+#[derive(Debug)]
+struct WrittenItem {
+    block: usize,
+    output_index: usize,
+    id: String,
+    part: Part,
+    summary_started: bool,
+}
+
+/// Writes IR events as a Responses stream.
+#[derive(Debug)]
+pub struct Encoder {
+    sequence: u64,
+    created_at: u64,
+    response: ResponseObject,
+    namespaces: Vec<String>,
+    open: Vec<WrittenItem>,
+}
+
+impl Encoder {
+    pub fn new(created_at: u64, namespaces: Vec<String>) -> Self {
+        Self { sequence: 0, created_at, response: ResponseObject::default(), namespaces, open: Vec::new() }
+    }
+
+    fn write(&mut self, out: &mut Vec<u8>, kind: &str, fields: Value) {
+        let mut event = Map::new();
+        event.insert("type".into(), kind.into());
+        event.insert("sequence_number".into(), self.sequence.into());
+        if let Value::Object(fields) = fields {
+            event.extend(fields);
+        }
+        self.sequence += 1;
+        sse::write_event(out, Some(kind), &Value::Object(event).to_string());
+    }
+
+    fn snapshot(&self) -> Value {
+        serde_json::to_value(&self.response).expect("responses serialize")
+    }
+
+    fn item(&self, written: &WrittenItem) -> Item {
+        let mut item = item_from_ir(written.part.clone(), written.id.clone(), &self.namespaces)
+            .expect("written items are text, reasoning or calls");
+        item.status = match written.part {
+            Part::Thinking { .. } | Part::RedactedThinking { .. } => None,
+            _ => Some("in_progress".into()),
+        };
+        item
+    }
+
+    fn start_item(&mut self, block: usize, start: BlockStart, out: &mut Vec<u8>) {
+        let output_index = self.response.output.len() + self.open.len();
+        let (prefix, part) = match start {
+            BlockStart::Text => ("msg", Part::Text(String::new())),
+            BlockStart::Thinking => ("rs", Part::Thinking { text: String::new(), signature: None }),
+            BlockStart::RedactedThinking { data } => ("rs", Part::RedactedThinking { data }),
+            BlockStart::ToolCall { id, name } => {
+                ("fc", Part::ToolCall(ToolCall { id, name, arguments: String::new() }))
+            }
+        };
+        let written = WrittenItem {
+            block,
+            output_index,
+            id: format!("{prefix}_{}_{output_index}", self.response.id),
+            part,
+            summary_started: false,
+        };
+        let mut item = self.item(&written);
+        if item.content.is_some() {
+            // A message starts empty; its text part is announced next.
+            item.content = Some(types::Content::Parts(Vec::new()));
+        }
+        self.write(out, "response.output_item.added", json!({"output_index": output_index, "item": item}));
+        if matches!(written.part, Part::Text(_)) {
+            self.write(
+                out,
+                "response.content_part.added",
+                json!({"item_id": written.id, "output_index": output_index, "content_index": 0, "part": output_text(String::new())}),
+            );
+        }
+        self.open.push(written);
+    }
+
+    fn delta(&mut self, block: usize, delta: Delta, out: &mut Vec<u8>) {
+        let Some(position) = self.open.iter().position(|w| w.block == block) else { return };
+        let (id, output_index) = (self.open[position].id.clone(), self.open[position].output_index);
+        let written = &mut self.open[position];
+        match (&mut written.part, delta) {
+            (Part::Text(text), Delta::Text(delta)) => {
+                text.push_str(&delta);
+                self.write(
+                    out,
+                    "response.output_text.delta",
+                    json!({"item_id": id, "output_index": output_index, "content_index": 0, "delta": delta}),
+                );
+            }
+            (Part::Thinking { text, .. }, Delta::Thinking(delta)) => {
+                text.push_str(&delta);
+                let first = !std::mem::replace(&mut written.summary_started, true);
+                if first {
+                    let part = json!({"type": "summary_text", "text": ""});
+                    self.write(
+                        out,
+                        "response.reasoning_summary_part.added",
+                        json!({"item_id": id, "output_index": output_index, "summary_index": 0, "part": part}),
+                    );
+                }
+                self.write(
+                    out,
+                    "response.reasoning_summary_text.delta",
+                    json!({"item_id": id, "output_index": output_index, "summary_index": 0, "delta": delta}),
+                );
+            }
+            (Part::Thinking { signature, .. }, Delta::Signature(delta)) => *signature = Some(delta),
+            (Part::ToolCall(call), Delta::ToolArguments(delta)) => {
+                call.arguments.push_str(&delta);
+                self.write(
+                    out,
+                    "response.function_call_arguments.delta",
+                    json!({"item_id": id, "output_index": output_index, "delta": delta}),
+                );
+            }
+            _ => {}
+        }
+    }
+
+    fn finish_item(&mut self, block: usize, out: &mut Vec<u8>) {
+        let Some(position) = self.open.iter().position(|w| w.block == block) else { return };
+        let written = self.open.remove(position);
+        let (id, output_index) = (written.id.clone(), written.output_index);
+        match &written.part {
+            Part::Text(text) => {
+                self.write(
+                    out,
+                    "response.output_text.done",
+                    json!({"item_id": id, "output_index": output_index, "content_index": 0, "text": text}),
+                );
+                self.write(out, "response.content_part.done", json!({"item_id": id, "output_index": output_index, "content_index": 0, "part": output_text(text.clone())}));
+            }
+            Part::Thinking { text, .. } if written.summary_started => {
+                self.write(
+                    out,
+                    "response.reasoning_summary_text.done",
+                    json!({"item_id": id, "output_index": output_index, "summary_index": 0, "text": text}),
+                );
+                let part = json!({"type": "summary_text", "text": text});
+                self.write(
+                    out,
+                    "response.reasoning_summary_part.done",
+                    json!({"item_id": id, "output_index": output_index, "summary_index": 0, "part": part}),
+                );
+            }
+            Part::ToolCall(call) => {
+                self.write(
+                    out,
+                    "response.function_call_arguments.done",
+                    json!({"item_id": id, "output_index": output_index, "arguments": call.arguments}),
+                );
+            }
+            _ => {}
+        }
+        let item = match written.part {
+            Part::Thinking { text, signature } => reasoning_item(id, text, signature.as_ref()),
+            part => item_from_ir(part, id, &self.namespaces).expect("written items are text, reasoning or calls"),
+        };
+        self.write(out, "response.output_item.done", json!({"output_index": output_index, "item": item}));
+        self.response.output.push(item);
+    }
+}
+
+impl StreamEncoder for Encoder {
+    fn event(&mut self, event: StreamEvent, out: &mut Vec<u8>) {
+        match event {
+            StreamEvent::Start { id, model, .. } => {
+                self.response = ResponseObject {
+                    id,
+                    object: "response".into(),
+                    created_at: self.created_at,
+                    status: Some("in_progress".into()),
+                    model,
+                    ..ResponseObject::default()
+                };
+                let snapshot = self.snapshot();
+                self.write(out, "response.created", json!({"response": snapshot}));
+                self.write(out, "response.in_progress", json!({"response": snapshot}));
+            }
+            StreamEvent::BlockStart { index, block } => self.start_item(index, block, out),
+            StreamEvent::Delta { index, delta } => self.delta(index, delta, out),
+            StreamEvent::BlockStop { index } => self.finish_item(index, out),
+            StreamEvent::Finish { stop_reason, usage, .. } => {
+                let open: Vec<usize> = self.open.iter().map(|w| w.block).collect();
+                for block in open {
+                    self.finish_item(block, out);
+                }
+                let (status, incomplete_details) = status_from_ir(stop_reason.as_ref());
+                self.response.status = Some(status.into());
+                self.response.incomplete_details = incomplete_details;
+                self.response.usage = Some(usage_from_ir(&usage));
+                let kind = if status == "completed" { "response.completed" } else { "response.incomplete" };
+                let snapshot = self.snapshot();
+                self.write(out, kind, json!({"response": snapshot}));
+            }
+        }
+    }
+}
+
+/// The function names that came from a `namespace` tool, split back for the client.
+pub fn namespaces_of(tools: &[types::Tool]) -> Vec<String> {
+    tools.iter().filter(|t| t.kind == "namespace").filter_map(|t| t.name.clone()).collect()
+}
