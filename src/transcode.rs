@@ -16,6 +16,8 @@ pub trait StreamDecoder {
 /// Writes IR events as a client dialect's stream.
 pub trait StreamEncoder {
     fn event(&mut self, event: StreamEvent, out: &mut Vec<u8>);
+    /// Ends the stream with an error the client's SDK raises.
+    fn error(&mut self, error: &ProxyError, out: &mut Vec<u8>);
 }
 
 enum Mode {
@@ -132,7 +134,10 @@ impl Transcoder {
     }
 
     fn write_error(&mut self, error: &ProxyError, out: &mut Vec<u8>) {
-        self.client.write_stream_error(error, out);
+        match &mut self.mode {
+            Mode::Translate { encoder, .. } => encoder.error(error, out),
+            Mode::Passthrough { .. } => self.client.write_stream_error(error, out),
+        }
         self.finished = true;
     }
 }

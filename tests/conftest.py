@@ -18,6 +18,8 @@ def routing_config(port: int) -> dict:
              "api_key_env": "OPENAI_API_KEY", "models": ["gpt-*"], "headers": {"x-static": "from-config"}},
             {"name": "anthropic", "kind": "anthropic", "base_url": f"http://127.0.0.1:{port}/anthropic",
              "api_key_env": "ANTHROPIC_API_KEY", "models": ["claude-*"]},
+            {"name": "responses", "kind": "openresponses", "base_url": f"http://127.0.0.1:{port}/responses-api/v1",
+             "api_key_env": "OPENAI_API_KEY", "models": ["resp-*"]},
             {"name": "compat", "kind": "openai", "base_url": f"http://127.0.0.1:{port}/compat/v1",
              "models": ["local/**"], "max_tokens_field": "max_tokens"},
             {"name": "mock", "kind": "mock", "models": ["mock-*"]},

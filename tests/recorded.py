@@ -96,3 +96,39 @@ def chat_completion(body: dict) -> dict:
         "prompt_tokens": body["usage"]["prompt_tokens"],
         "completion_tokens": body["usage"]["completion_tokens"],
     }
+
+
+def responses_streams() -> list[list[dict]]:
+    """The recorded Responses streams (the file holds several back to back)."""
+    streams, current = [], []
+    for event in jsonl("openai-responses-reasoning-fc.vercel.chunks.jsonl"):
+        current.append(event)
+        if event["type"] == "response.completed":
+            streams.append(current)
+            current = []
+    return streams
+
+
+def responses_sse(events: list[dict]) -> bytes:
+    return "".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n" for e in events).encode()
+
+
+def responses_answer(response: dict) -> dict:
+    """Text, reasoning, tool calls and usage of a whole Responses answer (or `response.completed`)."""
+    out = response["output"]
+    return {
+        "text": "".join(p["text"] for i in out if i["type"] == "message" for p in i["content"] if p["type"] == "output_text"),
+        "reasoning": "\n\n".join(p["text"] for i in out if i["type"] == "reasoning" for p in i["summary"]),
+        "encrypted": [(i["id"], i.get("encrypted_content")) for i in out if i["type"] == "reasoning"],
+        "tools": [(i["call_id"], i["name"], json.loads(i["arguments"])) for i in out if i["type"] == "function_call"],
+        "input_tokens": response["usage"]["input_tokens"],
+        "output_tokens": response["usage"]["output_tokens"],
+    }
+
+
+def responses_stream_answer(events: list[dict]) -> dict:
+    """What a streaming client keeps of a Responses stream: the items as each was done (encrypted
+    reasoning is re-encrypted for every copy, so these differ from `response.completed`'s)."""
+    completed = events[-1]["response"]
+    items = [e["item"] for e in events if e["type"] == "response.output_item.done"]
+    return responses_answer(dict(completed, output=items))

@@ -48,14 +48,12 @@ impl Dialect {
             Self::Anthropic => sse::write_event(out, Some("error"), &error.to_body(self)),
             // OpenAI reports a failure inside a stream as a chunk holding `error`.
             Self::OpenAiChat => sse::write_event(out, None, &error.to_body(self)),
-            // Responses clients (Codex) read a failed response, whose `error` says why.
+            // Outside a translated stream the response's id is not known, so the failure is the
+            // protocol's plain `error` event rather than `response.failed`.
             Self::OpenAiResponses => {
-                let error = error.to_json(self)["error"].take();
-                let failed = serde_json::json!({
-                    "type": "response.failed",
-                    "response": {"object": "response", "status": "failed", "error": error, "output": []},
-                });
-                sse::write_event(out, Some("response.failed"), &failed.to_string())
+                let mut event = error.to_json(self)["error"].take();
+                event["type"] = "error".into();
+                sse::write_event(out, Some("error"), &event.to_string())
             }
         }
     }

@@ -203,4 +203,8 @@ impl StreamEncoder for Encoder {
         };
         write(out, &event);
     }
+
+    fn error(&mut self, error: &ProxyError, out: &mut Vec<u8>) {
+        crate::dialect::Dialect::Anthropic.write_stream_error(error, out);
+    }
 }

@@ -217,4 +217,8 @@ impl StreamEncoder for Encoder {
             }
         }
     }
+
+    fn error(&mut self, error: &ProxyError, out: &mut Vec<u8>) {
+        crate::dialect::Dialect::OpenAiChat.write_stream_error(error, out);
+    }
 }

@@ -386,6 +386,14 @@ impl StreamEncoder for Encoder {
             }
         }
     }
+
+    /// Codex and the SDKs read a failure as the response, by its id, turning `failed`.
+    fn error(&mut self, error: &ProxyError, out: &mut Vec<u8>) {
+        self.response.status = Some("failed".into());
+        self.response.error = Some(error.to_json(crate::dialect::Dialect::OpenAiResponses)["error"].take());
+        let snapshot = self.snapshot();
+        self.write(out, "response.failed", json!({"response": snapshot}));
+    }
 }
 
 /// The function names that came from a `namespace` tool, split back for the client.
