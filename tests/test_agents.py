@@ -6,6 +6,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 import recorded
 from conftest import CLIENT_KEY
 from upstream import Reply, wire
@@ -99,3 +101,42 @@ def test_opencode_chat_provider_on_an_anthropic_backend(worker, upstream):
     assert [t["name"] for t in sent["tools"]] == [t["function"]["name"] for t in captured["body"]["tools"]]
     assert sent["system"] == captured["body"]["messages"][0]["content"]
     assert sent["max_tokens"] == captured["body"]["max_tokens"]
+
+
+def responses_events(response: Answer) -> list[dict]:
+    assert response.status_code == 200, response.text
+    events = recorded.sse_payloads(response.content)
+    assert [e["sequence_number"] for e in events] == list(range(len(events))), "numbered in order"
+    return events
+
+
+@pytest.mark.parametrize("model,recording", [
+    ("gpt-t-codex", "openai-chat-tool.sdkpy.sse"),
+    ("claude-t-codex", "anthropic-tool-use.sdkpy.sse"),
+])
+def test_codex_tool_round_trip_on_other_backends(worker, upstream, model, recording):
+    captured = capture("codex-tool-result.json")
+    upstream.script(model, Reply.sse(wire(recording)))
+    response = send_as_captured(worker, captured, model)
+
+    events = responses_events(response)
+    assert events[0]["type"] == "response.created" and events[-1]["type"] == "response.completed"
+    done = [e["item"] for e in events if e["type"] == "response.output_item.done"]
+    assert recorded.responses_answer(dict(events[-1]["response"], output=done))["tools"] == (
+        recorded.chat_stream(recorded.sse_payloads(wire(recording)))["tools"] if model.startswith("gpt")
+        else recorded.anthropic_stream(recorded.sse_payloads(wire(recording)))["tools"])
+    assert events[-1]["response"]["output"] == done
+
+    dropped = response.headers["x-llmproxy-dropped"].split(", ")
+    assert {"tools[web_search]", "client_metadata", "prompt_cache_key"} <= set(dropped)
+    sent = upstream.last(model).body
+    names = [t["function"]["name"] for t in sent["tools"]] if model.startswith("gpt") else [t["name"] for t in sent["tools"]]
+    assert "exec_command" in names and "multi_agent_v1__close_agent" in names and "web_search" not in names
+    call = next(i for i in captured["body"]["input"] if i["type"] == "function_call")
+    output = next(i for i in captured["body"]["input"] if i["type"] == "function_call_output")
+    if model.startswith("gpt"):
+        assert {"role": "tool", "tool_call_id": call["call_id"], "content": output["output"]} in sent["messages"]
+    else:
+        results = [b for m in sent["messages"] for b in m["content"] if b["type"] == "tool_result"]
+        assert results == [{"type": "tool_result", "tool_use_id": call["call_id"],
+                            "content": [{"type": "text", "text": output["output"]}]}]

@@ -148,3 +148,12 @@ def test_responses_mock_and_failure_mid_stream(chat, upstream):
         if event.type == "response.failed":
             failed = event
     assert failed is not None and "upstream" in failed.response.error.message
+
+
+def test_namespace_tools_are_called_under_their_namespace(chat):
+    namespace = {"type": "namespace", "name": "multi_agent_v1", "description": "Sub-agents",
+                 "tools": [{"type": "function", "name": "close_agent", "parameters": {"type": "object"}}]}
+    response = chat.responses.create(model="mock-ns", input='please multi_agent_v1__close_agent {"target": "a1"}',
+                                     tools=[namespace])
+    call, = [item for item in response.output if item.type == "function_call"]
+    assert (call.namespace, call.name, json.loads(call.arguments)) == ("multi_agent_v1", "close_agent", {"target": "a1"})
