@@ -273,6 +273,31 @@ pub fn join_text(parts: &[Part]) -> String {
         .collect()
 }
 
+/// About four characters a token: the estimate used where no backend counts.
+pub fn estimate_tokens(text: &str) -> u64 {
+    (text.chars().count() as u64).div_ceil(4)
+}
+
+impl Request {
+    /// An estimate of the prompt's tokens: its text, tool calls, tool results and tool definitions
+    /// at about four characters a token.
+    pub fn estimated_input_tokens(&self) -> u64 {
+        let part = |part: &Part| match part {
+            Part::Text(text) | Part::Thinking { text, .. } => estimate_tokens(text),
+            Part::ToolCall(call) => estimate_tokens(&call.name) + estimate_tokens(&call.arguments),
+            Part::ToolResult(result) => estimate_tokens(&join_text(&result.content)),
+            Part::Image(_) | Part::RedactedThinking { .. } => 0,
+        };
+        self.system.iter().map(|s| estimate_tokens(s)).sum::<u64>()
+            + self.messages.iter().flat_map(|m| &m.content).map(part).sum::<u64>()
+            + self
+                .tools
+                .iter()
+                .map(|t| estimate_tokens(&t.name) + estimate_tokens(&t.parameters.to_string()))
+                .sum::<u64>()
+    }
+}
+
 /// Records a request field that the backend dialect cannot carry, once.
 pub fn note_dropped(dropped: &mut Vec<String>, field: &str) {
     if !dropped.iter().any(|f| f == field) {

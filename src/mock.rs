@@ -7,7 +7,7 @@
 //!   names one of them, it calls that tool instead. The arguments are the first JSON object found
 //!   in the message, or `{}`.
 
-use crate::ir::{self, Part, Role, StopReason, ToolCall, ToolChoice, Usage};
+use crate::ir::{self, estimate_tokens, Part, Role, StopReason, ToolCall, ToolChoice, Usage};
 
 pub fn answer(request: &ir::Request, id: String) -> ir::Response {
     let last_user = request.messages.iter().rev().find(|m| m.role == Role::User);
@@ -32,8 +32,7 @@ pub fn answer(request: &ir::Request, id: String) -> ir::Response {
         None if !results.is_empty() => (vec![Part::Text(results.join("\n"))], StopReason::EndTurn),
         None => (vec![Part::Text(text)], StopReason::EndTurn),
     };
-    let input_tokens = request.messages.iter().map(|m| estimate_tokens(&ir::join_text(&m.content))).sum::<u64>()
-        + request.system.iter().map(|s| estimate_tokens(s)).sum::<u64>();
+    let input_tokens = request.estimated_input_tokens();
     let output_tokens = content
         .iter()
         .map(|part| match part {
@@ -72,11 +71,6 @@ fn json_object_in(text: &str) -> String {
             stream.next().and_then(Result::ok).filter(serde_json::Value::is_object)
         })
         .map_or_else(|| "{}".to_string(), |value| value.to_string())
-}
-
-/// About four characters a token; enough for a mock to report plausible, non-zero usage.
-fn estimate_tokens(text: &str) -> u64 {
-    (text.chars().count() as u64).div_ceil(4)
 }
 
 #[cfg(test)]

@@ -15,10 +15,20 @@ use std::collections::BTreeMap;
 /// The `anthropic-version` sent to Anthropic backends when the client is not an Anthropic client.
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";
 
+/// What the client asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    /// An answer (`/v1/chat/completions`, `/v1/messages`, `/v1/responses`).
+    Generate,
+    /// The prompt's token count (`/v1/messages/count_tokens`).
+    CountTokens,
+}
+
 /// A client request as the shell received it.
 pub struct Inbound<'a> {
     /// The dialect of the endpoint that was called.
     pub dialect: Dialect,
+    pub operation: Operation,
     pub body: &'a [u8],
     /// The query string without `?`, forwarded when both sides speak the same dialect.
     pub query: &'a str,
@@ -48,6 +58,8 @@ pub struct UpstreamCall {
 
 pub struct LocalAnswer {
     pub stream: bool,
+    /// The answer is the proxy's own token estimate, reported in `x-llmproxy-estimate`.
+    pub estimated: bool,
     pub body: Vec<u8>,
     pub backend: String,
     pub dropped: Vec<String>,
@@ -101,6 +113,9 @@ pub fn plan(config: &Config, inbound: &Inbound) -> Result<Plan, ProxyError> {
         }
         _ => Vec::new(),
     };
+    if inbound.operation == Operation::CountTokens {
+        return count_tokens(inbound, requested, model, backend);
+    }
     let backend_dialect = match backend.kind {
         BackendKind::OpenAi => Dialect::OpenAiChat,
         BackendKind::OpenResponses => Dialect::OpenAiResponses,
@@ -136,6 +151,41 @@ pub fn plan(config: &Config, inbound: &Inbound) -> Result<Plan, ProxyError> {
         url.push_str(inbound.query);
     }
     Ok(Plan::Upstream(UpstreamCall { url, headers, body, stream, exchange, backend: backend.name.clone(), dropped }))
+}
+
+/// Token counting: the backend's own count where it has one for the client's dialect, otherwise
+/// an estimate (about four characters a token), marked as such in `x-llmproxy-estimate`.
+fn count_tokens(inbound: &Inbound, requested: &str, model: &str, backend: &Backend) -> Result<Plan, ProxyError> {
+    if backend.kind == BackendKind::Anthropic && inbound.dialect == Dialect::Anthropic {
+        return Ok(Plan::Upstream(UpstreamCall {
+            url: format!("{}/v1/messages/count_tokens", backend.base_url),
+            headers: upstream_headers(backend, true, inbound)?,
+            body: with_model(inbound.body, requested, model)?,
+            stream: false,
+            exchange: Exchange {
+                client: inbound.dialect,
+                backend: inbound.dialect,
+                include_usage: false,
+                now: inbound.now,
+                namespaces: Vec::new(),
+            },
+            backend: backend.name.clone(),
+            dropped: Vec::new(),
+        }));
+    }
+    let request = to_ir(inbound.dialect, inbound.body)?;
+    let count = request.estimated_input_tokens();
+    let body = match inbound.dialect {
+        Dialect::Anthropic => serde_json::json!({ "input_tokens": count }),
+        other => return Err(ProxyError::not_found(format!("{other:?} has no token counting endpoint"))),
+    };
+    Ok(Plan::Local(LocalAnswer {
+        stream: false,
+        body: body.to_string().into_bytes(),
+        backend: backend.name.clone(),
+        estimated: true,
+        dropped: Vec::new(),
+    }))
 }
 
 fn to_ir(dialect: Dialect, body: &[u8]) -> Result<ir::Request, ProxyError> {
@@ -238,7 +288,7 @@ fn answer_locally(
     } else {
         exchange.encode_response(response)?
     };
-    Ok(LocalAnswer { stream, body, backend: backend.name.clone(), dropped: request.dropped })
+    Ok(LocalAnswer { stream, estimated: false, body, backend: backend.name.clone(), dropped: request.dropped })
 }
 
 /// The stream decoder for a backend dialect.
@@ -346,7 +396,15 @@ mod tests {
         let body = body.to_string();
         let secret = |name: &str| secrets.iter().find(|(n, _)| *n == name).map(|(_, v)| v.to_string());
         let header = |_: &str| None;
-        let inbound = Inbound { dialect, body: body.as_bytes(), query: "", header: &header, secret: &secret, now: 1 };
+        let inbound = Inbound {
+            dialect,
+            operation: Operation::Generate,
+            body: body.as_bytes(),
+            query: "",
+            header: &header,
+            secret: &secret,
+            now: 1,
+        };
         plan(&config, &inbound)
     }
 

@@ -4,7 +4,7 @@
 use crate::config::Config;
 use crate::dialect::Dialect;
 use crate::error::{ErrorKind, ProxyError};
-use crate::proxy::{self, Inbound, Plan, UpstreamCall};
+use crate::proxy::{self, Inbound, Operation, Plan, UpstreamCall};
 use crate::transcode::Transcoder;
 use js_sys::Uint8Array;
 use std::cell::RefCell;
@@ -61,13 +61,14 @@ async fn handle(req: &mut Request, env: &Env) -> Result<Response, ProxyError> {
     }
     authorize(req, env)?;
     let endpoint = match path.as_str() {
-        "/v1/chat/completions" => Some(Dialect::OpenAiChat),
-        "/v1/messages" => Some(Dialect::Anthropic),
-        "/v1/responses" => Some(Dialect::OpenAiResponses),
+        "/v1/chat/completions" => Some((Dialect::OpenAiChat, Operation::Generate)),
+        "/v1/messages" => Some((Dialect::Anthropic, Operation::Generate)),
+        "/v1/messages/count_tokens" => Some((Dialect::Anthropic, Operation::CountTokens)),
+        "/v1/responses" => Some((Dialect::OpenAiResponses, Operation::Generate)),
         _ => None,
     };
     match (method, endpoint, path.as_str()) {
-        (Method::Post, Some(dialect), _) => call(req, env, dialect).await,
+        (Method::Post, Some((dialect, operation)), _) => call(req, env, dialect, operation).await,
         (Method::Get, None, "/v1/models") => {
             let config = load_config(env).await?;
             json_response(200, &proxy::models_list(&config, error_dialect(req)).to_string(), &[])
@@ -136,12 +137,13 @@ async fn read_body(req: &mut Request, env: &Env) -> Result<Vec<u8>, ProxyError> 
     Ok(body)
 }
 
-async fn call(req: &mut Request, env: &Env, dialect: Dialect) -> Result<Response, ProxyError> {
+async fn call(req: &mut Request, env: &Env, dialect: Dialect, operation: Operation) -> Result<Response, ProxyError> {
     let body = read_body(req, env).await?;
     let config = load_config(env).await?;
     let query = req.url().map(|url| url.query().unwrap_or("").to_string()).unwrap_or_default();
     let inbound = Inbound {
         dialect,
+        operation,
         body: &body,
         query: &query,
         header: &|name| header(req, name),
@@ -150,7 +152,10 @@ async fn call(req: &mut Request, env: &Env, dialect: Dialect) -> Result<Response
     };
     match proxy::plan(&config, &inbound)? {
         Plan::Local(answer) => {
-            let meta = meta_headers(&answer.backend, &answer.dropped);
+            let mut meta = meta_headers(&answer.backend, &answer.dropped);
+            if answer.estimated {
+                meta.push(("x-llmproxy-estimate", "true".into()));
+            }
             if answer.stream {
                 stream_response(Response::from_bytes(answer.body).expect("byte responses build"), &meta)
             } else {

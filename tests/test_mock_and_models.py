@@ -53,3 +53,20 @@ def test_models_are_listed_in_each_dialect(chat, claude):
     assert not any("*" in i for i in ids)
     claude_ids = [m.id for m in claude.models.list()]
     assert "fast" in claude_ids and "sonnet" in claude_ids
+
+
+def test_count_tokens_is_native_on_anthropic_and_estimated_elsewhere(claude, upstream):
+    from upstream import Reply
+
+    upstream.script("claude-t-count", Reply.json({"input_tokens": 42}))
+    counted = claude.messages.count_tokens(model="claude-t-count", messages=[{"role": "user", "content": "hi"}])
+    assert counted.input_tokens == 42
+    sent = upstream.last("claude-t-count")
+    assert sent.path == "/anthropic/v1/messages/count_tokens"
+
+    raw = claude.messages.with_raw_response.count_tokens(
+        model="gpt-t-count", system="Be brief.", messages=[{"role": "user", "content": "Hello there, how are you?"}])
+    # About four characters a token: "Be brief." is 9 characters (3), the message 25 (7).
+    assert raw.parse().input_tokens == 10
+    assert raw.headers["x-llmproxy-estimate"] == "true"
+    assert not upstream.requests_for("gpt-t-count"), "an estimate calls no upstream"
