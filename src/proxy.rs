@@ -301,6 +301,12 @@ fn decoder(dialect: Dialect) -> Box<dyn crate::transcode::StreamDecoder> {
 }
 
 impl Exchange {
+    /// An exchange between two dialects with no request context (a Chat client's usage chunk
+    /// asked for, no namespaces, the clock at 0): what benchmarks and tests translate with.
+    pub fn between(client: Dialect, backend: Dialect) -> Self {
+        Self { client, backend, include_usage: true, now: 0, namespaces: Vec::new() }
+    }
+
     pub fn is_passthrough(&self) -> bool {
         self.client == self.backend
     }
@@ -386,10 +392,6 @@ mod tests {
         {"name": "openai", "kind": "openai", "api_key_env": "OPENAI_API_KEY", "models": ["gpt-*"]},
         {"name": "anthropic", "kind": "anthropic", "api_key_env": "ANTHROPIC_API_KEY", "models": ["claude-*"]},
         {"name": "mock", "kind": "mock", "models": ["mock-*"]}], "aliases": {"fast": "gpt-4o-mini"}}"#;
-
-    fn exchange(client: Dialect, backend: Dialect) -> Exchange {
-        Exchange { client, backend, include_usage: true, now: 5, namespaces: Vec::new() }
-    }
 
     fn plan_for(dialect: Dialect, body: Value, secrets: &[(&str, &str)]) -> Result<Plan, ProxyError> {
         let config = Config::from_json(CONFIG).unwrap();
@@ -529,7 +531,7 @@ mod tests {
                 let mut expected = original.clone();
                 expected.3 = expected.3.map(|reason| as_told_to(client, reason, !original.2.is_empty()));
                 for piece in [1, 7, 64, recording.len()] {
-                    let translated = translate(&exchange(client, backend), &recording, piece);
+                    let translated = translate(&Exchange::between(client, backend), &recording, piece);
                     let seen = meaning(&decode(client, &translated, 5));
                     assert_eq!(seen, expected, "{backend:?} → {client:?} in pieces of {piece}");
                 }
@@ -559,7 +561,7 @@ mod tests {
     #[test]
     fn passthrough_streams_are_byte_identical_and_truncation_is_reported() {
         let recording = include_bytes!("../fixtures/wire/anthropic-tool-use.sdkpy.sse");
-        let passthrough = exchange(Dialect::Anthropic, Dialect::Anthropic);
+        let passthrough = Exchange::between(Dialect::Anthropic, Dialect::Anthropic);
         assert_eq!(translate(&passthrough, recording, 3), recording.to_vec());
         let cut = &recording[..recording.len() / 2];
         let whole_events = &cut[..cut.windows(2).rposition(|w| w == b"\n\n").unwrap() + 2];
@@ -574,7 +576,7 @@ mod tests {
     #[test]
     fn whole_answers_translate_both_ways() {
         let anthropic_body = include_bytes!("../fixtures/wire/anthropic-tool-use.vercel.json");
-        let to_chat = exchange(Dialect::OpenAiChat, Dialect::Anthropic);
+        let to_chat = Exchange::between(Dialect::OpenAiChat, Dialect::Anthropic);
         let recorded: Value = serde_json::from_slice(anthropic_body).unwrap();
         let chat: Value = serde_json::from_slice(&to_chat.translate_response(anthropic_body).unwrap()).unwrap();
         let call = &chat["choices"][0]["message"]["tool_calls"][0];
@@ -584,7 +586,7 @@ mod tests {
         assert_eq!(chat["choices"][0]["finish_reason"], "tool_calls");
 
         let chat_body = include_bytes!("../fixtures/wire/openai-chat-text.vercel.json");
-        let to_anthropic = exchange(Dialect::Anthropic, Dialect::OpenAiChat);
+        let to_anthropic = Exchange::between(Dialect::Anthropic, Dialect::OpenAiChat);
         let message: Value = serde_json::from_slice(&to_anthropic.translate_response(chat_body).unwrap()).unwrap();
         assert!(message["content"][0]["text"].as_str().unwrap().starts_with("**Holiday Name:** Galaxy Day"));
         assert_eq!(message["stop_reason"], "end_turn");

@@ -11,7 +11,8 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
-use web_sys::{ReadableStream, StreamPipeOptions, TransformStream, TransformStreamDefaultController};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{ReadableStream, StreamPipeOptions, TransformStream, TransformStreamDefaultController, WritableStream};
 use worker::{event, Context, Env, Fetch, Headers, Method, Request, RequestInit, Response, ResponseBody};
 
 /// How long an isolate keeps the config it read from KV, unless `LLMPROXY_CONFIG_TTL_SECONDS` says.
@@ -128,6 +129,13 @@ async fn read_body(req: &mut Request, env: &Env) -> Result<Vec<u8>, ProxyError> 
     let too_large =
         || ProxyError::new(413, ErrorKind::PayloadTooLarge, format!("the request body is larger than {limit} bytes"));
     if header(req, "content-length").and_then(|v| v.parse::<usize>().ok()).is_some_and(|n| n > limit) {
+        // Read the body to its end without keeping it: a client still sending when the answer
+        // comes would otherwise see its connection reset instead of the 413.
+        if let Some(body) = req.inner().body() {
+            if let Ok(sink) = WritableStream::new() {
+                let _ = JsFuture::from(body.pipe_to(&sink)).await;
+            }
+        }
         return Err(too_large());
     }
     let body = req.bytes().await.map_err(|e| ProxyError::invalid(format!("could not read the request body: {e}")))?;

@@ -2,6 +2,7 @@
 //! mapping to and from the IR, and its stream decoder and encoder.
 
 pub mod anthropic;
+pub mod gemini;
 pub mod openai_chat;
 pub mod openai_responses;
 

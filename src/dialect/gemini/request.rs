@@ -10,7 +10,7 @@ use serde_json::{json, Map, Value};
 /// Fields with no place in the IR that change what the answer is, so they are refused rather than
 /// dropped. Nested fields go by their path.
 const REFUSED: &[(&str, &str)] = &[
-    ("cachedContent", "cached content lives in Gemini and cannot be sent to another backend"),
+    ("cachedContent", "the cached content lives in Gemini, not in the request"),
     ("generationConfig.candidateCount", "only one candidate can be produced"),
     ("generationConfig.responseMimeType", "only plain text output is available; JSON output is not carried yet"),
     ("generationConfig.responseSchema", "structured JSON output is not carried yet"),
@@ -26,9 +26,9 @@ fn asks_for_the_default(field: &str, value: &Value) -> bool {
     match field {
         "generationConfig.candidateCount" => value.as_u64() == Some(1),
         "generationConfig.responseMimeType" => value.as_str() == Some("text/plain"),
-        "generationConfig.responseModalities" => {
-            value.as_array().is_some_and(|m| m.iter().all(|v| v.as_str().is_some_and(|m| m.eq_ignore_ascii_case("text"))))
-        }
+        "generationConfig.responseModalities" => value
+            .as_array()
+            .is_some_and(|m| m.iter().all(|v| v.as_str().is_some_and(|m| m.eq_ignore_ascii_case("text")))),
         "generationConfig.responseLogprobs" => value == &Value::Bool(false),
         _ => false,
     }
@@ -96,7 +96,7 @@ pub fn to_ir(request: GenerateContentRequest) -> Result<ir::Request, ProxyError>
         if let Some((kind, _)) = tool.extra.iter().find(|(_, value)| !value.is_null()) {
             return Err(ProxyError::unsupported(
                 &format!("tools[{i}].{kind}"),
-                "only function declarations can be carried to this backend",
+                "only function declarations are carried",
             ));
         }
         for declaration in tool.function_declarations {
@@ -160,13 +160,13 @@ fn json_schema_from_openapi(schema: &mut Value) {
             fields.insert("type".into(), json!([kind, "null"]));
         }
     }
-    if let Some(items) = fields.get_mut("items") {
-        json_schema_from_openapi(items);
-    }
-    let properties = fields.get_mut("properties").and_then(Value::as_object_mut).into_iter().flat_map(|p| p.values_mut());
-    let alternatives = fields.get_mut("anyOf").and_then(Value::as_array_mut).into_iter().flatten();
-    for nested in properties.chain(alternatives) {
-        json_schema_from_openapi(nested);
+    for (key, nested) in fields.iter_mut() {
+        match (key.as_str(), nested) {
+            ("items", items) => json_schema_from_openapi(items),
+            ("properties", Value::Object(properties)) => properties.values_mut().for_each(json_schema_from_openapi),
+            ("anyOf", Value::Array(alternatives)) => alternatives.iter_mut().for_each(json_schema_from_openapi),
+            _ => {}
+        }
     }
 }
 
@@ -182,9 +182,7 @@ fn tool_choice_to_ir(
         (Some("NONE"), _) => ToolChoice::None,
         (None | Some("MODE_UNSPECIFIED"), _) => return Ok(None),
         (Some(other), _) => {
-            return Err(ProxyError::invalid(format!(
-                "toolConfig.functionCallingConfig.mode: unknown value `{other}`"
-            )))
+            return Err(ProxyError::invalid(format!("toolConfig.functionCallingConfig.mode: unknown value `{other}`")))
         }
     };
     // The IR can force one named function, not restrict the model to several.
@@ -274,7 +272,9 @@ pub fn from_ir(request: ir::Request, _backend: &Backend) -> Result<(GenerateCont
                 ir::Part::Thinking { signature: Some(Signature { provider: Provider::Gemini, .. }), .. } => {
                     rest.push(part)
                 }
-                ir::Part::Thinking { .. } | ir::Part::RedactedThinking { .. } => ir::note_dropped(&mut dropped, "thinking"),
+                ir::Part::Thinking { .. } | ir::Part::RedactedThinking { .. } => {
+                    ir::note_dropped(&mut dropped, "thinking")
+                }
                 other => rest.push(other),
             }
         }
@@ -344,7 +344,7 @@ pub fn from_ir(request: ir::Request, _backend: &Backend) -> Result<(GenerateCont
     let system_parts: Vec<Part> = system.into_iter().map(|text| Part { text: Some(text), ..Part::default() }).collect();
     let gemini = GenerateContentRequest {
         contents,
-        system_instruction: (!system_parts.is_empty()).then(|| Content { role: None, parts: system_parts }),
+        system_instruction: (!system_parts.is_empty()).then_some(Content { role: None, parts: system_parts }),
         tools,
         tool_config,
         generation_config: (generation_config != GenerationConfig::default()).then_some(generation_config),
@@ -370,5 +370,387 @@ fn function_response(result: ToolResult, name: String, media: &mut Vec<Part>) ->
             parts: Vec::new(),
         }),
         ..Part::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::ir::{Image, ToolCall};
+
+    /// Trimmed from `/work/shared/captures/gemini-tools/165038-003-POST-v1beta_models_gemini_3_8_flash_streamGenerateContent.json`
+    /// (gemini-cli 0.61.0, the second request of a tool round trip): the session context, system
+    /// prompt and descriptions are cut short, and two of its fifteen function declarations kept.
+    const GEMINI_CLI: &str = r#"{
+      "contents": [
+        {"parts": [{"text": "<session_context>\nThis is the Gemini CLI. We are setting up …"}, {"text": "Run echo hi"}],
+         "role": "user"},
+        {"parts": [{"functionCall": {"id": "run_shell_command_1795279838338_0",
+                                     "args": {"command": "echo hi", "description": "say hi"},
+                                     "name": "run_shell_command"},
+                    "thoughtSignature": "skip_thought_signature_validator"}],
+         "role": "model"},
+        {"parts": [{"functionResponse": {"name": "run_shell_command",
+                                         "response": {"output": "<untrusted_context>\nOutput: hi\nProcess Group PGID: 10088\n</untrusted_context>"},
+                                         "id": "run_shell_command_1795279838338_0"}}],
+         "role": "user"}
+      ],
+      "systemInstruction": {"parts": [{"text": "You are Gemini CLI, an autonomous CLI agent specializing in …"}], "role": "user"},
+      "tools": [{"functionDeclarations": [
+        {"name": "read_file", "description": "Reads and returns the content of a specified file.…",
+         "parametersJsonSchema": {"type": "object", "properties": {
+           "file_path": {"description": "The path to the file to read.", "type": "string"},
+           "start_line": {"description": "Optional: The 1-based line number to sta", "type": "integer", "minimum": 1},
+           "end_line": {"description": "Optional: The 1-based line number to end", "type": "integer", "minimum": 1}},
+           "required": ["file_path"]}},
+        {"name": "run_shell_command", "description": "This tool executes a given shell command as `bash …",
+         "parametersJsonSchema": {"type": "object", "properties": {
+           "command": {"type": "string", "description": "Exact bash command to execute as `bash -"},
+           "description": {"type": "string", "description": "Brief description of the command for the"}},
+           "required": ["command"]}}
+      ]}],
+      "generationConfig": {"temperature": 1, "topP": 0.95, "topK": 64,
+                           "thinkingConfig": {"includeThoughts": true, "thinkingLevel": "HIGH"}}
+    }"#;
+
+    fn parse(body: &str) -> GenerateContentRequest {
+        serde_json::from_str(body).unwrap()
+    }
+
+    fn backend() -> Backend {
+        let config = Config::from_json(r#"{"backends":[{"name":"g","kind":"mock","models":["*"]}]}"#).unwrap();
+        config.backends[0].clone()
+    }
+
+    fn to_gemini(request: ir::Request) -> (Value, Vec<String>) {
+        let (body, dropped) = from_ir(request, &backend()).unwrap();
+        (serde_json::to_value(body).unwrap(), dropped)
+    }
+
+    fn user(content: Vec<ir::Part>) -> Message {
+        Message { role: Role::User, content }
+    }
+
+    fn assistant(content: Vec<ir::Part>) -> Message {
+        Message { role: Role::Assistant, content }
+    }
+
+    fn call(id: &str, name: &str, arguments: &str) -> ir::Part {
+        ir::Part::ToolCall(ToolCall { id: id.into(), name: name.into(), arguments: arguments.into() })
+    }
+
+    fn result(call_id: &str, content: Vec<ir::Part>, is_error: bool) -> ir::Part {
+        ir::Part::ToolResult(ToolResult { call_id: call_id.into(), content, is_error })
+    }
+
+    #[test]
+    fn a_gemini_cli_tool_round_trip_survives_the_ir() {
+        let request = to_ir(parse(GEMINI_CLI)).unwrap();
+        assert_eq!(request.system, vec!["You are Gemini CLI, an autonomous CLI agent specializing in …"]);
+        assert_eq!(request.messages.len(), 3);
+        assert_eq!(request.messages[0].content.len(), 2);
+        let signature = Signature::native(Provider::Gemini, "skip_thought_signature_validator".into());
+        assert_eq!(
+            request.messages[1],
+            assistant(vec![
+                ir::Part::Thinking { text: String::new(), signature: Some(signature) },
+                call(
+                    "run_shell_command_1795279838338_0",
+                    "run_shell_command",
+                    r#"{"command":"echo hi","description":"say hi"}"#
+                ),
+            ])
+        );
+        let output = "<untrusted_context>\nOutput: hi\nProcess Group PGID: 10088\n</untrusted_context>";
+        assert_eq!(
+            request.messages[2],
+            user(vec![result("run_shell_command_1795279838338_0", vec![ir::Part::Text(output.into())], false)])
+        );
+        assert_eq!(request.tools.len(), 2);
+        assert_eq!(request.tools[1].parameters["required"], json!(["command"]));
+        assert_eq!(request.reasoning, Some(Reasoning::Effort(Effort::High)));
+        assert_eq!((request.temperature, request.top_p), (Some(1.0), Some(0.95)));
+        assert_eq!(request.dropped, vec!["generationConfig.topK"]);
+
+        let original: Value = serde_json::from_str(GEMINI_CLI).unwrap();
+        let (sent, dropped) = to_gemini(request);
+        assert_eq!(dropped, vec!["generationConfig.topK"]);
+        assert_eq!(sent["contents"], original["contents"]);
+        assert_eq!(sent["tools"], original["tools"]);
+        assert_eq!(sent["systemInstruction"]["parts"], original["systemInstruction"]["parts"]);
+        assert_eq!(
+            sent["generationConfig"],
+            json!({"temperature": 1.0, "topP": 0.95, "thinkingConfig": {"includeThoughts": true, "thinkingLevel": "HIGH"}})
+        );
+    }
+
+    #[test]
+    fn calls_and_responses_without_ids_pair_by_name_and_order() {
+        let request = to_ir(parse(
+            r#"{"contents": [
+              {"role": "user", "parts": [{"text": "Weather in Paris and Rome, and the time?"}]},
+              {"role": "model", "parts": [
+                {"functionCall": {"name": "weather", "args": {"city": "Paris"}}},
+                {"functionCall": {"name": "weather", "args": {"city": "Rome"}}},
+                {"functionCall": {"name": "time"}}]},
+              {"role": "user", "parts": [
+                {"functionResponse": {"name": "time", "response": {"error": "no clock"}}},
+                {"functionResponse": {"name": "weather", "response": {"output": "sunny"}}},
+                {"functionResponse": {"name": "weather", "response": {"output": {"sky": "rain"}}}}]}
+            ]}"#,
+        ))
+        .unwrap();
+        assert_eq!(
+            request.messages[1].content,
+            vec![
+                call("call_0", "weather", r#"{"city":"Paris"}"#),
+                call("call_1", "weather", r#"{"city":"Rome"}"#),
+                call("call_2", "time", "{}"),
+            ]
+        );
+        assert_eq!(
+            request.messages[2].content,
+            vec![
+                result("call_2", vec![ir::Part::Text("no clock".into())], true),
+                result("call_0", vec![ir::Part::Text("sunny".into())], false),
+                result("call_1", vec![ir::Part::Text(r#"{"sky":"rain"}"#.into())], false),
+            ]
+        );
+
+        let (sent, _) = to_gemini(request);
+        let responses = &sent["contents"][2]["parts"];
+        assert_eq!(
+            responses[0]["functionResponse"],
+            json!({"id": "call_2", "name": "time", "response": {"error": "no clock"}})
+        );
+        assert_eq!(responses[2]["functionResponse"]["name"], "weather");
+        assert_eq!(sent["contents"][1]["parts"][0]["functionCall"]["id"], "call_0");
+    }
+
+    #[test]
+    fn a_response_that_answers_no_call_is_refused() {
+        let error = to_ir(parse(
+            r#"{"contents": [{"role": "user", "parts": [{"functionResponse": {"name": "time", "response": {}}}]}]}"#,
+        ))
+        .unwrap_err();
+        assert_eq!((error.status, error.param.as_deref()), (400, Some("contents[0].parts[0]")));
+    }
+
+    #[test]
+    fn tool_results_from_other_dialects_find_their_function_names() {
+        let image = Image::Base64 { media_type: "image/png".into(), data: "iVBORw0KGgo=".into() };
+        let request = ir::Request {
+            messages: vec![
+                user(vec![ir::Part::Text("Weather?".into())]),
+                assistant(vec![call("toolu_1", "weather", r#"{"city":"Paris"}"#), call("toolu_2", "map", "")]),
+                user(vec![
+                    result("toolu_1", vec![ir::Part::Text("sunny".into())], false),
+                    result("toolu_2", vec![ir::Part::Text("here".into()), ir::Part::Image(image)], false),
+                ]),
+            ],
+            ..ir::Request::default()
+        };
+        let (sent, _) = to_gemini(request.clone());
+        assert_eq!(
+            sent["contents"][2],
+            json!({"role": "user", "parts": [
+                {"functionResponse": {"id": "toolu_1", "name": "weather", "response": {"output": "sunny"}}},
+                {"functionResponse": {"id": "toolu_2", "name": "map", "response": {"output": "here"}}},
+                {"inlineData": {"mimeType": "image/png", "data": "iVBORw0KGgo="}},
+            ]})
+        );
+        // Another backend made these calls, so Gemini 3 is told to skip checking the first one.
+        assert_eq!(sent["contents"][1]["parts"][0]["thoughtSignature"], UNSIGNED_CALL);
+        assert!(sent["contents"][1]["parts"][1].get("thoughtSignature").is_none());
+
+        let mut orphan = request;
+        orphan.messages.remove(1);
+        let error = from_ir(orphan, &backend()).unwrap_err();
+        assert_eq!(error.status, 400);
+    }
+
+    #[test]
+    fn only_gemini_signatures_go_to_gemini_each_on_its_part() {
+        let gemini = |value: &str| Some(Signature::native(Provider::Gemini, value.into()));
+        let request = ir::Request {
+            messages: vec![
+                user(vec![ir::Part::Text("Hi".into())]),
+                assistant(vec![
+                    ir::Part::Thinking {
+                        text: "Anthropic thought".into(),
+                        signature: Some(Signature::native(Provider::Anthropic, "EqQB".into())),
+                    },
+                    ir::Part::Thinking { text: "A thought".into(), signature: gemini("thought-sig") },
+                    ir::Part::Thinking { text: String::new(), signature: gemini("text-sig") },
+                    ir::Part::Text("Hello".into()),
+                    ir::Part::Thinking { text: String::new(), signature: gemini("call-sig") },
+                    call("c1", "weather", "{}"),
+                    ir::Part::Thinking { text: String::new(), signature: gemini("last-sig") },
+                ]),
+            ],
+            ..ir::Request::default()
+        };
+        let (sent, dropped) = to_gemini(request);
+        assert_eq!(dropped, vec!["thinking"]);
+        assert_eq!(
+            sent["contents"][1]["parts"],
+            json!([
+                {"text": "A thought", "thought": true, "thoughtSignature": "thought-sig"},
+                {"text": "Hello", "thoughtSignature": "text-sig"},
+                {"functionCall": {"id": "c1", "name": "weather", "args": {}}, "thoughtSignature": "call-sig"},
+                {"text": "", "thoughtSignature": "last-sig"},
+            ])
+        );
+        let back = to_ir(serde_json::from_value(sent).unwrap()).unwrap();
+        assert_eq!(back.messages[1].content.len(), 6, "the thinking signed elsewhere is gone: {back:?}");
+    }
+
+    #[test]
+    fn openapi_parameters_become_json_schema() {
+        let request = to_ir(parse(
+            r#"{"contents": [], "tools": [{"functionDeclarations": [{"name": "find", "parameters": {
+              "type": "OBJECT",
+              "properties": {
+                "query": {"type": "STRING", "description": "What to find"},
+                "limit": {"type": "INTEGER", "nullable": true},
+                "tags": {"type": "ARRAY", "items": {"type": "STRING", "enum": ["a", "b"]}},
+                "near": {"anyOf": [{"type": "STRING"}, {"type": "OBJECT", "properties": {"lat": {"type": "NUMBER"}}}]}
+              },
+              "required": ["query"]}}]}]}"#,
+        ))
+        .unwrap();
+        assert_eq!(
+            request.tools[0].parameters,
+            json!({
+              "type": "object",
+              "properties": {
+                "query": {"type": "string", "description": "What to find"},
+                "limit": {"type": ["integer", "null"]},
+                "tags": {"type": "array", "items": {"type": "string", "enum": ["a", "b"]}},
+                "near": {"anyOf": [{"type": "string"}, {"type": "object", "properties": {"lat": {"type": "number"}}}]}
+              },
+              "required": ["query"]})
+        );
+        let (sent, _) = to_gemini(request);
+        let declaration = &sent["tools"][0]["functionDeclarations"][0];
+        assert!(declaration.get("parameters").is_none());
+        assert_eq!(declaration["parametersJsonSchema"]["properties"]["query"]["type"], "string");
+    }
+
+    #[test]
+    fn the_python_sdk_snake_cased_schema_is_read() {
+        // As google-genai 3.4.0 sends it (captures/sdk-python/011-POST-v1_models_gemini_2_5_flash_streamGenerateContent.json).
+        let request = to_ir(parse(
+            r#"{"contents": [{"parts": [{"text": "hi"}], "role": "user"}], "tools": [{"functionDeclarations": [
+              {"description": "weather", "name": "get_weather",
+               "parameters_json_schema": {"type": "object", "properties": {"city": {"type": "string"}}}}]}],
+              "generationConfig": {}}"#,
+        ))
+        .unwrap();
+        assert_eq!(request.tools[0].parameters["properties"]["city"]["type"], "string");
+        assert!(request.dropped.is_empty(), "{:?}", request.dropped);
+    }
+
+    #[test]
+    fn fields_that_change_the_answer_are_refused_and_the_rest_dropped() {
+        let refused_fields = [
+            (r#""cachedContent": "cachedContents/abc""#, "cachedContent"),
+            (r#""tools": [{"googleSearch": {}}]"#, "tools[0].googleSearch"),
+            (r#""tools": [{"codeExecution": {}}]"#, "tools[0].codeExecution"),
+            (r#""generationConfig": {"candidateCount": 2}"#, "generationConfig.candidateCount"),
+            (r#""generationConfig": {"responseMimeType": "application/json"}"#, "generationConfig.responseMimeType"),
+            (r#""generationConfig": {"responseSchema": {"type": "OBJECT"}}"#, "generationConfig.responseSchema"),
+            (
+                r#""generationConfig": {"responseJsonSchema": {"type": "object"}}"#,
+                "generationConfig.responseJsonSchema",
+            ),
+        ];
+        for (field, param) in refused_fields {
+            let error = to_ir(parse(&format!(r#"{{"contents": [], {field}}}"#))).unwrap_err();
+            assert_eq!((error.status, error.param.as_deref()), (400, Some(param)), "{field}: {error}");
+        }
+        let refused_parts = [
+            r#"{"executableCode": {"language": "PYTHON", "code": "1"}}"#,
+            r#"{"inlineData": {"mimeType": "application/pdf", "data": "JVBERi0="}}"#,
+            r#"{"fileData": {"mimeType": "image/png", "fileUri": "gs://bucket/cat.png"}}"#,
+        ];
+        for part in refused_parts {
+            let error = to_ir(parse(&format!(r#"{{"contents": [{{"parts": [{part}]}}]}}"#))).unwrap_err();
+            assert_eq!((error.status, error.param.as_deref()), (400, Some("contents[0].parts[0]")), "{part}: {error}");
+        }
+
+        let request = to_ir(parse(
+            r#"{"contents": [{"parts": [
+                  {"text": "Look", "partMetadata": {"k": 1}},
+                  {"fileData": {"mimeType": "image/jpeg", "fileUri": "https://example.com/cat.jpg"}}]}],
+                "safetySettings": [{"category": "HARM_CATEGORY_HARASSMENT", "threshold": "BLOCK_NONE"}],
+                "labels": {"team": "a"},
+                "toolConfig": {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": ["a", "b"]}},
+                "generationConfig": {"topK": 40, "seed": 7, "candidateCount": 1, "responseMimeType": "text/plain",
+                                     "maxOutputTokens": 100, "stopSequences": ["END"]}}"#,
+        ))
+        .unwrap();
+        assert_eq!(
+            request.dropped,
+            vec![
+                "labels",
+                "safetySettings",
+                "generationConfig.seed",
+                "generationConfig.topK",
+                "partMetadata",
+                "toolConfig.functionCallingConfig.allowedFunctionNames",
+            ]
+        );
+        assert_eq!(request.messages[0].content[1], ir::Part::Image(Image::Url("https://example.com/cat.jpg".into())));
+        assert_eq!((request.max_tokens, request.stop.as_slice()), (Some(100), &["END".to_string()][..]));
+        assert_eq!(request.tool_choice, Some(ToolChoice::Required));
+    }
+
+    #[test]
+    fn tool_choice_maps_both_ways() {
+        let choice = |config: &str| {
+            let body = format!(r#"{{"contents": [], "toolConfig": {{"functionCallingConfig": {config}}}}}"#);
+            to_ir(parse(&body)).unwrap().tool_choice
+        };
+        assert_eq!(choice(r#"{"mode": "AUTO"}"#), Some(ToolChoice::Auto));
+        assert_eq!(choice(r#"{"mode": "VALIDATED"}"#), Some(ToolChoice::Auto));
+        assert_eq!(choice(r#"{"mode": "NONE"}"#), Some(ToolChoice::None));
+        assert_eq!(choice(r#"{"mode": "ANY", "allowedFunctionNames": ["f"]}"#), Some(ToolChoice::Tool("f".into())));
+
+        let sent = |choice: ToolChoice| {
+            to_gemini(ir::Request { tool_choice: Some(choice), ..ir::Request::default() }).0["toolConfig"].clone()
+        };
+        assert_eq!(sent(ToolChoice::Required), json!({"functionCallingConfig": {"mode": "ANY"}}));
+        assert_eq!(
+            sent(ToolChoice::Tool("f".into())),
+            json!({"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": ["f"]}})
+        );
+    }
+
+    #[test]
+    fn thinking_config_maps_both_ways() {
+        let reasoning = |thinking: &str| {
+            let body = format!(r#"{{"contents": [], "generationConfig": {{"thinkingConfig": {thinking}}}}}"#);
+            to_ir(parse(&body)).map(|request| request.reasoning)
+        };
+        assert_eq!(reasoning(r#"{"thinkingBudget": 0}"#), Ok(Some(Reasoning::Off)));
+        assert_eq!(reasoning(r#"{"thinkingBudget": 2048}"#), Ok(Some(Reasoning::BudgetTokens(2048))));
+        assert_eq!(reasoning(r#"{"thinkingBudget": -1}"#), Ok(Some(Reasoning::Effort(Effort::Medium))));
+        assert_eq!(reasoning(r#"{"thinkingLevel": "low"}"#), Ok(Some(Reasoning::Effort(Effort::Low))));
+        assert_eq!(reasoning(r#"{"includeThoughts": true}"#), Ok(None));
+        assert_eq!(reasoning(r#"{"thinkingBudget": 10, "thinkingLevel": "HIGH"}"#).unwrap_err().status, 400);
+
+        let sent = |reasoning: Reasoning| {
+            to_gemini(ir::Request { reasoning: Some(reasoning), ..ir::Request::default() }).0["generationConfig"]
+                ["thinkingConfig"]
+                .clone()
+        };
+        assert_eq!(sent(Reasoning::Off), json!({"thinkingBudget": 0}));
+        assert_eq!(sent(Reasoning::BudgetTokens(4096)), json!({"includeThoughts": true, "thinkingBudget": 4096}));
+        assert_eq!(
+            sent(Reasoning::Effort(Effort::Medium)),
+            json!({"includeThoughts": true, "thinkingLevel": "MEDIUM"})
+        );
     }
 }

@@ -167,7 +167,8 @@ fn data_to_ir(part: Part, calls: &mut CallIds) -> Result<Option<ir::Part>, Strin
             return Err(format!("inline `{}` data: only images are carried", blob.mime_type))
         }
         Part { file_data: Some(FileData { mime_type: Some(mime_type), file_uri }), .. }
-            if mime_type.starts_with("image/") && (file_uri.starts_with("https://") || file_uri.starts_with("http://")) =>
+            if mime_type.starts_with("image/")
+                && (file_uri.starts_with("https://") || file_uri.starts_with("http://")) =>
         {
             ir::Part::Image(Image::Url(file_uri))
         }
@@ -321,5 +322,176 @@ pub fn from_ir(response: ir::Response) -> GenerateContentResponse {
         model_version: response.model,
         response_id: response.id,
         ..GenerateContentResponse::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn recorded_text() -> GenerateContentResponse {
+        serde_json::from_str(include_str!("../../../fixtures/wire/gemini-text.vercel.json")).unwrap()
+    }
+
+    #[test]
+    fn a_recorded_answer_is_its_text_after_its_signature() {
+        let response = to_ir(recorded_text()).unwrap();
+        assert_eq!(
+            (response.id.as_str(), response.model.as_str()),
+            ("Un6LacrVMcjUxs0PmJfWoQc", "gemini-3-pro-preview")
+        );
+        let [ir::Part::Thinking { text, signature: Some(signature) }, ir::Part::Text(answer)] =
+            response.content.as_slice()
+        else {
+            panic!("expected a signature, then text: {:?}", response.content);
+        };
+        assert!(text.is_empty());
+        assert_eq!(signature.provider, Provider::Gemini);
+        assert!(signature.value.starts_with("EtoFCtcFAb4+9vtfe4MX"));
+        assert_eq!(answer, "There are **3** r's in strawberry.\n\nHere is the breakdown: st**r**awbe**rr**y.");
+        assert_eq!(response.stop_reason, Some(StopReason::EndTurn));
+        assert_eq!(
+            response.usage,
+            Usage {
+                input_tokens: 9,
+                output_tokens: 28 + 244,
+                cache_read_tokens: 0,
+                cache_write_tokens: 0,
+                reasoning_tokens: 244
+            }
+        );
+    }
+
+    #[test]
+    fn a_recorded_answer_written_back_for_a_gemini_client_is_unchanged() {
+        let recorded = recorded_text();
+        let written = from_ir(to_ir(recorded.clone()).unwrap());
+        assert_eq!(written.candidates[0].content, recorded.candidates[0].content);
+        assert_eq!(written.candidates[0].finish_reason.as_deref(), Some("STOP"));
+        let usage = written.usage_metadata.unwrap();
+        assert_eq!(
+            (
+                usage.prompt_token_count,
+                usage.candidates_token_count,
+                usage.total_token_count,
+                usage.thoughts_token_count
+            ),
+            (9, 28, 281, Some(244))
+        );
+        assert_eq!((written.response_id, written.model_version), (recorded.response_id, recorded.model_version));
+    }
+
+    #[test]
+    fn calls_without_ids_get_ids_and_signatures_stay_on_their_part() {
+        let recorded: GenerateContentResponse = serde_json::from_str(
+            r#"{"candidates": [{"content": {"role": "model", "parts": [
+                  {"text": "Two cities: ", "thought": true},
+                  {"text": "Paris and Rome.", "thought": true},
+                  {"functionCall": {"name": "weather", "args": {"city": "Paris"}}, "thoughtSignature": "sig1"},
+                  {"functionCall": {"name": "weather", "args": {"city": "Rome"}}}]},
+                "finishReason": "STOP", "index": 0}],
+                "usageMetadata": {"promptTokenCount": 20, "candidatesTokenCount": 10, "totalTokenCount": 30,
+                                  "cachedContentTokenCount": 5},
+                "responseId": "r1", "modelVersion": "gemini-2.5-flash"}"#,
+        )
+        .unwrap();
+        let response = to_ir(recorded.clone()).unwrap();
+        let call = |id: &str, city: &str| {
+            ir::Part::ToolCall(ToolCall {
+                id: id.into(),
+                name: "weather".into(),
+                arguments: format!(r#"{{"city":"{city}"}}"#),
+            })
+        };
+        assert_eq!(
+            response.content,
+            vec![
+                ir::Part::Thinking { text: "Two cities: Paris and Rome.".into(), signature: None },
+                ir::Part::Thinking {
+                    text: String::new(),
+                    signature: Some(Signature::native(Provider::Gemini, "sig1".into())),
+                },
+                call("call_r1_0", "Paris"),
+                call("call_r1_1", "Rome"),
+            ]
+        );
+        assert_eq!(response.stop_reason, Some(StopReason::ToolUse));
+        assert_eq!((response.usage.input_tokens, response.usage.cache_read_tokens), (20, 5));
+
+        let parts = from_ir(response).candidates.remove(0).content.unwrap().parts;
+        let mut expected = recorded.candidates[0].content.clone().unwrap().parts;
+        expected.splice(
+            0..2,
+            [Part { text: Some("Two cities: Paris and Rome.".into()), thought: true, ..Part::default() }],
+        );
+        for (part, id) in expected[1..].iter_mut().zip(["call_r1_0", "call_r1_1"]) {
+            part.function_call.as_mut().unwrap().id = Some(id.into());
+        }
+        assert_eq!(parts, expected);
+    }
+
+    #[test]
+    fn a_blocked_prompt_ends_with_a_content_filter() {
+        let blocked: GenerateContentResponse = serde_json::from_str(
+            r#"{"promptFeedback": {"blockReason": "SAFETY"}, "usageMetadata": {"promptTokenCount": 7}, "responseId": "b"}"#,
+        )
+        .unwrap();
+        let response = to_ir(blocked).unwrap();
+        assert_eq!((response.content.len(), response.stop_reason), (0, Some(StopReason::ContentFilter)));
+        assert_eq!(to_ir(GenerateContentResponse::default()).unwrap_err().status, 502);
+    }
+
+    #[test]
+    fn other_providers_signatures_reach_gemini_clients_sealed() {
+        let signature = Signature::native(Provider::Anthropic, "EqQB".into());
+        let response = ir::Response {
+            content: vec![
+                ir::Part::Thinking { text: "Hmm.".into(), signature: Some(signature.clone()) },
+                ir::Part::Text("Hi".into()),
+            ],
+            ..ir::Response::default()
+        };
+        let parts = from_ir(response).candidates.remove(0).content.unwrap().parts;
+        assert_eq!(parts[0].thought_signature.as_deref(), Some("llmproxy1.anthropic.EqQB"));
+        let back = parts_to_ir(parts, "contents[1].parts", Sender::Client, &mut CallIds::default()).unwrap();
+        assert_eq!(back[0], ir::Part::Thinking { text: "Hmm.".into(), signature: Some(signature) });
+    }
+
+    #[test]
+    fn finish_reasons_map_both_ways() {
+        assert_eq!(stop_reason_to_ir("STOP", false), StopReason::EndTurn);
+        assert_eq!(stop_reason_to_ir("STOP", true), StopReason::ToolUse);
+        assert_eq!(stop_reason_to_ir("MAX_TOKENS", true), StopReason::MaxTokens);
+        for filtered in ["SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY"] {
+            assert_eq!(stop_reason_to_ir(filtered, false), StopReason::ContentFilter);
+        }
+        assert_eq!(stop_reason_to_ir("MALFORMED_FUNCTION_CALL", false), StopReason::EndTurn);
+        assert_eq!(stop_reason_to_ir("OTHER", false), StopReason::EndTurn);
+        assert_eq!(stop_reason_from_ir(&StopReason::ToolUse), "STOP");
+        assert_eq!(stop_reason_from_ir(&StopReason::ContextWindowExceeded), "MAX_TOKENS");
+        assert_eq!(stop_reason_from_ir(&StopReason::Refusal), "SAFETY");
+    }
+
+    #[test]
+    fn usage_counts_reasoning_inside_the_output_and_back() {
+        let usage = Usage {
+            input_tokens: 100,
+            output_tokens: 50,
+            cache_read_tokens: 40,
+            cache_write_tokens: 0,
+            reasoning_tokens: 30,
+        };
+        let gemini = usage_from_ir(&usage);
+        assert_eq!(
+            (
+                gemini.prompt_token_count,
+                gemini.candidates_token_count,
+                gemini.thoughts_token_count,
+                gemini.total_token_count
+            ),
+            (100, 20, Some(30), 150)
+        );
+        assert_eq!(gemini.cached_content_token_count, Some(40));
+        assert_eq!(usage_to_ir(&gemini), usage);
     }
 }

@@ -152,17 +152,30 @@ impl Encoder {
     }
 
     fn write(&self, out: &mut Vec<u8>, delta: ChunkDelta, finish_reason: Option<String>, usage: Option<ChatUsage>) {
-        let chunk = ChatChunk {
-            id: self.id.clone(),
-            object: "chat.completion.chunk".into(),
+        let choice = [ChunkChoice { index: 0, delta, finish_reason }];
+        let chunk = ChunkOut {
+            id: &self.id,
+            object: "chat.completion.chunk",
             created: self.created,
-            model: self.model.clone(),
-            choices: if usage.is_some() { Vec::new() } else { vec![ChunkChoice { index: 0, delta, finish_reason }] },
-            usage,
-            error: None,
+            model: &self.model,
+            // The usage chunk is the one with no choices.
+            choices: if usage.is_some() { &[] } else { &choice },
+            usage: usage.as_ref(),
         };
         sse::write_event(out, None, &serde_json::to_string(&chunk).expect("chunks serialize"));
     }
+}
+
+/// A chunk as written: borrowed, so each delta costs one small serialization.
+#[derive(serde::Serialize)]
+struct ChunkOut<'a> {
+    id: &'a str,
+    object: &'static str,
+    created: u64,
+    model: &'a str,
+    choices: &'a [ChunkChoice],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    usage: Option<&'a ChatUsage>,
 }
 
 impl StreamEncoder for Encoder {

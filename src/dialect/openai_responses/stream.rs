@@ -6,12 +6,13 @@ use super::request::{reasoning_signature, NAMESPACE_SEPARATOR};
 use super::response::{
     item_from_ir, output_text, reasoning_item, status_from_ir, stop_reason_to_ir, usage_from_ir, usage_to_ir,
 };
-use super::types::{self, Item, ResponseObject};
+use super::types::{self, ContentPart, Item, ResponseObject};
 use crate::error::ProxyError;
 use crate::ir::{BlockStart, Delta, Part, Provider, Signature, StreamEvent, ToolCall, Usage};
 use crate::sse;
 use crate::transcode::{StreamDecoder, StreamEncoder};
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::json;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ItemKind {
@@ -192,6 +193,37 @@ struct WrittenItem {
     summary_started: bool,
 }
 
+/// The fields of the events about one item, written as borrowed so that the deltas, the bulk of a
+/// stream, cost one small serialization each.
+#[derive(Serialize, Default)]
+struct ItemEvent<'a> {
+    item_id: &'a str,
+    output_index: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content_index: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    summary_index: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    delta: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    text: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    arguments: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    part: Option<&'a ContentPart>,
+}
+
+#[derive(Serialize)]
+struct OutputItemEvent<'a> {
+    output_index: usize,
+    item: &'a Item,
+}
+
+#[derive(Serialize)]
+struct ResponseEvent<'a> {
+    response: &'a ResponseObject,
+}
+
 /// Writes IR events as a Responses stream.
 #[derive(Debug)]
 pub struct Encoder {
@@ -207,29 +239,27 @@ impl Encoder {
         Self { sequence: 0, created_at, response: ResponseObject::default(), namespaces, open: Vec::new() }
     }
 
-    fn write(&mut self, out: &mut Vec<u8>, kind: &str, fields: Value) {
-        let mut event = Map::new();
-        event.insert("type".into(), kind.into());
-        event.insert("sequence_number".into(), self.sequence.into());
-        if let Value::Object(fields) = fields {
-            event.extend(fields);
-        }
+    /// Writes an event: its `type` and `sequence_number`, then the fields of `fields`.
+    fn write(&mut self, out: &mut Vec<u8>, kind: &str, fields: &impl Serialize) {
+        let fields = serde_json::to_string(fields).expect("events serialize");
+        let data = format!(
+            "{{\"type\":\"{kind}\",\"sequence_number\":{}{}{}",
+            self.sequence,
+            if fields.len() > 2 { "," } else { "" },
+            &fields[1..]
+        );
         self.sequence += 1;
-        sse::write_event(out, Some(kind), &Value::Object(event).to_string());
+        sse::write_event(out, Some(kind), &data);
     }
 
-    fn snapshot(&self) -> Value {
-        serde_json::to_value(&self.response).expect("responses serialize")
+    fn write_response(&mut self, out: &mut Vec<u8>, kind: &str) {
+        let response = std::mem::take(&mut self.response);
+        self.write(out, kind, &ResponseEvent { response: &response });
+        self.response = response;
     }
 
-    fn item(&self, written: &WrittenItem) -> Item {
-        let mut item = item_from_ir(written.part.clone(), written.id.clone(), &self.namespaces)
-            .expect("written items are text, reasoning or calls");
-        item.status = match written.part {
-            Part::Thinking { .. } | Part::RedactedThinking { .. } => None,
-            _ => Some("in_progress".into()),
-        };
-        item
+    fn write_item(&mut self, out: &mut Vec<u8>, kind: &str, output_index: usize, item: &Item) {
+        self.write(out, kind, &OutputItemEvent { output_index, item });
     }
 
     fn start_item(&mut self, block: usize, start: BlockStart, out: &mut Vec<u8>) {
@@ -242,112 +272,144 @@ impl Encoder {
                 ("fc", Part::ToolCall(ToolCall { id, name, arguments: String::new() }))
             }
         };
-        let written = WrittenItem {
-            block,
-            output_index,
-            id: format!("{prefix}_{}_{output_index}", self.response.id),
-            part,
-            summary_started: false,
-        };
-        let mut item = self.item(&written);
-        if item.content.is_some() {
-            // A message starts empty; its text part is announced next.
-            item.content = Some(types::Content::Parts(Vec::new()));
+        let id = format!("{prefix}_{}_{output_index}", self.response.id);
+        let mut item = item_from_ir(part.clone(), id.clone(), &self.namespaces)
+            .expect("written items are text, reasoning or calls");
+        match part {
+            Part::Text(_) => {
+                item.status = Some("in_progress".into());
+                // A message starts empty; its text part is announced next.
+                item.content = Some(types::Content::Parts(Vec::new()));
+            }
+            Part::ToolCall(_) => item.status = Some("in_progress".into()),
+            _ => {}
         }
-        self.write(out, "response.output_item.added", json!({"output_index": output_index, "item": item}));
-        if matches!(written.part, Part::Text(_)) {
-            self.write(
-                out,
-                "response.content_part.added",
-                json!({"item_id": written.id, "output_index": output_index, "content_index": 0, "part": output_text(String::new())}),
-            );
+        self.write_item(out, "response.output_item.added", output_index, &item);
+        if matches!(part, Part::Text(_)) {
+            let empty = output_text(String::new());
+            let event = ItemEvent {
+                item_id: &id,
+                output_index,
+                content_index: Some(0),
+                part: Some(&empty),
+                ..Default::default()
+            };
+            self.write(out, "response.content_part.added", &event);
         }
-        self.open.push(written);
+        self.open.push(WrittenItem { block, output_index, id, part, summary_started: false });
     }
 
     fn delta(&mut self, block: usize, delta: Delta, out: &mut Vec<u8>) {
         let Some(position) = self.open.iter().position(|w| w.block == block) else { return };
-        let (id, output_index) = (self.open[position].id.clone(), self.open[position].output_index);
-        let written = &mut self.open[position];
+        let mut written = self.open.remove(position);
+        let (id, output_index) = (written.id.as_str(), written.output_index);
         match (&mut written.part, delta) {
             (Part::Text(text), Delta::Text(delta)) => {
                 text.push_str(&delta);
-                self.write(
-                    out,
-                    "response.output_text.delta",
-                    json!({"item_id": id, "output_index": output_index, "content_index": 0, "delta": delta}),
-                );
+                let event = ItemEvent {
+                    item_id: id,
+                    output_index,
+                    content_index: Some(0),
+                    delta: Some(&delta),
+                    ..Default::default()
+                };
+                self.write(out, "response.output_text.delta", &event);
             }
             (Part::Thinking { text, .. }, Delta::Thinking(delta)) => {
                 text.push_str(&delta);
-                let first = !std::mem::replace(&mut written.summary_started, true);
-                if first {
-                    let part = json!({"type": "summary_text", "text": ""});
-                    self.write(
-                        out,
-                        "response.reasoning_summary_part.added",
-                        json!({"item_id": id, "output_index": output_index, "summary_index": 0, "part": part}),
-                    );
+                if !std::mem::replace(&mut written.summary_started, true) {
+                    let empty = ContentPart {
+                        kind: "summary_text".into(),
+                        text: Some(String::new()),
+                        ..ContentPart::default()
+                    };
+                    let event = ItemEvent {
+                        item_id: id,
+                        output_index,
+                        summary_index: Some(0),
+                        part: Some(&empty),
+                        ..Default::default()
+                    };
+                    self.write(out, "response.reasoning_summary_part.added", &event);
                 }
-                self.write(
-                    out,
-                    "response.reasoning_summary_text.delta",
-                    json!({"item_id": id, "output_index": output_index, "summary_index": 0, "delta": delta}),
-                );
+                let event = ItemEvent {
+                    item_id: id,
+                    output_index,
+                    summary_index: Some(0),
+                    delta: Some(&delta),
+                    ..Default::default()
+                };
+                self.write(out, "response.reasoning_summary_text.delta", &event);
             }
             (Part::Thinking { signature, .. }, Delta::Signature(delta)) => *signature = Some(delta),
             (Part::ToolCall(call), Delta::ToolArguments(delta)) => {
                 call.arguments.push_str(&delta);
-                self.write(
-                    out,
-                    "response.function_call_arguments.delta",
-                    json!({"item_id": id, "output_index": output_index, "delta": delta}),
-                );
+                let event = ItemEvent { item_id: id, output_index, delta: Some(&delta), ..Default::default() };
+                self.write(out, "response.function_call_arguments.delta", &event);
             }
             _ => {}
         }
+        self.open.insert(position, written);
     }
 
     fn finish_item(&mut self, block: usize, out: &mut Vec<u8>) {
         let Some(position) = self.open.iter().position(|w| w.block == block) else { return };
         let written = self.open.remove(position);
-        let (id, output_index) = (written.id.clone(), written.output_index);
+        let (id, output_index) = (written.id.as_str(), written.output_index);
         match &written.part {
             Part::Text(text) => {
-                self.write(
-                    out,
-                    "response.output_text.done",
-                    json!({"item_id": id, "output_index": output_index, "content_index": 0, "text": text}),
-                );
-                self.write(out, "response.content_part.done", json!({"item_id": id, "output_index": output_index, "content_index": 0, "part": output_text(text.clone())}));
+                let event = ItemEvent {
+                    item_id: id,
+                    output_index,
+                    content_index: Some(0),
+                    text: Some(text),
+                    ..Default::default()
+                };
+                self.write(out, "response.output_text.done", &event);
+                let part = output_text(text.clone());
+                let event = ItemEvent {
+                    item_id: id,
+                    output_index,
+                    content_index: Some(0),
+                    part: Some(&part),
+                    ..Default::default()
+                };
+                self.write(out, "response.content_part.done", &event);
             }
             Part::Thinking { text, .. } if written.summary_started => {
-                self.write(
-                    out,
-                    "response.reasoning_summary_text.done",
-                    json!({"item_id": id, "output_index": output_index, "summary_index": 0, "text": text}),
-                );
-                let part = json!({"type": "summary_text", "text": text});
-                self.write(
-                    out,
-                    "response.reasoning_summary_part.done",
-                    json!({"item_id": id, "output_index": output_index, "summary_index": 0, "part": part}),
-                );
+                let event = ItemEvent {
+                    item_id: id,
+                    output_index,
+                    summary_index: Some(0),
+                    text: Some(text),
+                    ..Default::default()
+                };
+                self.write(out, "response.reasoning_summary_text.done", &event);
+                let part =
+                    ContentPart { kind: "summary_text".into(), text: Some(text.clone()), ..ContentPart::default() };
+                let event = ItemEvent {
+                    item_id: id,
+                    output_index,
+                    summary_index: Some(0),
+                    part: Some(&part),
+                    ..Default::default()
+                };
+                self.write(out, "response.reasoning_summary_part.done", &event);
             }
             Part::ToolCall(call) => {
-                self.write(
-                    out,
-                    "response.function_call_arguments.done",
-                    json!({"item_id": id, "output_index": output_index, "arguments": call.arguments}),
-                );
+                let event =
+                    ItemEvent { item_id: id, output_index, arguments: Some(&call.arguments), ..Default::default() };
+                self.write(out, "response.function_call_arguments.done", &event);
             }
             _ => {}
         }
         let item = match written.part {
-            Part::Thinking { text, signature } => reasoning_item(id, text, signature.as_ref()),
-            part => item_from_ir(part, id, &self.namespaces).expect("written items are text, reasoning or calls"),
+            Part::Thinking { text, signature } => reasoning_item(written.id, text, signature.as_ref()),
+            part => {
+                item_from_ir(part, written.id, &self.namespaces).expect("written items are text, reasoning or calls")
+            }
         };
-        self.write(out, "response.output_item.done", json!({"output_index": output_index, "item": item}));
+        self.write_item(out, "response.output_item.done", output_index, &item);
         self.response.output.push(item);
     }
 }
@@ -364,9 +426,8 @@ impl StreamEncoder for Encoder {
                     model,
                     ..ResponseObject::default()
                 };
-                let snapshot = self.snapshot();
-                self.write(out, "response.created", json!({"response": snapshot}));
-                self.write(out, "response.in_progress", json!({"response": snapshot}));
+                self.write_response(out, "response.created");
+                self.write_response(out, "response.in_progress");
             }
             StreamEvent::BlockStart { index, block } => self.start_item(index, block, out),
             StreamEvent::Delta { index, delta } => self.delta(index, delta, out),
@@ -380,9 +441,10 @@ impl StreamEncoder for Encoder {
                 self.response.status = Some(status.into());
                 self.response.incomplete_details = incomplete_details;
                 self.response.usage = Some(usage_from_ir(&usage));
-                let kind = if status == "completed" { "response.completed" } else { "response.incomplete" };
-                let snapshot = self.snapshot();
-                self.write(out, kind, json!({"response": snapshot}));
+                self.write_response(
+                    out,
+                    if status == "completed" { "response.completed" } else { "response.incomplete" },
+                );
             }
         }
     }
@@ -391,8 +453,7 @@ impl StreamEncoder for Encoder {
     fn error(&mut self, error: &ProxyError, out: &mut Vec<u8>) {
         self.response.status = Some("failed".into());
         self.response.error = Some(error.to_json(crate::dialect::Dialect::OpenAiResponses)["error"].take());
-        let snapshot = self.snapshot();
-        self.write(out, "response.failed", json!({"response": snapshot}));
+        self.write_response(out, "response.failed");
     }
 }
 

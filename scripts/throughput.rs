@@ -1,0 +1,97 @@
+//! Native transcoding throughput: each recorded stream translated into every other client dialect,
+//! in MB/s of SSE in, next to plain serde_json parse + serialize of the same events (the floor of
+//! doing anything with JSON events). Run by `scripts/bench`, or `cargo bench --bench throughput`.
+
+use llmproxy::dialect::Dialect;
+use llmproxy::proxy::Exchange;
+use llmproxy::sse;
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+/// How long each measurement runs; long enough to average out timer noise, short enough for CI.
+const MEASURE_FOR: Duration = Duration::from_millis(300);
+/// Upstreams send a stream in network-sized pieces; the transcoder sees them one at a time.
+const PIECE: usize = 512;
+
+fn framed(jsonl: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    for line in jsonl.lines().filter(|l| !l.trim().is_empty()) {
+        let kind = serde_json::from_str::<serde_json::Value>(line).expect("recordings are JSON")["type"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        sse::write_event(&mut out, Some(&kind), line);
+    }
+    out
+}
+
+/// Runs `work` over `bytes` repeatedly for `MEASURE_FOR`; returns MB/s of input.
+fn throughput(bytes: &[u8], mut work: impl FnMut(&[u8])) -> f64 {
+    let start = Instant::now();
+    let mut rounds = 0u64;
+    while start.elapsed() < MEASURE_FOR {
+        work(bytes);
+        rounds += 1;
+    }
+    (bytes.len() as u64 * rounds) as f64 / start.elapsed().as_secs_f64() / 1e6
+}
+
+fn translate(exchange: &Exchange, bytes: &[u8]) {
+    let mut transcoder = exchange.transcoder();
+    for piece in bytes.chunks(PIECE) {
+        black_box(transcoder.push(piece));
+    }
+    black_box(transcoder.end());
+}
+
+/// The baseline: every event's data parsed into a `serde_json::Value` and written back.
+fn parse_and_serialize(bytes: &[u8]) {
+    let mut parser = sse::Parser::new();
+    let mut on_event = |event: sse::Event| {
+        if let Ok(value) = serde_json::from_str::<serde_json::Value>(&event.data) {
+            black_box(serde_json::to_string(&value).expect("values serialize"));
+        }
+    };
+    for piece in bytes.chunks(PIECE) {
+        parser.feed(piece, &mut on_event);
+    }
+    parser.finish(&mut on_event);
+}
+
+fn main() {
+    let recordings: [(&str, Dialect, Vec<u8>); 4] = [
+        (
+            "anthropic tool use",
+            Dialect::Anthropic,
+            include_bytes!("../fixtures/wire/anthropic-tool-use.sdkpy.sse").to_vec(),
+        ),
+        (
+            "anthropic thinking",
+            Dialect::Anthropic,
+            framed(include_str!("../fixtures/wire/anthropic-thinking-signature.vercel.chunks.jsonl")),
+        ),
+        (
+            "chat parallel tools",
+            Dialect::OpenAiChat,
+            include_bytes!("../fixtures/wire/openai-chat-parallel-tools.sdkpy.sse").to_vec(),
+        ),
+        (
+            "responses reasoning+calls",
+            Dialect::OpenAiResponses,
+            framed(include_str!("../fixtures/wire/openai-responses-reasoning-fc.vercel.chunks.jsonl")),
+        ),
+    ];
+    let clients = [Dialect::OpenAiChat, Dialect::Anthropic, Dialect::OpenAiResponses];
+    println!("{:<28} {:<18} {:>12} {:>14} {:>7}", "recording", "client", "MB/s", "serde MB/s", "ratio");
+    let mut worst = f64::INFINITY;
+    for (name, backend, bytes) in &recordings {
+        let baseline = throughput(bytes, parse_and_serialize);
+        for client in clients.iter().copied().filter(|c| c != backend) {
+            let exchange = Exchange::between(client, *backend);
+            let rate = throughput(bytes, |b| translate(&exchange, b));
+            worst = worst.min(rate / baseline);
+            println!("{name:<28} {:<18} {rate:>12.1} {baseline:>14.1} {:>7.2}", format!("{client:?}"), rate / baseline);
+        }
+    }
+    println!("worst ratio {worst:.2} (target: at least 0.5 of serde_json parse + serialize)");
+}

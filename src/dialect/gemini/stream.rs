@@ -1,0 +1,448 @@
+//! Gemini streams (`streamGenerateContent?alt=sse`): chunks to IR events and back. Each `data:`
+//! event is a whole `GenerateContentResponse` holding the parts made since the last one; Gemini
+//! streams whole parts, not deltas, and the last chunk carries `finishReason`.
+
+use super::response::{
+    arguments_to_ir, error_to_json, stop_reason_from_ir, stop_reason_to_ir, usage_from_ir, usage_to_ir, CallIds,
+};
+use super::types::*;
+use crate::dialect::anthropic::response::tool_input;
+use crate::error::ProxyError;
+use crate::ir::{BlockStart, Delta, Provider, Signature, StopReason, StreamEvent, ToolCall, Usage};
+use crate::sse;
+use crate::transcode::{StreamDecoder, StreamEncoder};
+use serde_json::Value;
+
+/// What the parts that extend the open block hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Run {
+    Text,
+    Thinking,
+}
+
+#[derive(Debug, Default)]
+pub struct Decoder {
+    started: bool,
+    /// The open block; a function call comes whole, so its block never stays open.
+    open: Option<(usize, Run)>,
+    next_block: usize,
+    calls: CallIds,
+    called_functions: bool,
+    usage: Usage,
+    done: bool,
+}
+
+impl Decoder {
+    /// Starts a block after closing the open one.
+    fn start(&mut self, block: BlockStart, out: &mut Vec<StreamEvent>) -> usize {
+        self.close(out);
+        let index = self.next_block;
+        self.next_block += 1;
+        out.push(StreamEvent::BlockStart { index, block });
+        index
+    }
+
+    /// The open block when it holds `run`, else a new one.
+    fn extend(&mut self, run: Run, out: &mut Vec<StreamEvent>) -> usize {
+        match self.open {
+            Some((index, open)) if open == run => index,
+            _ => {
+                let block = match run {
+                    Run::Text => BlockStart::Text,
+                    Run::Thinking => BlockStart::Thinking,
+                };
+                let index = self.start(block, out);
+                self.open = Some((index, run));
+                index
+            }
+        }
+    }
+
+    fn close(&mut self, out: &mut Vec<StreamEvent>) {
+        if let Some((index, _)) = self.open.take() {
+            out.push(StreamEvent::BlockStop { index });
+        }
+    }
+
+    fn part(&mut self, mut part: Part, out: &mut Vec<StreamEvent>) {
+        let signature =
+            part.thought_signature.take().map(|value| Delta::Signature(Signature::native(Provider::Gemini, value)));
+        if part.thought {
+            let index = self.extend(Run::Thinking, out);
+            if let Some(text) = part.text.filter(|t| !t.is_empty()) {
+                out.push(StreamEvent::Delta { index, delta: Delta::Thinking(text) });
+            }
+            if let Some(signature) = signature {
+                out.push(StreamEvent::Delta { index, delta: signature });
+                // The signature signs the thought so far: a thought after it is another block.
+                self.close(out);
+            }
+            return;
+        }
+        if let Some(signature) = signature {
+            // On a part that is not a thought, the signature is an empty thinking block just
+            // before that part, as `parts_to_ir` has it for whole answers.
+            let index = self.start(BlockStart::Thinking, out);
+            out.push(StreamEvent::Delta { index, delta: signature });
+            out.push(StreamEvent::BlockStop { index });
+        }
+        if let Some(text) = part.text.filter(|t| !t.is_empty()) {
+            let index = self.extend(Run::Text, out);
+            out.push(StreamEvent::Delta { index, delta: Delta::Text(text) });
+        } else if let Some(call) = part.function_call {
+            self.called_functions = true;
+            let id = self.calls.call(call.id, &call.name);
+            let index = self.start(BlockStart::ToolCall { id, name: call.name }, out);
+            out.push(StreamEvent::Delta { index, delta: Delta::ToolArguments(arguments_to_ir(&call.args)) });
+            out.push(StreamEvent::BlockStop { index });
+        }
+        // Images and the parts of Gemini's own tools have no stream block in the IR.
+    }
+
+    fn chunk(&mut self, chunk: GenerateContentResponse, out: &mut Vec<StreamEvent>) {
+        if let Some(usage) = &chunk.usage_metadata {
+            self.usage = usage_to_ir(usage);
+        }
+        if !self.started {
+            self.started = true;
+            self.calls = CallIds::new(format!("call_{}_", chunk.response_id));
+            let usage = Usage { output_tokens: 0, reasoning_tokens: 0, ..self.usage };
+            out.push(StreamEvent::Start { id: chunk.response_id, model: chunk.model_version, usage });
+        }
+        let Some(candidate) = chunk.candidates.into_iter().next() else {
+            // A prompt Gemini blocked gets no candidate, only the reason.
+            if chunk.prompt_feedback.is_some_and(|f| f.block_reason.is_some()) {
+                self.finish(StopReason::ContentFilter, out);
+            }
+            return;
+        };
+        for part in candidate.content.map(|content| content.parts).unwrap_or_default() {
+            self.part(part, out);
+        }
+        if let Some(reason) = candidate.finish_reason {
+            self.finish(stop_reason_to_ir(&reason, self.called_functions), out);
+        }
+    }
+
+    fn finish(&mut self, stop_reason: StopReason, out: &mut Vec<StreamEvent>) {
+        self.close(out);
+        self.done = true;
+        out.push(StreamEvent::Finish { stop_reason: Some(stop_reason), stop_sequence: None, usage: self.usage });
+    }
+}
+
+impl StreamDecoder for Decoder {
+    fn event(&mut self, event: sse::Event, out: &mut Vec<StreamEvent>) -> Result<(), ProxyError> {
+        if self.done {
+            return Ok(());
+        }
+        let chunk: GenerateContentResponse = serde_json::from_str(&event.data)
+            .map_err(|e| ProxyError::bad_gateway(format!("the upstream sent an unreadable stream chunk: {e}")))?;
+        if let Some(error) = &chunk.error {
+            // Gemini reports a failure inside a stream as it does in an error body.
+            let status = error.get("code").and_then(Value::as_u64).and_then(|code| u16::try_from(code).ok());
+            let status = status.filter(|code| (400..600).contains(code)).unwrap_or(502);
+            return Err(ProxyError::from_upstream(status, event.data.as_bytes()));
+        }
+        self.chunk(chunk, out);
+        Ok(())
+    }
+
+    fn end(&mut self, _out: &mut Vec<StreamEvent>) -> Result<(), ProxyError> {
+        if self.done {
+            Ok(())
+        } else {
+            Err(crate::transcode::truncated())
+        }
+    }
+}
+
+/// Writes IR events as Gemini stream chunks, one per delta. Gemini has no partial function calls,
+/// so a call's arguments are gathered and written whole when its block stops. A signature that
+/// came on an empty thinking block belongs to the part after it (see `parts_to_ir`), so it waits
+/// and is written on the next part, as Gemini itself sends it.
+#[derive(Debug, Default)]
+pub struct Encoder {
+    id: String,
+    model: String,
+    /// The calls being gathered, by block index.
+    calls: Vec<(usize, ToolCall)>,
+    /// Whether the open thinking block has written text, which its signature then signs.
+    thought_written: bool,
+    /// The signature waiting for the next part.
+    signature: Option<String>,
+}
+
+impl Encoder {
+    /// Writes one chunk holding `part`, which takes the waiting signature unless it has its own.
+    fn write(&mut self, out: &mut Vec<u8>, mut part: Part, finish: Option<(StopReason, Usage)>) {
+        part.thought_signature = part.thought_signature.or_else(|| self.signature.take());
+        let (finish_reason, usage_metadata) = match finish {
+            Some((reason, usage)) => (Some(stop_reason_from_ir(&reason).into()), Some(usage_from_ir(&usage))),
+            None => (None, None),
+        };
+        let chunk = GenerateContentResponse {
+            candidates: vec![Candidate {
+                content: Some(Content { role: Some("model".into()), parts: vec![part] }),
+                finish_reason,
+                index: Some(0),
+                ..Candidate::default()
+            }],
+            usage_metadata,
+            model_version: self.model.clone(),
+            response_id: self.id.clone(),
+            ..GenerateContentResponse::default()
+        };
+        sse::write_event(out, None, &serde_json::to_string(&chunk).expect("chunks serialize"));
+    }
+}
+
+impl StreamEncoder for Encoder {
+    fn event(&mut self, event: StreamEvent, out: &mut Vec<u8>) {
+        match event {
+            // There is no opening chunk: every chunk carries the id and model.
+            StreamEvent::Start { id, model, .. } => {
+                self.id = id;
+                self.model = model;
+            }
+            StreamEvent::BlockStart { index, block: BlockStart::ToolCall { id, name } } => {
+                self.calls.push((index, ToolCall { id, name, arguments: String::new() }))
+            }
+            StreamEvent::BlockStart { block: BlockStart::Thinking, .. } => self.thought_written = false,
+            // Text is written as its deltas come; Gemini has no encrypted reasoning to hold
+            // another provider's.
+            StreamEvent::BlockStart { .. } => {}
+            StreamEvent::Delta { index, delta } => match delta {
+                Delta::Text(text) => self.write(out, Part { text: Some(text), ..Part::default() }, None),
+                Delta::Thinking(text) => {
+                    self.thought_written = true;
+                    self.write(out, Part { text: Some(text), thought: true, ..Part::default() }, None);
+                }
+                Delta::Signature(signature) => {
+                    let value = signature.for_client(Some(Provider::Gemini));
+                    if self.thought_written {
+                        let part = Part {
+                            text: Some(String::new()),
+                            thought: true,
+                            thought_signature: Some(value),
+                            ..Part::default()
+                        };
+                        self.write(out, part, None);
+                    } else {
+                        self.signature = Some(value);
+                    }
+                }
+                Delta::ToolArguments(arguments) => {
+                    if let Some((_, call)) = self.calls.iter_mut().find(|(block, _)| *block == index) {
+                        call.arguments.push_str(&arguments);
+                    }
+                }
+            },
+            StreamEvent::BlockStop { index } => {
+                if let Some(position) = self.calls.iter().position(|(block, _)| *block == index) {
+                    let (_, call) = self.calls.remove(position);
+                    let function_call = FunctionCall {
+                        id: Some(call.id).filter(|id| !id.is_empty()),
+                        name: call.name,
+                        args: tool_input(&call.arguments),
+                    };
+                    self.write(out, Part { function_call: Some(function_call), ..Part::default() }, None);
+                }
+            }
+            StreamEvent::Finish { stop_reason, usage, .. } => {
+                // Gemini's last chunk holds empty text beside the finish reason.
+                let part = Part { text: Some(String::new()), ..Part::default() };
+                self.write(out, part, Some((stop_reason.unwrap_or(StopReason::EndTurn), usage)));
+            }
+        }
+    }
+
+    /// Gemini SDKs raise on a chunk holding `error`, shaped as Gemini's error bodies.
+    fn error(&mut self, error: &ProxyError, out: &mut Vec<u8>) {
+        sse::write_event(out, None, &error_to_json(error).to_string());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dialect::gemini::request;
+    use crate::error::ErrorKind;
+    use crate::ir::{self, Message, Role};
+
+    const RECORDED: &str = include_str!("../../../fixtures/wire/gemini-functioncall-thoughtsig.vercel.chunks.jsonl");
+
+    /// A `*.chunks.jsonl` recording as the SSE stream Gemini sends: one `data:` event per line.
+    fn framed(jsonl: &str) -> Vec<u8> {
+        let mut out = Vec::new();
+        for line in jsonl.lines().filter(|line| !line.trim().is_empty()) {
+            sse::write_event(&mut out, None, line);
+        }
+        out
+    }
+
+    fn decode_until_end(bytes: &[u8], piece: usize) -> (Vec<StreamEvent>, Result<(), ProxyError>) {
+        let mut decoder = Decoder::default();
+        let mut parser = sse::Parser::new();
+        let mut events = Vec::new();
+        let mut failure = Ok(());
+        let mut feed = |event: sse::Event, events: &mut Vec<StreamEvent>| {
+            if failure.is_ok() {
+                failure = decoder.event(event, events);
+            }
+        };
+        for chunk in bytes.chunks(piece) {
+            parser.feed(chunk, &mut |event| feed(event, &mut events));
+        }
+        parser.finish(&mut |event| feed(event, &mut events));
+        let ended = failure.and_then(|()| decoder.end(&mut events));
+        (events, ended)
+    }
+
+    fn decode(bytes: &[u8], piece: usize) -> Vec<StreamEvent> {
+        let (events, ended) = decode_until_end(bytes, piece);
+        ended.unwrap();
+        events
+    }
+
+    fn encode(events: Vec<StreamEvent>) -> Vec<u8> {
+        let mut encoder = Encoder::default();
+        let mut out = Vec::new();
+        for event in events {
+            encoder.event(event, &mut out);
+        }
+        out
+    }
+
+    /// The chunks of an encoded stream.
+    fn chunks(bytes: &[u8]) -> Vec<GenerateContentResponse> {
+        let mut parser = sse::Parser::new();
+        let mut chunks = Vec::new();
+        parser.feed(bytes, &mut |event| chunks.push(serde_json::from_str(&event.data).unwrap()));
+        chunks
+    }
+
+    #[test]
+    fn the_recorded_call_and_its_signature_decode_alike_in_any_pieces() {
+        let first: Value = serde_json::from_str(RECORDED.lines().next().unwrap()).unwrap();
+        let signature = first["candidates"][0]["content"]["parts"][0]["thoughtSignature"].as_str().unwrap().to_string();
+        let usage = Usage { input_tokens: 29, output_tokens: 15 + 804, reasoning_tokens: 804, ..Usage::default() };
+        let expected = vec![
+            StreamEvent::Start {
+                id: "QHiLaa6LBrb8vdIPoNztsAg".into(),
+                model: "gemini-3-pro-preview".into(),
+                usage: Usage { input_tokens: 29, ..Usage::default() },
+            },
+            StreamEvent::BlockStart { index: 0, block: BlockStart::Thinking },
+            StreamEvent::Delta { index: 0, delta: Delta::Signature(Signature::native(Provider::Gemini, signature)) },
+            StreamEvent::BlockStop { index: 0 },
+            StreamEvent::BlockStart {
+                index: 1,
+                block: BlockStart::ToolCall { id: "call_QHiLaa6LBrb8vdIPoNztsAg_0".into(), name: "weather".into() },
+            },
+            StreamEvent::Delta { index: 1, delta: Delta::ToolArguments(r#"{"location":"San Francisco"}"#.into()) },
+            StreamEvent::BlockStop { index: 1 },
+            StreamEvent::Finish { stop_reason: Some(StopReason::ToolUse), stop_sequence: None, usage },
+        ];
+        let stream = framed(RECORDED);
+        for piece in [1, 7, stream.len()] {
+            assert_eq!(decode(&stream, piece), expected, "pieces of {piece}");
+        }
+    }
+
+    #[test]
+    fn a_stream_encoded_for_gemini_clients_decodes_to_the_same_answer() {
+        let decoded = decode(&framed(RECORDED), 7);
+        let encoded = encode(decoded.clone());
+        let written = chunks(&encoded);
+        let call = &written[0].candidates[0].content.as_ref().unwrap().parts[0];
+        assert_eq!(call.function_call.as_ref().unwrap().args, serde_json::json!({"location": "San Francisco"}));
+        assert!(call.thought_signature.as_deref().unwrap().starts_with("EpEgCo4gAb4+"), "signed as Gemini signed it");
+        let last = written.last().unwrap();
+        assert_eq!(last.candidates[0].finish_reason.as_deref(), Some("STOP"));
+        assert_eq!(
+            last.usage_metadata.as_ref().map(|u| (u.prompt_token_count, u.thoughts_token_count)),
+            Some((29, Some(804)))
+        );
+
+        let again = decode(&encoded, 5);
+        // Usage comes with the last chunk only, so the start knows no prompt tokens.
+        assert_eq!(again[1..], decoded[1..]);
+        assert!(matches!(&again[0], StreamEvent::Start { id, .. } if id == "QHiLaa6LBrb8vdIPoNztsAg"));
+    }
+
+    #[test]
+    fn a_thought_signed_elsewhere_comes_back_whole_from_a_gemini_client() {
+        let signature = Signature::native(Provider::Anthropic, "EqQBCkYIBxgC".into());
+        let events = vec![
+            StreamEvent::Start { id: "msg_1".into(), model: "claude".into(), usage: Usage::default() },
+            StreamEvent::BlockStart { index: 0, block: BlockStart::Thinking },
+            StreamEvent::Delta { index: 0, delta: Delta::Thinking("Let me ".into()) },
+            StreamEvent::Delta { index: 0, delta: Delta::Thinking("think.".into()) },
+            StreamEvent::Delta { index: 0, delta: Delta::Signature(signature.clone()) },
+            StreamEvent::BlockStop { index: 0 },
+            StreamEvent::BlockStart {
+                index: 1,
+                block: BlockStart::ToolCall { id: "toolu_1".into(), name: "ls".into() },
+            },
+            StreamEvent::Delta { index: 1, delta: Delta::ToolArguments(r#"{"pa"#.into()) },
+            StreamEvent::Delta { index: 1, delta: Delta::ToolArguments(r#"th":"."}"#.into()) },
+            StreamEvent::BlockStop { index: 1 },
+            StreamEvent::Finish {
+                stop_reason: Some(StopReason::ToolUse),
+                stop_sequence: None,
+                usage: Usage::default(),
+            },
+        ];
+        // The client keeps the parts of every chunk as the model's turn and sends them back.
+        let parts: Vec<Part> = chunks(&encode(events))
+            .into_iter()
+            .flat_map(|chunk| chunk.candidates.into_iter().flat_map(|c| c.content.unwrap().parts))
+            .collect();
+        let body = GenerateContentRequest {
+            contents: vec![
+                Content { role: Some("user".into()), parts: vec![Part { text: Some("ls".into()), ..Part::default() }] },
+                Content { role: Some("model".into()), parts },
+            ],
+            ..GenerateContentRequest::default()
+        };
+        let request = request::to_ir(body).unwrap();
+        assert_eq!(
+            request.messages[1],
+            Message {
+                role: Role::Assistant,
+                content: vec![
+                    ir::Part::Thinking { text: "Let me think.".into(), signature: Some(signature) },
+                    ir::Part::ToolCall(ir::ToolCall {
+                        id: "toolu_1".into(),
+                        name: "ls".into(),
+                        arguments: r#"{"path":"."}"#.into()
+                    }),
+                ],
+            }
+        );
+    }
+
+    #[test]
+    fn a_cut_stream_fails_and_an_error_chunk_is_the_upstreams_error() {
+        let cut = framed(RECORDED.lines().next().unwrap());
+        let (events, ended) = decode_until_end(&cut, cut.len());
+        assert!(matches!(events.last(), Some(StreamEvent::BlockStop { .. })));
+        assert_eq!(ended.unwrap_err(), crate::transcode::truncated());
+
+        let error = br#"data: {"error": {"code": 429, "message": "Resource has been exhausted", "status": "RESOURCE_EXHAUSTED"}}"#;
+        let (_, ended) = decode_until_end(error, 9);
+        let error = ended.unwrap_err();
+        assert_eq!(
+            (error.status, error.kind, error.message.as_str()),
+            (429, ErrorKind::RateLimit, "Resource has been exhausted")
+        );
+
+        let mut out = Vec::new();
+        Encoder::default().error(&ProxyError::bad_gateway("cut"), &mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "data: {\"error\":{\"code\":502,\"message\":\"cut\",\"status\":\"INTERNAL\"}}\n\n"
+        );
+    }
+}
