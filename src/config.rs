@@ -15,12 +15,14 @@ pub enum BackendKind {
     OpenResponses,
     /// Anthropic Messages.
     Anthropic,
+    /// The Gemini API, with a key.
+    Gemini,
     /// Built in, no network: answers in the caller's dialect. For trying the proxy and for tests.
     Mock,
 }
 
 impl BackendKind {
-    const NAMES: &'static str = "openai, openresponses, anthropic, mock";
+    const NAMES: &'static str = "openai, openresponses, anthropic, gemini, mock";
 
     fn parse(name: &str) -> Option<Self> {
         Self::deserialize(serde_json::Value::from(name)).ok()
@@ -30,6 +32,7 @@ impl BackendKind {
         match self {
             Self::OpenAi | Self::OpenResponses => "https://api.openai.com/v1",
             Self::Anthropic => "https://api.anthropic.com",
+            Self::Gemini => "https://generativelanguage.googleapis.com",
             Self::Mock => "",
         }
     }
@@ -39,6 +42,7 @@ impl BackendKind {
         match self {
             Self::OpenAi | Self::OpenResponses => Some("OPENAI_API_KEY"),
             Self::Anthropic => Some("ANTHROPIC_API_KEY"),
+            Self::Gemini => Some("GEMINI_API_KEY"),
             Self::Mock => None,
         }
     }

@@ -101,6 +101,7 @@ impl ProxyError {
                 "type": "error",
                 "error": {"type": self.kind.anthropic_type(), "message": self.message},
             }),
+            Dialect::Gemini => crate::dialect::gemini::response::error_to_json(self),
             Dialect::OpenAiChat | Dialect::OpenAiResponses => json!({
                 "error": {
                     "message": self.message,

@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod config;
 pub mod dialect;
+pub mod endpoint;
 pub mod error;
 pub mod ir;
 pub mod mock;

@@ -2,7 +2,7 @@
 //! translate its answer back), or answer locally. Everything here is pure, so it is tested natively.
 
 use crate::config::{Backend, BackendKind, Config};
-use crate::dialect::{anthropic, openai_chat, openai_responses, Dialect};
+use crate::dialect::{anthropic, gemini, openai_chat, openai_responses, Dialect};
 use crate::error::ProxyError;
 use crate::ir;
 use crate::mock;
@@ -18,9 +18,10 @@ pub const ANTHROPIC_VERSION: &str = "2023-06-01";
 /// What the client asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Operation {
-    /// An answer (`/v1/chat/completions`, `/v1/messages`, `/v1/responses`).
+    /// An answer (`/v1/chat/completions`, `/v1/messages`, `/v1/responses`, Gemini's
+    /// `:generateContent` and `:streamGenerateContent`).
     Generate,
-    /// The prompt's token count (`/v1/messages/count_tokens`).
+    /// The prompt's token count (`/v1/messages/count_tokens`, Gemini's `:countTokens`).
     CountTokens,
 }
 
@@ -29,6 +30,10 @@ pub struct Inbound<'a> {
     /// The dialect of the endpoint that was called.
     pub dialect: Dialect,
     pub operation: Operation,
+    /// The model named in the URL (Gemini paths), which the body then does not name.
+    pub model: Option<&'a str>,
+    /// Whether the URL asks for a stream (Gemini's `:streamGenerateContent`).
+    pub stream: Option<bool>,
     pub body: &'a [u8],
     /// The query string without `?`, forwarded when both sides speak the same dialect.
     pub query: &'a str,
@@ -91,20 +96,19 @@ struct Peek<'a> {
 pub fn plan(config: &Config, inbound: &Inbound) -> Result<Plan, ProxyError> {
     let peek: Peek = serde_json::from_slice(inbound.body)
         .map_err(|e| ProxyError::invalid(format!("the request body is not valid JSON: {e}")))?;
-    let requested = peek.model.as_deref().filter(|m| !m.is_empty()).ok_or_else(|| {
+    let requested = inbound.model.or(peek.model.as_deref()).filter(|m| !m.is_empty()).ok_or_else(|| {
         let mut error = ProxyError::invalid("`model` is required");
         error.param = Some("model".into());
         error
     })?;
     let model = config.resolve_alias(requested)?;
     let backend = config.route(model)?;
-    let stream = peek.stream.unwrap_or(false);
+    let stream = inbound.stream.or(peek.stream).unwrap_or(false);
     let include_usage = peek
         .stream_options
         .and_then(|raw| serde_json::from_str::<serde_json::Value>(raw.get()).ok())
         .and_then(|options| options.get("include_usage").and_then(serde_json::Value::as_bool))
         .unwrap_or(false);
-
     let namespaces = match (inbound.dialect, peek.tools) {
         (Dialect::OpenAiResponses, Some(tools)) => {
             serde_json::from_str::<Vec<openai_responses::types::Tool>>(tools.get())
@@ -113,70 +117,75 @@ pub fn plan(config: &Config, inbound: &Inbound) -> Result<Plan, ProxyError> {
         }
         _ => Vec::new(),
     };
-    if inbound.operation == Operation::CountTokens {
-        return count_tokens(inbound, requested, model, backend);
-    }
     let backend_dialect = match backend.kind {
         BackendKind::OpenAi => Dialect::OpenAiChat,
         BackendKind::OpenResponses => Dialect::OpenAiResponses,
         BackendKind::Anthropic => Dialect::Anthropic,
-        BackendKind::Mock => {
-            let exchange = Exchange {
-                client: inbound.dialect,
-                backend: inbound.dialect,
-                include_usage,
-                now: inbound.now,
-                namespaces,
-            };
-            return answer_locally(inbound, model, backend, stream, exchange).map(Plan::Local);
-        }
+        BackendKind::Gemini => Dialect::Gemini,
+        BackendKind::Mock => inbound.dialect,
     };
     let exchange =
         Exchange { client: inbound.dialect, backend: backend_dialect, include_usage, now: inbound.now, namespaces };
-    let (body, dropped) = if backend_dialect == inbound.dialect {
-        (with_model(inbound.body, requested, model)?, Vec::new())
-    } else {
-        let mut request = to_ir(inbound.dialect, inbound.body)?;
-        request.model = model.to_string();
-        from_ir(backend_dialect, request, backend)?
-    };
-    let headers = upstream_headers(backend, backend_dialect == inbound.dialect, inbound)?;
-    let mut url = match backend.kind {
-        BackendKind::OpenAi => format!("{}/chat/completions", backend.base_url),
-        BackendKind::OpenResponses => format!("{}/responses", backend.base_url),
-        _ => format!("{}/v1/messages", backend.base_url),
-    };
-    if backend_dialect == inbound.dialect && !inbound.query.is_empty() {
-        url.push('?');
-        url.push_str(inbound.query);
+    let same_dialect = backend_dialect == inbound.dialect;
+    let native_count = inbound.operation == Operation::CountTokens
+        && same_dialect
+        && matches!(backend.kind, BackendKind::Anthropic | BackendKind::Gemini);
+    if inbound.operation == Operation::CountTokens && !native_count {
+        return estimate_tokens(inbound, backend);
     }
+    if backend.kind == BackendKind::Mock {
+        return answer_locally(inbound, model, backend, stream, exchange).map(Plan::Local);
+    }
+    let (body, dropped) = match (same_dialect, inbound.model) {
+        // The model is in the URL: the body does not name it.
+        (true, Some(_)) => (inbound.body.to_vec(), Vec::new()),
+        (true, None) => (with_model(inbound.body, requested, model)?, Vec::new()),
+        (false, _) => {
+            let mut request = to_ir(inbound.dialect, inbound.body)?;
+            request.model = model.to_string();
+            request.stream = stream;
+            from_ir(backend_dialect, request, backend)?
+        }
+    };
+    let mut url = match (backend.kind, inbound.operation) {
+        (BackendKind::OpenAi, _) => format!("{}/chat/completions", backend.base_url),
+        (BackendKind::OpenResponses, _) => format!("{}/responses", backend.base_url),
+        (BackendKind::Anthropic, Operation::Generate) => format!("{}/v1/messages", backend.base_url),
+        (BackendKind::Anthropic, Operation::CountTokens) => format!("{}/v1/messages/count_tokens", backend.base_url),
+        (BackendKind::Gemini, operation) => {
+            let method = match (operation, stream) {
+                (Operation::CountTokens, _) => "countTokens",
+                (Operation::Generate, true) => "streamGenerateContent?alt=sse",
+                (Operation::Generate, false) => "generateContent",
+            };
+            format!("{}/v1beta/models/{model}:{method}", backend.base_url)
+        }
+        (BackendKind::Mock, _) => unreachable!("the mock answered above"),
+    };
+    let forwarded = forwarded_query(inbound.query);
+    if same_dialect && backend.kind != BackendKind::Gemini && !forwarded.is_empty() {
+        url.push('?');
+        url.push_str(&forwarded);
+    }
+    let headers = upstream_headers(backend, same_dialect, inbound)?;
+    let stream = stream && inbound.operation == Operation::Generate;
     Ok(Plan::Upstream(UpstreamCall { url, headers, body, stream, exchange, backend: backend.name.clone(), dropped }))
 }
 
-/// Token counting: the backend's own count where it has one for the client's dialect, otherwise
-/// an estimate (about four characters a token), marked as such in `x-llmproxy-estimate`.
-fn count_tokens(inbound: &Inbound, requested: &str, model: &str, backend: &Backend) -> Result<Plan, ProxyError> {
-    if backend.kind == BackendKind::Anthropic && inbound.dialect == Dialect::Anthropic {
-        return Ok(Plan::Upstream(UpstreamCall {
-            url: format!("{}/v1/messages/count_tokens", backend.base_url),
-            headers: upstream_headers(backend, true, inbound)?,
-            body: with_model(inbound.body, requested, model)?,
-            stream: false,
-            exchange: Exchange {
-                client: inbound.dialect,
-                backend: inbound.dialect,
-                include_usage: false,
-                now: inbound.now,
-                namespaces: Vec::new(),
-            },
-            backend: backend.name.clone(),
-            dropped: Vec::new(),
-        }));
-    }
+/// The client's query without its `key` parameter, which is the proxy's key and never the
+/// backend's business.
+fn forwarded_query(query: &str) -> String {
+    query.split('&').filter(|pair| !pair.is_empty() && !pair.starts_with("key=")).collect::<Vec<_>>().join("&")
+}
+
+/// Token counting where the backend has no count for the client's dialect: an estimate (about
+/// four characters a token), marked as such in `x-llmproxy-estimate`.
+fn estimate_tokens(inbound: &Inbound, backend: &Backend) -> Result<Plan, ProxyError> {
     let request = to_ir(inbound.dialect, inbound.body)?;
     let count = request.estimated_input_tokens();
     let body = match inbound.dialect {
         Dialect::Anthropic => serde_json::json!({ "input_tokens": count }),
+        Dialect::Gemini => serde_json::json!({ "totalTokens": count }),
         other => return Err(ProxyError::not_found(format!("{other:?} has no token counting endpoint"))),
     };
     Ok(Plan::Local(LocalAnswer {
@@ -194,6 +203,7 @@ fn to_ir(dialect: Dialect, body: &[u8]) -> Result<ir::Request, ProxyError> {
         Dialect::OpenAiChat => openai_chat::request::to_ir(serde_json::from_slice(body).map_err(invalid)?),
         Dialect::Anthropic => anthropic::request::to_ir(serde_json::from_slice(body).map_err(invalid)?),
         Dialect::OpenAiResponses => openai_responses::request::to_ir(serde_json::from_slice(body).map_err(invalid)?),
+        Dialect::Gemini => gemini::request::to_ir(serde_json::from_slice(body).map_err(invalid)?),
     }
 }
 
@@ -209,6 +219,10 @@ fn from_ir(dialect: Dialect, request: ir::Request, backend: &Backend) -> Result<
         }
         Dialect::OpenAiResponses => {
             let (request, dropped) = openai_responses::request::from_ir(request, backend)?;
+            (serde_json::to_vec(&request), dropped)
+        }
+        Dialect::Gemini => {
+            let (request, dropped) = gemini::request::from_ir(request, backend)?;
             (serde_json::to_vec(&request), dropped)
         }
     };
@@ -257,6 +271,11 @@ fn upstream_headers(
                 headers.push(("anthropic-beta".into(), beta));
             }
         }
+        BackendKind::Gemini => {
+            if let Some(key) = key {
+                headers.push(("x-goog-api-key".into(), key));
+            }
+        }
         BackendKind::Mock => {}
     }
     headers.extend(backend.headers.iter().cloned());
@@ -276,6 +295,7 @@ fn answer_locally(
         Dialect::OpenAiChat => format!("chatcmpl-mock{}", inbound.now),
         Dialect::Anthropic => format!("msg_mock{}", inbound.now),
         Dialect::OpenAiResponses => format!("resp_mock{}", inbound.now),
+        Dialect::Gemini => format!("mock{}", inbound.now),
     };
     let response = mock::answer(&request, id);
     let body = if stream {
@@ -297,6 +317,7 @@ fn decoder(dialect: Dialect) -> Box<dyn crate::transcode::StreamDecoder> {
         Dialect::OpenAiChat => Box::<openai_chat::stream::Decoder>::default(),
         Dialect::Anthropic => Box::<anthropic::stream::Decoder>::default(),
         Dialect::OpenAiResponses => Box::<openai_responses::stream::Decoder>::default(),
+        Dialect::Gemini => Box::<gemini::stream::Decoder>::default(),
     }
 }
 
@@ -318,6 +339,7 @@ impl Exchange {
             Dialect::OpenAiResponses => {
                 Box::new(openai_responses::stream::Encoder::new(self.now, self.namespaces.clone()))
             }
+            Dialect::Gemini => Box::<gemini::stream::Encoder>::default(),
         }
     }
 
@@ -339,6 +361,7 @@ impl Exchange {
             Dialect::OpenAiResponses => {
                 openai_responses::response::to_ir(serde_json::from_slice(body).map_err(unreadable)?)?
             }
+            Dialect::Gemini => gemini::response::to_ir(serde_json::from_slice(body).map_err(unreadable)?)?,
         };
         self.encode_response(response)
     }
@@ -350,6 +373,7 @@ impl Exchange {
             Dialect::OpenAiResponses => {
                 serde_json::to_vec(&openai_responses::response::from_ir(response, self.now, &self.namespaces))
             }
+            Dialect::Gemini => serde_json::to_vec(&gemini::response::from_ir(response)),
         };
         body.map_err(|e| ProxyError::internal(e.to_string()))
     }
@@ -378,6 +402,13 @@ pub fn models_list(config: &Config, dialect: Dialect) -> serde_json::Value {
             "first_id": models.first().map(|(id, _)| *id),
             "last_id": models.last().map(|(id, _)| *id),
         }),
+        Dialect::Gemini => json!({
+            "models": models.iter().map(|(id, _)| json!({
+                "name": format!("models/{id}"),
+                "displayName": id,
+                "supportedGenerationMethods": ["generateContent", "streamGenerateContent", "countTokens"],
+            })).collect::<Vec<_>>(),
+        }),
     }
 }
 
@@ -401,6 +432,8 @@ mod tests {
         let inbound = Inbound {
             dialect,
             operation: Operation::Generate,
+            model: None,
+            stream: None,
             body: body.as_bytes(),
             query: "",
             header: &header,
@@ -490,12 +523,13 @@ mod tests {
         out
     }
 
-    /// A `*.chunks.jsonl` recording as SSE, each event named after its payload's `type`.
+    /// A `*.chunks.jsonl` recording as SSE, each event named after its payload's `type` when it
+    /// has one (Gemini's chunks have none).
     fn framed(jsonl: &str) -> Vec<u8> {
         let mut out = Vec::new();
         for line in jsonl.lines().filter(|l| !l.trim().is_empty()) {
-            let kind = serde_json::from_str::<Value>(line).unwrap()["type"].as_str().unwrap().to_string();
-            sse::write_event(&mut out, Some(&kind), line);
+            let kind = serde_json::from_str::<Value>(line).unwrap()["type"].as_str().map(str::to_string);
+            sse::write_event(&mut out, kind.as_deref(), line);
         }
         out
     }
@@ -522,8 +556,12 @@ mod tests {
                 recordings.push((Dialect::OpenAiResponses, framed(&std::mem::take(&mut stream))));
             }
         }
-        assert_eq!(recordings.len(), 9);
-        let dialects = [Dialect::OpenAiChat, Dialect::Anthropic, Dialect::OpenAiResponses];
+        recordings.push((
+            Dialect::Gemini,
+            framed(include_str!("../fixtures/wire/gemini-functioncall-thoughtsig.vercel.chunks.jsonl")),
+        ));
+        assert_eq!(recordings.len(), 10);
+        let dialects = [Dialect::OpenAiChat, Dialect::Anthropic, Dialect::OpenAiResponses, Dialect::Gemini];
         for (backend, recording) in recordings {
             let original = meaning(&decode(backend, &recording, recording.len()));
             assert!(!original.2.is_empty() || !original.0.is_empty(), "the recording holds text or tool calls");
@@ -555,6 +593,9 @@ mod tests {
                 _ if has_tool_calls => StopReason::ToolUse,
                 _ => StopReason::EndTurn,
             },
+            Dialect::Gemini => {
+                gemini::response::stop_reason_to_ir(gemini::response::stop_reason_from_ir(&reason), has_tool_calls)
+            }
         }
     }
 

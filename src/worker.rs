@@ -3,8 +3,9 @@
 
 use crate::config::Config;
 use crate::dialect::Dialect;
+use crate::endpoint::{self, Endpoint};
 use crate::error::{ErrorKind, ProxyError};
-use crate::proxy::{self, Inbound, Operation, Plan, UpstreamCall};
+use crate::proxy::{self, Inbound, Plan, UpstreamCall};
 use crate::transcode::Transcoder;
 use js_sys::Uint8Array;
 use std::cell::RefCell;
@@ -36,12 +37,7 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> worker::Result<Resp
 /// The dialect errors are reported in: the called endpoint's, else Anthropic's when the client
 /// sent `anthropic-version`, else OpenAI's.
 fn error_dialect(req: &Request) -> Dialect {
-    let path = req.path();
-    if path.starts_with("/v1/messages") || header(req, "anthropic-version").is_some() {
-        Dialect::Anthropic
-    } else {
-        Dialect::OpenAiChat
-    }
+    endpoint::error_dialect(&req.path(), header(req, "anthropic-version").is_some())
 }
 
 fn header(req: &Request, name: &str) -> Option<String> {
@@ -61,20 +57,17 @@ async fn handle(req: &mut Request, env: &Env) -> Result<Response, ProxyError> {
         _ => {}
     }
     authorize(req, env)?;
-    let endpoint = match path.as_str() {
-        "/v1/chat/completions" => Some((Dialect::OpenAiChat, Operation::Generate)),
-        "/v1/messages" => Some((Dialect::Anthropic, Operation::Generate)),
-        "/v1/messages/count_tokens" => Some((Dialect::Anthropic, Operation::CountTokens)),
-        "/v1/responses" => Some((Dialect::OpenAiResponses, Operation::Generate)),
-        _ => None,
-    };
-    match (method, endpoint, path.as_str()) {
-        (Method::Post, Some((dialect, operation)), _) => call(req, env, dialect, operation).await,
-        (Method::Get, None, "/v1/models") => {
+    if let Some(endpoint) = endpoint::post(&path).filter(|_| method == Method::Post) {
+        return call(req, env, endpoint).await;
+    }
+    let listing =
+        endpoint::models(&path, header(req, "anthropic-version").is_some(), header(req, "x-goog-api-key").is_some());
+    match (method, listing) {
+        (Method::Get, Some(dialect)) => {
             let config = load_config(env).await?;
-            json_response(200, &proxy::models_list(&config, error_dialect(req)).to_string(), &[])
+            json_response(200, &proxy::models_list(&config, dialect).to_string(), &[])
         }
-        (_, Some(_), _) | (_, None, "/v1/models") => {
+        _ if listing.is_some() || endpoint::post(&path).is_some() => {
             Err(ProxyError::new(405, ErrorKind::InvalidRequest, format!("{path} does not accept this method")))
         }
         _ => Err(ProxyError::not_found(format!("no endpoint at {path}"))),
@@ -145,13 +138,15 @@ async fn read_body(req: &mut Request, env: &Env) -> Result<Vec<u8>, ProxyError> 
     Ok(body)
 }
 
-async fn call(req: &mut Request, env: &Env, dialect: Dialect, operation: Operation) -> Result<Response, ProxyError> {
+async fn call(req: &mut Request, env: &Env, endpoint: Endpoint) -> Result<Response, ProxyError> {
     let body = read_body(req, env).await?;
     let config = load_config(env).await?;
     let query = req.url().map(|url| url.query().unwrap_or("").to_string()).unwrap_or_default();
     let inbound = Inbound {
-        dialect,
-        operation,
+        dialect: endpoint.dialect,
+        operation: endpoint.operation,
+        model: endpoint.model.as_deref(),
+        stream: endpoint.stream,
         body: &body,
         query: &query,
         header: &|name| header(req, name),

@@ -2,6 +2,7 @@
 with whatever reply a test scripted for the request's model, so each test owns its own model name."""
 
 import json
+import re
 import socket
 import threading
 from dataclasses import dataclass, field
@@ -50,6 +51,14 @@ def anthropic_sse_from_chunks(name: str) -> bytes:
     return "".join(out).encode()
 
 
+def model_of(path: str, body) -> str | None:
+    """The model a request is for: in the body, or in the path for Gemini (`/models/{model}:method`)."""
+    if isinstance(body, dict) and body.get("model"):
+        return body["model"]
+    match = re.search(r"/models/([^/:?]+):", path)
+    return match.group(1) if match else None
+
+
 @dataclass
 class Seen:
     method: str
@@ -80,7 +89,7 @@ class FakeUpstream:
                     body = raw
                 with upstream.lock:
                     upstream.seen.append(Seen("POST", self.path, {k.lower(): v for k, v in self.headers.items()}, body))
-                    model = body.get("model") if isinstance(body, dict) else None
+                    model = model_of(self.path, body)
                     reply = upstream.replies.get(model) or Reply.json({"error": {"message": f"no reply scripted for {model}"}}, 599)
                 self.answer(reply)
 
@@ -122,7 +131,7 @@ class FakeUpstream:
 
     def requests_for(self, model: str) -> list[Seen]:
         with self.lock:
-            return [s for s in self.seen if isinstance(s.body, dict) and s.body.get("model") == model]
+            return [s for s in self.seen if model_of(s.path, s.body) == model]
 
     def last(self, model: str) -> Seen:
         seen = self.requests_for(model)

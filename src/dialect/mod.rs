@@ -17,6 +17,8 @@ pub enum Dialect {
     Anthropic,
     /// OpenAI Responses.
     OpenAiResponses,
+    /// Gemini `generateContent`.
+    Gemini,
 }
 
 impl Dialect {
@@ -33,6 +35,8 @@ impl Dialect {
                     Some("response.completed" | "response.incomplete" | "response.failed" | "error")
                 )
             }
+            // Gemini's last chunk is the one with a finish reason.
+            Self::Gemini => event.data.contains("\"finishReason\"") || event.data.starts_with("{\"error\""),
             Self::OpenAiChat => {
                 let data = &event.data;
                 data == "[DONE]"
@@ -47,8 +51,8 @@ impl Dialect {
     pub fn write_stream_error(self, error: &ProxyError, out: &mut Vec<u8>) {
         match self {
             Self::Anthropic => sse::write_event(out, Some("error"), &error.to_body(self)),
-            // OpenAI reports a failure inside a stream as a chunk holding `error`.
-            Self::OpenAiChat => sse::write_event(out, None, &error.to_body(self)),
+            // OpenAI and Gemini report a failure inside a stream as a chunk holding `error`.
+            Self::OpenAiChat | Self::Gemini => sse::write_event(out, None, &error.to_body(self)),
             // Outside a translated stream the response's id is not known, so the failure is the
             // protocol's plain `error` event rather than `response.failed`.
             Self::OpenAiResponses => {
