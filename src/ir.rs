@@ -21,6 +21,9 @@ pub struct Request {
     pub stop: Vec<String>,
     pub stream: bool,
     pub reasoning: Option<Reasoning>,
+    /// The shape the answer must take; None for free text.
+    pub output_format: Option<OutputFormat>,
+    pub seed: Option<i64>,
     /// Request fields the client sent that the backend dialect has no place for. They are not
     /// sent; the proxy names them in the `x-llmproxy-dropped` response header.
     pub dropped: Vec<String>,
@@ -94,6 +97,61 @@ pub enum ToolChoice {
     /// Some tool must be called.
     Required,
     Tool(String),
+}
+
+/// Structured output.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OutputFormat {
+    /// Any JSON object.
+    Json,
+    /// JSON matching a JSON Schema.
+    JsonSchema { name: String, schema: Value, strict: Option<bool> },
+}
+
+impl OutputFormat {
+    /// The schema to give backends that only take a schema: any object when none was set.
+    pub fn schema(&self) -> Value {
+        match self {
+            Self::Json => serde_json::json!({"type": "object"}),
+            Self::JsonSchema { schema, .. } => schema.clone(),
+        }
+    }
+
+    /// The OpenAI shape (`response_format`, and Responses' `text.format` without the nesting).
+    pub fn to_openai(&self, nested: bool) -> Value {
+        match self {
+            Self::Json => serde_json::json!({"type": "json_object"}),
+            Self::JsonSchema { name, schema, strict } => {
+                let mut format = serde_json::json!({"name": name, "schema": schema});
+                if let Some(strict) = strict {
+                    format["strict"] = (*strict).into();
+                }
+                if nested {
+                    serde_json::json!({"type": "json_schema", "json_schema": format})
+                } else {
+                    format["type"] = "json_schema".into();
+                    format
+                }
+            }
+        }
+    }
+
+    /// Reads the OpenAI shape; `nested` as for `to_openai`. None for plain text.
+    pub fn from_openai(value: &Value, nested: bool) -> Result<Option<Self>, String> {
+        match value.get("type").and_then(Value::as_str) {
+            Some("text") => Ok(None),
+            Some("json_object") => Ok(Some(Self::Json)),
+            Some("json_schema") => {
+                let format = if nested { value.get("json_schema").unwrap_or(&Value::Null) } else { value };
+                Ok(Some(Self::JsonSchema {
+                    name: format.get("name").and_then(Value::as_str).unwrap_or("output").to_string(),
+                    schema: format.get("schema").cloned().unwrap_or_else(|| serde_json::json!({"type": "object"})),
+                    strict: format.get("strict").and_then(Value::as_bool),
+                }))
+            }
+            other => Err(format!("unknown format type {other:?}")),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,6 +1,7 @@
 """Requests exactly as real agents send them (captured bodies and headers), through translated routes."""
 
 import json
+import re
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -140,3 +141,54 @@ def test_codex_tool_round_trip_on_other_backends(worker, upstream, model, record
         results = [b for m in sent["messages"] for b in m["content"] if b["type"] == "tool_result"]
         assert results == [{"type": "tool_result", "tool_use_id": call["call_id"],
                             "content": [{"type": "text", "text": output["output"]}]}]
+
+
+def send_gemini_as_captured(worker, captured: dict, model: str) -> Answer:
+    """A captured Gemini request sent for another model: the model is in the path."""
+    path = re.sub(r"/models/[^:]+:", f"/models/{model}:", captured["path"])
+    return send_as_captured(worker, dict(captured, path=path), model)
+
+
+def test_gemini_cli_router_request_gets_json_from_an_anthropic_backend(worker, upstream):
+    captured = capture("gemini-cli-router.json")
+    upstream.script("claude-t-gemini-router", Reply(body=[wire("anthropic-text.vercel.json")]))
+    response = send_gemini_as_captured(worker, captured, "claude-t-gemini-router")
+    assert response.status_code == 200, response.text
+    sent = upstream.last("claude-t-gemini-router").body
+    schema = captured["body"]["generationConfig"]["responseJsonSchema"]
+    assert sent["output_config"] == {"format": {"type": "json_schema", "schema": schema}}
+    answer = json.loads(response.content)
+    assert answer["candidates"][0]["content"]["parts"][0]["text"] == recorded.anthropic_message(
+        json.loads(wire("anthropic-text.vercel.json")))["text"]
+
+
+@pytest.mark.parametrize("model,recording", [
+    ("gpt-t-gemini-cli", "openai-chat-tool.sdkpy.sse"),
+    ("claude-t-gemini-cli", "anthropic-tool-use.sdkpy.sse"),
+])
+def test_gemini_cli_tool_round_trip_on_other_backends(worker, upstream, model, recording):
+    captured = capture("gemini-cli-tool-result.json")
+    upstream.script(model, Reply.sse(wire(recording)))
+    response = send_gemini_as_captured(worker, captured, model)
+    assert response.status_code == 200, response.text
+    chunks = recorded.sse_payloads(response.content)
+    calls = [(p["functionCall"]["id"], p["functionCall"]["name"], p["functionCall"]["args"])
+             for c in chunks for cand in c.get("candidates", []) for p in cand["content"]["parts"] if "functionCall" in p]
+    expected = (recorded.chat_stream(recorded.sse_payloads(wire(recording))) if model.startswith("gpt")
+                else recorded.anthropic_stream(recorded.sse_payloads(wire(recording))))
+    assert calls == expected["tools"]
+    assert chunks[-1]["candidates"][0]["finishReason"] == "STOP"
+
+    sent = upstream.last(model).body
+    declared = [d["name"] for t in captured["body"]["tools"] for d in t["functionDeclarations"]]
+    names = [t["function"]["name"] for t in sent["tools"]] if model.startswith("gpt") else [t["name"] for t in sent["tools"]]
+    assert names == declared
+    call = next(p["functionCall"] for c in captured["body"]["contents"] for p in c["parts"] if "functionCall" in p)
+    if model.startswith("gpt"):
+        assistant = next(m for m in sent["messages"] if m.get("tool_calls"))
+        assert assistant["tool_calls"][0]["id"] == call["id"]
+        assert any(m["role"] == "tool" and m["tool_call_id"] == call["id"] for m in sent["messages"])
+    else:
+        uses = [b for m in sent["messages"] for b in m["content"] if b["type"] == "tool_use"]
+        results = [b for m in sent["messages"] for b in m["content"] if b["type"] == "tool_result"]
+        assert [u["id"] for u in uses] == [r["tool_use_id"] for r in results] == [call["id"]]

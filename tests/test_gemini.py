@@ -152,3 +152,12 @@ def test_gemini_mock_and_model_list(gemini):
     assert response.text == "gemini echo"
     names = [m.name for m in gemini.models.list()]
     assert "models/fast" in names
+
+
+def test_json_output_reaches_gemini_from_a_responses_client(chat, upstream):
+    upstream.script("gemini-json", Reply(body=[wire("gemini-text.vercel.json")]))
+    schema = {"type": "object", "properties": {"answer": {"type": "string"}}}
+    chat.responses.create(model="gemini-json", input="answer as JSON",
+                          text={"format": {"type": "json_schema", "name": "answer", "schema": schema}})
+    config = upstream.last("gemini-json").body["generationConfig"]
+    assert (config["responseMimeType"], config["responseJsonSchema"]) == ("application/json", schema)

@@ -160,3 +160,14 @@ def test_fields_anthropic_cannot_carry_are_refused_or_reported(chat, upstream):
     assert raw.headers["x-llmproxy-dropped"] == "presence_penalty, seed"
     assert raw.headers["x-llmproxy-backend"] == "anthropic"
     assert "seed" not in upstream.last("claude-t-dropped").body
+
+
+def test_json_schema_output_is_carried(chat, upstream):
+    upstream.script("claude-t-json", Reply(body=[wire("anthropic-text.vercel.json")]))
+    schema = {"type": "object", "properties": {"score": {"type": "integer"}}, "required": ["score"]}
+    chat.chat.completions.create(
+        model="claude-t-json", messages=[{"role": "user", "content": "rate"}], seed=11,
+        response_format={"type": "json_schema", "json_schema": {"name": "rating", "schema": schema, "strict": True}},
+    )
+    sent = upstream.last("claude-t-json").body
+    assert sent["output_config"] == {"format": {"type": "json_schema", "schema": schema}}

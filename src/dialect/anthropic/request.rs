@@ -4,7 +4,8 @@ use super::types::*;
 use crate::config::Backend;
 use crate::error::ProxyError;
 use crate::ir::{
-    self, Effort, Image, Part, Provider, Reasoning, Role, Signature, ToolCall, ToolChoice as IrToolChoice, ToolResult,
+    self, Effort, Image, OutputFormat, Part, Provider, Reasoning, Role, Signature, ToolCall,
+    ToolChoice as IrToolChoice, ToolResult,
 };
 use serde_json::{json, Map, Value};
 
@@ -25,6 +26,7 @@ pub fn to_ir(request: MessagesRequest) -> Result<ir::Request, ProxyError> {
             (other, _) => return Err(ProxyError::invalid(format!("thinking.type: unsupported value `{other}`"))),
         },
     };
+    let mut output_format = None;
     for (field, value) in &request.extra {
         if value.is_null() {
             continue;
@@ -33,7 +35,6 @@ pub fn to_ir(request: MessagesRequest) -> Result<ir::Request, ProxyError> {
             return Err(ProxyError::unsupported(name, why));
         }
         match field.as_str() {
-            // Only the effort is portable; a structured-output format is not carried yet.
             "output_config" => {
                 let config = value.as_object().cloned().unwrap_or_default();
                 for (key, value) in config {
@@ -42,6 +43,7 @@ pub fn to_ir(request: MessagesRequest) -> Result<ir::Request, ProxyError> {
                             reasoning = Some(Reasoning::Effort(effort_of(effort)?))
                         }
                         ("effort", _) => {}
+                        ("format", _) => output_format = format_of(&value)?,
                         (other, _) => {
                             return Err(ProxyError::unsupported(
                                 &format!("output_config.{other}"),
@@ -51,6 +53,8 @@ pub fn to_ir(request: MessagesRequest) -> Result<ir::Request, ProxyError> {
                     }
                 }
             }
+            // The structured-outputs beta's name for `output_config.format`.
+            "output_format" => output_format = format_of(value)?,
             // The proxy speaks for the client as a whole: anthropic_version is the proxy's to set.
             "anthropic_version" => {}
             _ => dropped.push(field.clone()),
@@ -137,8 +141,21 @@ pub fn to_ir(request: MessagesRequest) -> Result<ir::Request, ProxyError> {
         stop: request.stop_sequences,
         stream: request.stream.unwrap_or(false),
         reasoning,
+        output_format,
+        seed: None,
         dropped,
     })
+}
+
+fn format_of(format: &Value) -> Result<Option<OutputFormat>, ProxyError> {
+    match format.get("type").and_then(Value::as_str) {
+        Some("json_schema") => Ok(Some(OutputFormat::JsonSchema {
+            name: "output".into(),
+            schema: format.get("schema").cloned().unwrap_or_else(|| json!({"type": "object"})),
+            strict: None,
+        })),
+        other => Err(ProxyError::unsupported("output_config.format", format!("the format type {other:?}"))),
+    }
 }
 
 fn effort_of(effort: &str) -> Result<Effort, ProxyError> {
@@ -262,6 +279,9 @@ fn block_from_ir(part: Part, dropped: &mut Vec<String>) -> Option<Block> {
 /// The IR as a Messages request for `backend`, with the fields that had no place in it.
 pub fn from_ir(request: ir::Request, backend: &Backend) -> Result<(MessagesRequest, Vec<String>), ProxyError> {
     let mut dropped = request.dropped;
+    if request.seed.is_some() {
+        ir::note_dropped(&mut dropped, "seed");
+    }
     let mut system = request.system;
     let mut messages: Vec<Message> = Vec::with_capacity(request.messages.len());
     for message in request.messages {
@@ -336,7 +356,14 @@ pub fn from_ir(request: ir::Request, backend: &Backend) -> Result<(MessagesReque
         stop_sequences: request.stop,
         stream: request.stream.then_some(true),
         thinking: budget.map(|budget| Thinking { kind: "enabled".into(), budget_tokens: Some(budget) }),
-        extra: Map::new(),
+        // Anthropic's structured outputs take a schema; plain JSON is any object.
+        extra: request
+            .output_format
+            .map(|format| {
+                let config = json!({"format": {"type": "json_schema", "schema": format.schema()}});
+                Map::from_iter([("output_config".to_string(), config)])
+            })
+            .unwrap_or_default(),
     };
     Ok((anthropic, dropped))
 }

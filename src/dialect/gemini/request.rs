@@ -4,7 +4,7 @@ use super::response::{image_from_ir, parts_from_ir, parts_to_ir, CallIds, Sender
 use super::types::*;
 use crate::config::Backend;
 use crate::error::ProxyError;
-use crate::ir::{self, Effort, Message, Provider, Reasoning, Role, Signature, ToolChoice, ToolResult};
+use crate::ir::{self, Effort, Message, OutputFormat, Provider, Reasoning, Role, Signature, ToolChoice, ToolResult};
 use serde_json::{json, Map, Value};
 
 /// Fields with no place in the IR that change what the answer is, so they are refused rather than
@@ -12,9 +12,7 @@ use serde_json::{json, Map, Value};
 const REFUSED: &[(&str, &str)] = &[
     ("cachedContent", "the cached content lives in Gemini, not in the request"),
     ("generationConfig.candidateCount", "only one candidate can be produced"),
-    ("generationConfig.responseMimeType", "only plain text output is available; JSON output is not carried yet"),
-    ("generationConfig.responseSchema", "structured JSON output is not carried yet"),
-    ("generationConfig.responseJsonSchema", "structured JSON output is not carried yet"),
+    ("generationConfig.responseMimeType", "only plain text and JSON output are available"),
     ("generationConfig.responseModalities", "only text output is available"),
     ("generationConfig.speechConfig", "audio output is not available"),
     ("generationConfig.responseLogprobs", "log probabilities are not available"),
@@ -55,7 +53,9 @@ fn check_extra(extra: &Map<String, Value>, path: &str, dropped: &mut Vec<String>
 pub fn to_ir(request: GenerateContentRequest) -> Result<ir::Request, ProxyError> {
     let mut dropped = Vec::new();
     check_extra(&request.extra, "", &mut dropped)?;
-    let config = request.generation_config.unwrap_or_default();
+    let mut config = request.generation_config.unwrap_or_default();
+    let output_format = output_format_to_ir(&mut config.extra);
+    let seed = config.extra.remove("seed").and_then(|seed| seed.as_i64());
     check_extra(&config.extra, "generationConfig.", &mut dropped)?;
 
     let system = match request.system_instruction {
@@ -142,7 +142,29 @@ pub fn to_ir(request: GenerateContentRequest) -> Result<ir::Request, ProxyError>
         stop: config.stop_sequences,
         stream: false,
         reasoning,
+        output_format,
+        seed,
         dropped,
+    })
+}
+
+/// JSON output: `responseMimeType: application/json`, with a schema as JSON Schema
+/// (`responseJsonSchema`) or OpenAPI (`responseSchema`). Takes the fields it reads out of `extra`.
+fn output_format_to_ir(config: &mut Map<String, Value>) -> Option<OutputFormat> {
+    let json = config.get("responseMimeType").and_then(Value::as_str) == Some("application/json");
+    let schema = config.remove("responseJsonSchema").or_else(|| {
+        config.remove("responseSchema").map(|mut schema| {
+            json_schema_from_openapi(&mut schema);
+            schema
+        })
+    });
+    if !json {
+        return None;
+    }
+    config.remove("responseMimeType");
+    Some(match schema {
+        Some(schema) => OutputFormat::JsonSchema { name: "output".into(), schema, strict: None },
+        None => OutputFormat::Json,
     })
 }
 
@@ -339,7 +361,14 @@ pub fn from_ir(request: ir::Request, _backend: &Backend) -> Result<(GenerateCont
         max_output_tokens: request.max_tokens,
         stop_sequences: request.stop,
         thinking_config,
-        extra: Map::new(),
+        extra: [
+            ("responseMimeType", request.output_format.as_ref().map(|_| json!("application/json"))),
+            ("responseJsonSchema", request.output_format.as_ref().map(OutputFormat::schema)),
+            ("seed", request.seed.map(Value::from)),
+        ]
+        .into_iter()
+        .filter_map(|(key, value)| Some((key.to_string(), value?)))
+        .collect(),
     };
     let system_parts: Vec<Part> = system.into_iter().map(|text| Part { text: Some(text), ..Part::default() }).collect();
     let gemini = GenerateContentRequest {
@@ -375,6 +404,27 @@ fn function_response(result: ToolResult, name: String, media: &mut Vec<Part>) ->
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn json_output_is_carried_with_its_schema() {
+        let request = to_ir(parse(
+            r#"{"contents": [], "generationConfig": {"responseMimeType": "application/json",
+                "responseSchema": {"type": "OBJECT", "properties": {"n": {"type": "INTEGER"}}}}}"#,
+        ))
+        .unwrap();
+        let schema = json!({"type": "object", "properties": {"n": {"type": "integer"}}});
+        assert_eq!(
+            request.output_format,
+            Some(OutputFormat::JsonSchema { name: "output".into(), schema: schema.clone(), strict: None })
+        );
+        let (back, dropped) = to_gemini(request);
+        assert!(dropped.is_empty());
+        let config = &back["generationConfig"];
+        assert_eq!((&config["responseMimeType"], &config["responseJsonSchema"]), (&json!("application/json"), &schema));
+        let plain =
+            to_ir(parse(r#"{"contents": [], "generationConfig": {"responseMimeType": "application/json"}}"#)).unwrap();
+        assert_eq!(plain.output_format, Some(OutputFormat::Json));
+    }
+
     use super::*;
     use crate::config::Config;
     use crate::ir::{Image, ToolCall};
@@ -659,12 +709,7 @@ mod tests {
             (r#""tools": [{"googleSearch": {}}]"#, "tools[0].googleSearch"),
             (r#""tools": [{"codeExecution": {}}]"#, "tools[0].codeExecution"),
             (r#""generationConfig": {"candidateCount": 2}"#, "generationConfig.candidateCount"),
-            (r#""generationConfig": {"responseMimeType": "application/json"}"#, "generationConfig.responseMimeType"),
-            (r#""generationConfig": {"responseSchema": {"type": "OBJECT"}}"#, "generationConfig.responseSchema"),
-            (
-                r#""generationConfig": {"responseJsonSchema": {"type": "object"}}"#,
-                "generationConfig.responseJsonSchema",
-            ),
+            (r#""generationConfig": {"responseMimeType": "text/x.enum"}"#, "generationConfig.responseMimeType"),
         ];
         for (field, param) in refused_fields {
             let error = to_ir(parse(&format!(r#"{{"contents": [], {field}}}"#))).unwrap_err();
@@ -691,12 +736,12 @@ mod tests {
                                      "maxOutputTokens": 100, "stopSequences": ["END"]}}"#,
         ))
         .unwrap();
+        assert_eq!(request.seed, Some(7));
         assert_eq!(
             request.dropped,
             vec![
                 "labels",
                 "safetySettings",
-                "generationConfig.seed",
                 "generationConfig.topK",
                 "partMetadata",
                 "toolConfig.functionCallingConfig.allowedFunctionNames",

@@ -3,7 +3,7 @@
 use super::types::*;
 use crate::config::{Backend, MaxTokensField};
 use crate::error::ProxyError;
-use crate::ir::{self, Effort, Image, Message, Part, Reasoning, Role, ToolCall, ToolChoice, ToolResult};
+use crate::ir::{self, Effort, Image, Message, OutputFormat, Part, Reasoning, Role, ToolCall, ToolChoice, ToolResult};
 use serde_json::{json, Value};
 
 /// Fields with no counterpart in other dialects that change what the answer is, so they are
@@ -16,7 +16,6 @@ const REFUSED: &[(&str, &str)] = &[
     ("functions", "use `tools` instead of the legacy `functions`"),
     ("function_call", "use `tool_choice` instead of the legacy `function_call`"),
     ("web_search_options", "web search is not available"),
-    ("response_format", "only plain text output is available"),
     ("modalities", "only text output is available"),
 ];
 
@@ -25,16 +24,18 @@ fn asks_for_the_default(field: &str, value: &Value) -> bool {
     match field {
         "n" => value.as_u64() == Some(1),
         "logprobs" => value == &Value::Bool(false),
-        "response_format" => value.get("type").and_then(Value::as_str) == Some("text"),
         "modalities" => value.as_array().is_some_and(|m| m.iter().all(|v| v == "text")),
         _ => false,
     }
 }
 
+/// Fields of `extra` that the IR carries.
+const CARRIED: &[&str] = &["response_format", "seed"];
+
 pub fn to_ir(request: ChatRequest) -> Result<ir::Request, ProxyError> {
     let mut dropped = Vec::new();
     for (field, value) in &request.extra {
-        if value.is_null() || asks_for_the_default(field, value) {
+        if value.is_null() || asks_for_the_default(field, value) || CARRIED.contains(&field.as_str()) {
             continue;
         }
         match REFUSED.iter().find(|(name, _)| name == field) {
@@ -130,6 +131,12 @@ pub fn to_ir(request: ChatRequest) -> Result<ir::Request, ProxyError> {
         },
         stream: request.stream.unwrap_or(false),
         reasoning: request.reasoning_effort.as_deref().map(reasoning_to_ir).transpose()?,
+        output_format: match request.extra.get("response_format").filter(|v| !v.is_null()) {
+            None => None,
+            Some(format) => OutputFormat::from_openai(format, true)
+                .map_err(|why| ProxyError::unsupported("response_format", why))?,
+        },
+        seed: request.extra.get("seed").and_then(Value::as_i64),
         dropped,
     })
 }
@@ -256,7 +263,13 @@ pub fn from_ir(request: ir::Request, backend: &Backend) -> Result<(ChatRequest, 
         // Without this a streamed Chat answer carries no token counts.
         stream_options: request.stream.then(|| StreamOptions { include_usage: Some(true), ..Default::default() }),
         reasoning_effort: None,
-        extra: Default::default(),
+        extra: [
+            ("response_format", request.output_format.map(|format| format.to_openai(true))),
+            ("seed", request.seed.map(Value::from)),
+        ]
+        .into_iter()
+        .filter_map(|(key, value)| Some((key.to_string(), value?)))
+        .collect(),
     };
     Ok((chat, dropped))
 }

@@ -4,7 +4,8 @@ use super::types::*;
 use crate::config::Backend;
 use crate::error::ProxyError;
 use crate::ir::{
-    self, Effort, Image, Message, Part, Provider, Reasoning, Role, Signature, ToolCall, ToolChoice, ToolResult,
+    self, Effort, Image, Message, OutputFormat, Part, Provider, Reasoning, Role, Signature, ToolCall, ToolChoice,
+    ToolResult,
 };
 use serde_json::{json, Map, Value};
 
@@ -44,12 +45,13 @@ pub fn to_ir(request: ResponsesRequest) -> Result<ir::Request, ProxyError> {
         ));
     }
     let mut dropped = Vec::new();
+    let mut output_format = None;
     for (field, value) in &request.extra {
         if value.is_null() {
             continue;
         }
         match field.as_str() {
-            "text" => text_config(value, &mut dropped)?,
+            "text" => output_format = text_config(value, &mut dropped)?,
             _ => dropped.push(field.clone()),
         }
     }
@@ -94,19 +96,25 @@ pub fn to_ir(request: ResponsesRequest) -> Result<ir::Request, ProxyError> {
         stop: Vec::new(),
         stream: request.stream.unwrap_or(false),
         reasoning: request.reasoning.and_then(|r| r.effort).as_deref().map(effort_to_ir).transpose()?,
+        output_format,
+        seed: None,
         dropped,
     })
 }
 
-fn text_config(value: &Value, dropped: &mut Vec<String>) -> Result<(), ProxyError> {
+/// The output format of `text`, naming its other settings as dropped.
+fn text_config(value: &Value, dropped: &mut Vec<String>) -> Result<Option<OutputFormat>, ProxyError> {
+    let mut format = None;
     for (key, value) in value.as_object().into_iter().flatten() {
         match key.as_str() {
-            "format" if value.get("type").and_then(Value::as_str) == Some("text") => {}
-            "format" => return Err(ProxyError::unsupported("text.format", "only plain text output is available")),
+            "format" => {
+                format = OutputFormat::from_openai(value, false)
+                    .map_err(|why| ProxyError::unsupported("text.format", why))?
+            }
             other => dropped.push(format!("text.{other}")),
         }
     }
-    Ok(())
+    Ok(format)
 }
 
 fn effort_to_ir(effort: &str) -> Result<Reasoning, ProxyError> {
@@ -360,6 +368,9 @@ pub fn from_ir(request: ir::Request, _backend: &Backend) -> Result<(ResponsesReq
     if !request.stop.is_empty() {
         ir::note_dropped(&mut dropped, "stop");
     }
+    if request.seed.is_some() {
+        ir::note_dropped(&mut dropped, "seed");
+    }
     let effort = request.reasoning.and_then(Reasoning::effort);
     let responses = ResponsesRequest {
         model: request.model,
@@ -393,7 +404,10 @@ pub fn from_ir(request: ir::Request, _backend: &Backend) -> Result<(ResponsesReq
         store: Some(false),
         include: effort.map(|_| vec!["reasoning.encrypted_content".to_string()]).unwrap_or_default(),
         previous_response_id: None,
-        extra: Map::new(),
+        extra: request
+            .output_format
+            .map(|format| Map::from_iter([("text".to_string(), json!({"format": format.to_openai(false)}))]))
+            .unwrap_or_default(),
     };
     Ok((responses, dropped))
 }
