@@ -132,3 +132,30 @@ def responses_stream_answer(events: list[dict]) -> dict:
     completed = events[-1]["response"]
     items = [e["item"] for e in events if e["type"] == "response.output_item.done"]
     return responses_answer(dict(completed, output=items))
+
+
+def gemini_stream(chunks: list[dict]) -> dict:
+    """Function calls (name, args), thought signatures, finish reason and usage of a Gemini stream."""
+    calls, signatures, usage, finish = [], [], {}, None
+    for chunk in chunks:
+        for candidate in chunk.get("candidates", []):
+            for part in candidate.get("content", {}).get("parts", []):
+                if "functionCall" in part:
+                    calls.append((part["functionCall"]["name"], part["functionCall"]["args"]))
+                if "thoughtSignature" in part:
+                    signatures.append(part["thoughtSignature"])
+            finish = candidate.get("finishReason", finish)
+        usage = chunk.get("usageMetadata", usage)
+    return {
+        "calls": calls,
+        "signatures": signatures,
+        "finish": finish,
+        "usage": usage,
+        "input_tokens": usage.get("promptTokenCount", 0),
+        "output_tokens": usage.get("candidatesTokenCount", 0) + usage.get("thoughtsTokenCount", 0),
+    }
+
+
+def gemini_sse(name: str) -> bytes:
+    """A *.chunks.jsonl Gemini recording framed as the SSE Gemini sends (CRLF line ends)."""
+    return "".join(f"data: {line}\r\n\r\n" for line in wire(name).decode().splitlines() if line.strip()).encode()

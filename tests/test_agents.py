@@ -192,3 +192,43 @@ def test_gemini_cli_tool_round_trip_on_other_backends(worker, upstream, model, r
         uses = [b for m in sent["messages"] for b in m["content"] if b["type"] == "tool_use"]
         results = [b for m in sent["messages"] for b in m["content"] if b["type"] == "tool_result"]
         assert [u["id"] for u in uses] == [r["tool_use_id"] for r in results] == [call["id"]]
+
+
+GEMINI_STREAM = "gemini-functioncall-thoughtsig.vercel.chunks.jsonl"
+
+
+def test_claude_code_on_responses_and_gemini_backends(worker, upstream):
+    captured = capture("claude-code-tool-result.json")
+    call = next(b for m in captured["body"]["messages"] if m["role"] == "assistant" for b in m["content"] if b["type"] == "tool_use")
+
+    events = recorded.responses_streams()[0]
+    upstream.script("resp-t-claude-code", Reply.sse(recorded.responses_sse(events)))
+    answer = recorded.anthropic_stream(anthropic_events(send_as_captured(worker, captured, "resp-t-claude-code")))
+    assert answer["tools"] == recorded.responses_stream_answer(events)["tools"] and answer["stop_reason"] == "tool_use"
+    sent = upstream.last("resp-t-claude-code").body["input"]
+    assert {"type": "function_call", "call_id": call["id"], "name": call["name"], "arguments": json.dumps(call["input"], separators=(",", ":"))} in sent
+    assert any(i.get("type") == "function_call_output" and i["call_id"] == call["id"] for i in sent)
+
+    upstream.script("gemini-t-claude-code", Reply.sse(recorded.gemini_sse(GEMINI_STREAM)))
+    answer = recorded.anthropic_stream(anthropic_events(send_as_captured(worker, captured, "gemini-t-claude-code")))
+    expected = recorded.gemini_stream(recorded.jsonl(GEMINI_STREAM))
+    assert [(name, args) for _, name, args in answer["tools"]] == expected["calls"]
+    assert answer["signatures"] == ["llmproxy1.gemini." + s for s in expected["signatures"]]
+    contents = upstream.last("gemini-t-claude-code").body["contents"]
+    calls = [p["functionCall"] for c in contents for p in c["parts"] if "functionCall" in p]
+    responses = [p["functionResponse"] for c in contents for p in c["parts"] if "functionResponse" in p]
+    assert [(c["id"], c["name"]) for c in calls] == [(r["id"], r["name"]) for r in responses] == [(call["id"], call["name"])]
+
+
+def test_codex_on_a_gemini_backend(worker, upstream):
+    captured = capture("codex-tool-result.json")
+    upstream.script("gemini-t-codex", Reply.sse(recorded.gemini_sse(GEMINI_STREAM)))
+    events = responses_events(send_as_captured(worker, captured, "gemini-t-codex"))
+    done = [e["item"] for e in events if e["type"] == "response.output_item.done"]
+    calls = [(i["name"], json.loads(i["arguments"])) for i in done if i["type"] == "function_call"]
+    assert calls == recorded.gemini_stream(recorded.jsonl(GEMINI_STREAM))["calls"]
+    assert events[-1]["type"] == "response.completed"
+    contents = upstream.last("gemini-t-codex").body["contents"]
+    output = next(i for i in captured["body"]["input"] if i["type"] == "function_call_output")
+    response = next(p["functionResponse"] for c in contents for p in c["parts"] if "functionResponse" in p)
+    assert (response["id"], response["name"], response["response"]) == (output["call_id"], "exec_command", {"output": output["output"]})

@@ -17,21 +17,11 @@ GEMINI_STREAM = "gemini-functioncall-thoughtsig.vercel.chunks.jsonl"
 
 
 def gemini_sse(name: str) -> bytes:
-    return "".join(f"data: {line}\r\n\r\n" for line in wire(name).decode().splitlines() if line.strip()).encode()
+    return recorded.gemini_sse(name)
 
 
 def recorded_gemini_stream() -> dict:
-    calls, signatures, usage, finish = [], [], {}, None
-    for chunk in recorded.jsonl(GEMINI_STREAM):
-        for candidate in chunk.get("candidates", []):
-            for part in candidate.get("content", {}).get("parts", []):
-                if "functionCall" in part:
-                    calls.append((part["functionCall"]["name"], part["functionCall"]["args"]))
-                if "thoughtSignature" in part:
-                    signatures.append(part["thoughtSignature"])
-            finish = candidate.get("finishReason", finish)
-        usage = chunk.get("usageMetadata", usage)
-    return {"calls": calls, "signatures": signatures, "usage": usage, "finish": finish}
+    return recorded.gemini_stream(recorded.jsonl(GEMINI_STREAM))
 
 
 def test_gemini_passthrough_text_and_stream(gemini, upstream):
