@@ -2,6 +2,7 @@
 //! each dialect maps its requests, responses and stream events to and from these types, so N client
 //! dialects and M backend dialects need N + M mappings, not N × M.
 
+use base64::Engine;
 use serde_json::Value;
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -293,7 +294,8 @@ pub struct Signature {
     pub value: String,
 }
 
-const SEAL: &str = "llmproxy1.";
+/// What a sealed signature starts with once decoded.
+const SEAL: &str = "llmproxy1 ";
 
 impl Signature {
     /// A signature a backend of `provider` made.
@@ -301,21 +303,27 @@ impl Signature {
         Self { provider, value }
     }
 
-    /// The signature as a client that speaks `client`'s dialect should hold it.
+    /// The signature as a client that speaks `client`'s dialect should hold it: its own provider's
+    /// as it came, any other sealed as base64 (Gemini clients hold signatures as base64 bytes).
     pub fn for_client(&self, client: Option<Provider>) -> String {
         if client == Some(self.provider) {
             self.value.clone()
         } else {
-            format!("{SEAL}{}.{}", self.provider.tag(), self.value)
+            let sealed = format!("{SEAL}{} {}", self.provider.tag(), self.value);
+            base64::engine::general_purpose::STANDARD.encode(sealed)
         }
     }
 
     /// A signature a client sent back: sealed ones name their provider; anything else is the
-    /// client's own provider's.
+    /// client's own provider's. SDKs may hand base64 back in the URL-safe alphabet.
     pub fn from_client(text: String, client: Provider) -> Self {
-        let sealed = text.strip_prefix(SEAL).and_then(|rest| rest.split_once('.')).and_then(|(tag, value)| {
-            Provider::from_tag(tag).map(|provider| Self { provider, value: value.to_string() })
-        });
+        use base64::engine::general_purpose::{STANDARD, URL_SAFE};
+        let decoded =
+            STANDARD.decode(&text).or_else(|_| URL_SAFE.decode(&text)).ok().and_then(|b| String::from_utf8(b).ok());
+        let sealed =
+            decoded.as_deref().and_then(|d| d.strip_prefix(SEAL)).and_then(|rest| rest.split_once(' ')).and_then(
+                |(tag, value)| Provider::from_tag(tag).map(|provider| Self { provider, value: value.to_string() }),
+            );
         sealed.unwrap_or(Self { provider: client, value: text })
     }
 }
@@ -407,10 +415,16 @@ mod tests {
         let signature = Signature::native(Provider::Anthropic, "EqQBCkYIBxgC.x".into());
         assert_eq!(signature.for_client(Some(Provider::Anthropic)), "EqQBCkYIBxgC.x");
         let sealed = signature.for_client(None);
-        assert_eq!(sealed, "llmproxy1.anthropic.EqQBCkYIBxgC.x");
-        assert_eq!(Signature::from_client(sealed, Provider::Anthropic), signature);
+        assert_eq!(sealed, base64::engine::general_purpose::STANDARD.encode("llmproxy1 anthropic EqQBCkYIBxgC.x"));
+        assert_eq!(Signature::from_client(sealed.clone(), Provider::Gemini), signature);
+        let url_safe = sealed.replace('+', "-").replace('/', "_");
+        assert_eq!(Signature::from_client(url_safe, Provider::Gemini), signature);
         assert_eq!(Signature::from_client("EqQBCkYIBxgC.x".into(), Provider::Anthropic), signature);
-        let unknown = Signature::from_client("llmproxy1.nobody.abc".into(), Provider::Anthropic);
-        assert_eq!(unknown.value, "llmproxy1.nobody.abc", "an unknown seal is left as the client's own");
+        let gemini_own = Signature::from_client("EpEgCo4gAb4+9vvW".into(), Provider::Gemini);
+        assert_eq!(
+            gemini_own,
+            Signature::native(Provider::Gemini, "EpEgCo4gAb4+9vvW".into()),
+            "base64, but not a seal"
+        );
     }
 }

@@ -1,6 +1,7 @@
 """What a recording says, read straight from the recorded bytes: the expected side of every replay
 test, computed independently of the worker."""
 
+import base64
 import json
 
 from upstream import wire
@@ -159,3 +160,8 @@ def gemini_stream(chunks: list[dict]) -> dict:
 def gemini_sse(name: str) -> bytes:
     """A *.chunks.jsonl Gemini recording framed as the SSE Gemini sends (CRLF line ends)."""
     return "".join(f"data: {line}\r\n\r\n" for line in wire(name).decode().splitlines() if line.strip()).encode()
+
+
+def sealed(provider: str, value: str) -> str:
+    """A reasoning signature as a client of another dialect holds it (see README)."""
+    return base64.b64encode(f"llmproxy1 {provider} {value}".encode()).decode()

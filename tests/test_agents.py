@@ -213,7 +213,7 @@ def test_claude_code_on_responses_and_gemini_backends(worker, upstream):
     answer = recorded.anthropic_stream(anthropic_events(send_as_captured(worker, captured, "gemini-t-claude-code")))
     expected = recorded.gemini_stream(recorded.jsonl(GEMINI_STREAM))
     assert [(name, args) for _, name, args in answer["tools"]] == expected["calls"]
-    assert answer["signatures"] == ["llmproxy1.gemini." + s for s in expected["signatures"]]
+    assert answer["signatures"] == [recorded.sealed("gemini", s) for s in expected["signatures"]]
     contents = upstream.last("gemini-t-claude-code").body["contents"]
     calls = [p["functionCall"] for c in contents for p in c["parts"] if "functionCall" in p]
     responses = [p["functionResponse"] for c in contents for p in c["parts"] if "functionResponse" in p]

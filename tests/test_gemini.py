@@ -89,7 +89,7 @@ def test_other_clients_on_a_gemini_backend(chat, claude, upstream, client_kind):
         calls = [(b.name, b.input) for b in message.content if b.type == "tool_use"]
         assert message.stop_reason == "tool_use"
         thinking = [b for b in message.content if b.type == "thinking"]
-        assert [b.signature for b in thinking] == ["llmproxy1.gemini." + s for s in expected["signatures"]]
+        assert [b.signature for b in thinking] == [recorded.sealed("gemini", s) for s in expected["signatures"]]
     assert calls == expected["calls"]
     sent = upstream.last(model)
     assert sent.path == f"/gemini-api/v1beta/models/{model}:streamGenerateContent?alt=sse"

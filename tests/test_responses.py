@@ -54,7 +54,7 @@ def test_anthropic_thinking_travels_back_to_anthropic_through_a_responses_client
     assert seen["reasoning"] == expected["thinking"] and seen["text"] == expected["text"]
     assert upstream.last("claude-r-think").body["thinking"] == {"type": "enabled", "budget_tokens": 24576}
     (_, sealed), = seen["encrypted"]
-    assert sealed == "llmproxy1.anthropic." + expected["signatures"][0]
+    assert sealed == recorded.sealed("anthropic", expected["signatures"][0])
 
     # The next turn carries the reasoning item back; Anthropic gets its own signature again.
     upstream.script("claude-r-think-2", Reply(body=[wire("anthropic-text.vercel.json")]))
@@ -117,7 +117,7 @@ def test_openai_reasoning_travels_back_through_an_anthropic_client(claude, upstr
     thinking = [b for b in message.content if b.type == "thinking"]
     assert [b.thinking for b in thinking] == [expected["reasoning"]]
     (item_id, encrypted), = expected["encrypted"]
-    assert thinking[0].signature == f"llmproxy1.openai.{item_id}:{encrypted}"
+    assert thinking[0].signature == recorded.sealed("openai", f"{item_id}:{encrypted}")
     assert [(b.id, b.name, b.input) for b in message.content if b.type == "tool_use"] == expected["tools"]
     assert message.stop_reason == "tool_use"
     assert upstream.last("resp-claude").body["reasoning"] == {"effort": "high", "summary": "auto"}

@@ -452,7 +452,8 @@ mod tests {
             ..ir::Response::default()
         };
         let parts = from_ir(response).candidates.remove(0).content.unwrap().parts;
-        assert_eq!(parts[0].thought_signature.as_deref(), Some("llmproxy1.anthropic.EqQB"));
+        assert_eq!(parts[0].thought_signature, Some(signature.for_client(Some(Provider::Gemini))));
+        assert_ne!(parts[0].thought_signature.as_deref(), Some("EqQB"), "sealed, not Anthropic's own");
         let back = parts_to_ir(parts, "contents[1].parts", Sender::Client, &mut CallIds::default()).unwrap();
         assert_eq!(back[0], ir::Part::Thinking { text: "Hmm.".into(), signature: Some(signature) });
     }
