@@ -13,14 +13,13 @@ const MEASURE_FOR: Duration = Duration::from_millis(300);
 /// Upstreams send a stream in network-sized pieces; the transcoder sees them one at a time.
 const PIECE: usize = 512;
 
+/// A `*.chunks.jsonl` recording as SSE, each event named after its payload's `type` when it has
+/// one (Gemini's chunks have none).
 fn framed(jsonl: &str) -> Vec<u8> {
     let mut out = Vec::new();
     for line in jsonl.lines().filter(|l| !l.trim().is_empty()) {
-        let kind = serde_json::from_str::<serde_json::Value>(line).expect("recordings are JSON")["type"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        sse::write_event(&mut out, Some(&kind), line);
+        let payload: serde_json::Value = serde_json::from_str(line).expect("recordings are JSON");
+        sse::write_event(&mut out, payload["type"].as_str(), line);
     }
     out
 }
@@ -59,7 +58,7 @@ fn parse_and_serialize(bytes: &[u8]) {
 }
 
 fn main() {
-    let recordings: [(&str, Dialect, Vec<u8>); 4] = [
+    let recordings: [(&str, Dialect, Vec<u8>); 5] = [
         (
             "anthropic tool use",
             Dialect::Anthropic,
@@ -80,8 +79,13 @@ fn main() {
             Dialect::OpenAiResponses,
             framed(include_str!("../fixtures/wire/openai-responses-reasoning-fc.vercel.chunks.jsonl")),
         ),
+        (
+            "gemini call+signature",
+            Dialect::Gemini,
+            framed(include_str!("../fixtures/wire/gemini-functioncall-thoughtsig.vercel.chunks.jsonl")),
+        ),
     ];
-    let clients = [Dialect::OpenAiChat, Dialect::Anthropic, Dialect::OpenAiResponses];
+    let clients = [Dialect::OpenAiChat, Dialect::Anthropic, Dialect::OpenAiResponses, Dialect::Gemini];
     println!("{:<28} {:<18} {:>12} {:>14} {:>7}", "recording", "client", "MB/s", "serde MB/s", "ratio");
     let mut worst = f64::INFINITY;
     for (name, backend, bytes) in &recordings {

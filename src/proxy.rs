@@ -311,6 +311,19 @@ fn answer_locally(
     Ok(LocalAnswer { stream, estimated: false, body, backend: backend.name.clone(), dropped: request.dropped })
 }
 
+/// A whole answer in a backend dialect, read into the IR.
+fn response_to_ir(dialect: Dialect, body: &[u8]) -> Result<ir::Response, ProxyError> {
+    let unreadable = |e: serde_json::Error| ProxyError::bad_gateway(format!("the upstream answer is unreadable: {e}"));
+    match dialect {
+        Dialect::OpenAiChat => openai_chat::response::to_ir(serde_json::from_slice(body).map_err(unreadable)?),
+        Dialect::Anthropic => anthropic::response::to_ir(serde_json::from_slice(body).map_err(unreadable)?),
+        Dialect::OpenAiResponses => {
+            openai_responses::response::to_ir(serde_json::from_slice(body).map_err(unreadable)?)
+        }
+        Dialect::Gemini => gemini::response::to_ir(serde_json::from_slice(body).map_err(unreadable)?),
+    }
+}
+
 /// The stream decoder for a backend dialect.
 fn decoder(dialect: Dialect) -> Box<dyn crate::transcode::StreamDecoder> {
     match dialect {
@@ -353,17 +366,7 @@ impl Exchange {
 
     /// A whole successful answer from the backend, in the client's dialect.
     pub fn translate_response(&self, body: &[u8]) -> Result<Vec<u8>, ProxyError> {
-        let unreadable =
-            |e: serde_json::Error| ProxyError::bad_gateway(format!("the upstream answer is unreadable: {e}"));
-        let response = match self.backend {
-            Dialect::OpenAiChat => openai_chat::response::to_ir(serde_json::from_slice(body).map_err(unreadable)?)?,
-            Dialect::Anthropic => anthropic::response::to_ir(serde_json::from_slice(body).map_err(unreadable)?)?,
-            Dialect::OpenAiResponses => {
-                openai_responses::response::to_ir(serde_json::from_slice(body).map_err(unreadable)?)?
-            }
-            Dialect::Gemini => gemini::response::to_ir(serde_json::from_slice(body).map_err(unreadable)?)?,
-        };
-        self.encode_response(response)
+        self.encode_response(response_to_ir(self.backend, body)?)
     }
 
     fn encode_response(&self, response: ir::Response) -> Result<Vec<u8>, ProxyError> {
@@ -565,15 +568,69 @@ mod tests {
         for (backend, recording) in recordings {
             let original = meaning(&decode(backend, &recording, recording.len()));
             assert!(!original.2.is_empty() || !original.0.is_empty(), "the recording holds text or tool calls");
-            for client in dialects.into_iter().filter(|d| *d != backend) {
+            for client in dialects {
                 let mut expected = original.clone();
                 expected.3 = expected.3.map(|reason| as_told_to(client, reason, !original.2.is_empty()));
+                let pair = Exchange::between(client, backend);
                 for piece in [1, 7, 64, recording.len()] {
-                    let translated = translate(&Exchange::between(client, backend), &recording, piece);
+                    // Same dialect too: through the IR and back, not the passthrough.
+                    let mut transcoder = Transcoder::translate(client, decoder(backend), pair.encoder());
+                    let mut translated: Vec<u8> = recording.chunks(piece).flat_map(|c| transcoder.push(c)).collect();
+                    translated.extend(transcoder.end());
                     let seen = meaning(&decode(client, &translated, 5));
                     assert_eq!(seen, expected, "{backend:?} → {client:?} in pieces of {piece}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn captured_agent_requests_survive_a_round_trip_through_the_ir() {
+        let config = Config::from_json(CONFIG).unwrap();
+        let captures: [(Dialect, &str); 6] = [
+            (Dialect::Anthropic, include_str!("../fixtures/captures/claude-code-tool-result.json")),
+            (Dialect::Anthropic, include_str!("../fixtures/captures/opencode-anthropic-tools.json")),
+            (Dialect::OpenAiChat, include_str!("../fixtures/captures/opencode-chat-tools.json")),
+            (Dialect::OpenAiResponses, include_str!("../fixtures/captures/codex-tool-result.json")),
+            (Dialect::Gemini, include_str!("../fixtures/captures/gemini-cli-tool-result.json")),
+            (Dialect::Gemini, include_str!("../fixtures/captures/gemini-cli-router.json")),
+        ];
+        for (dialect, capture) in captures {
+            let body = serde_json::from_str::<Value>(capture).unwrap()["body"].to_string();
+            let ir = to_ir(dialect, body.as_bytes()).unwrap();
+            let (again, _) = from_ir(dialect, ir.clone(), &config.backends[0]).unwrap();
+            let back = to_ir(dialect, &again).unwrap();
+            assert!(!ir.messages.is_empty() && (!ir.tools.is_empty() || ir.output_format.is_some()));
+            // What the dialect can say in one way only: one system prompt, a thinking budget.
+            let system = |r: &ir::Request| r.system.join("\n\n");
+            let budget = |r: &ir::Request| r.reasoning.and_then(ir::Reasoning::budget_tokens);
+            assert_eq!(system(&back), system(&ir), "{dialect:?} system");
+            assert_eq!(budget(&back), budget(&ir), "{dialect:?} reasoning");
+            assert_eq!(back.messages, ir.messages, "{dialect:?} messages");
+            assert_eq!(back.tools, ir.tools, "{dialect:?} tools");
+            assert_eq!(
+                (&back.tool_choice, &back.output_format, back.temperature, back.top_p, &back.stop, back.stream),
+                (&ir.tool_choice, &ir.output_format, ir.temperature, ir.top_p, &ir.stop, ir.stream),
+                "{dialect:?} settings"
+            );
+            assert!(ir.max_tokens.is_none() || back.max_tokens == ir.max_tokens, "{dialect:?} max tokens");
+        }
+    }
+
+    #[test]
+    fn recorded_whole_answers_survive_a_round_trip_through_the_ir() {
+        let recordings: [(Dialect, &[u8]); 5] = [
+            (Dialect::OpenAiChat, include_bytes!("../fixtures/wire/openai-chat-text.vercel.json")),
+            (Dialect::Anthropic, include_bytes!("../fixtures/wire/anthropic-text.vercel.json")),
+            (Dialect::Anthropic, include_bytes!("../fixtures/wire/anthropic-tool-use.vercel.json")),
+            (Dialect::OpenAiResponses, include_bytes!("../fixtures/wire/openai-responses-reasoning.vercel.json")),
+            (Dialect::Gemini, include_bytes!("../fixtures/wire/gemini-text.vercel.json")),
+        ];
+        for (dialect, body) in recordings {
+            let once = Exchange::between(dialect, dialect).translate_response(body).unwrap();
+            let original = response_to_ir(dialect, body).unwrap();
+            assert!(!original.content.is_empty());
+            assert_eq!(response_to_ir(dialect, &once).unwrap(), original, "{dialect:?}");
         }
     }
 

@@ -282,15 +282,12 @@ pub fn from_ir(request: ir::Request, backend: &Backend) -> Result<(MessagesReque
     if request.seed.is_some() {
         ir::note_dropped(&mut dropped, "seed");
     }
-    let mut system = request.system;
+    let system = request.system;
     let mut messages: Vec<Message> = Vec::with_capacity(request.messages.len());
     for message in request.messages {
         let role = match message.role {
-            // In-conversation instructions join the system prompt, which Anthropic keeps apart.
-            Role::System => {
-                system.push(ir::join_text(&message.content));
-                continue;
-            }
+            // Instructions inside the conversation stay where they are, as Claude Code sends them.
+            Role::System => "system",
             Role::User => "user",
             Role::Assistant => "assistant",
         };
