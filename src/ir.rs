@@ -48,7 +48,12 @@ pub struct Message {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Part {
     Text(String),
-    Image(Image),
+    Image(Media),
+    /// A PDF or other document; `name` is its file name or title where the client gave one.
+    Document {
+        source: Media,
+        name: Option<String>,
+    },
     ToolCall(ToolCall),
     ToolResult(ToolResult),
     Thinking {
@@ -61,10 +66,29 @@ pub enum Part {
     },
 }
 
+/// The bytes of an image or a document: inline as base64, or at a URL the backend fetches.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Image {
+pub enum Media {
     Base64 { media_type: String, data: String },
     Url(String),
+}
+
+impl Media {
+    /// `data:…;base64,` URLs carry the bytes inline; any other URL is a link.
+    pub fn from_url(url: String) -> Self {
+        match url.strip_prefix("data:").and_then(|rest| rest.split_once(";base64,")) {
+            Some((media_type, data)) => Self::Base64 { media_type: media_type.to_string(), data: data.to_string() },
+            None => Self::Url(url),
+        }
+    }
+
+    /// The media as one URL: a `data:` URL for inline bytes.
+    pub fn into_url(self) -> String {
+        match self {
+            Self::Url(url) => url,
+            Self::Base64 { media_type, data } => format!("data:{media_type};base64,{data}"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -352,7 +376,7 @@ impl Request {
             Part::Text(text) | Part::Thinking { text, .. } => estimate_tokens(text),
             Part::ToolCall(call) => estimate_tokens(&call.name) + estimate_tokens(&call.arguments),
             Part::ToolResult(result) => estimate_tokens(&join_text(&result.content)),
-            Part::Image(_) | Part::RedactedThinking { .. } => 0,
+            Part::Image(_) | Part::Document { .. } | Part::RedactedThinking { .. } => 0,
         };
         self.system.iter().map(|s| estimate_tokens(s)).sum::<u64>()
             + self.messages.iter().flat_map(|m| &m.content).map(part).sum::<u64>()
@@ -390,7 +414,7 @@ impl Response {
                 BlockStart::ToolCall { id: call.id, name: call.name },
                 vec![Delta::ToolArguments(call.arguments)],
             )),
-            Part::Image(_) | Part::ToolResult(_) => None,
+            Part::Image(_) | Part::Document { .. } | Part::ToolResult(_) => None,
         });
         for (index, (block, deltas)) in blocks.enumerate() {
             events.push(StreamEvent::BlockStart { index, block });

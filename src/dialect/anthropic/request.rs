@@ -4,7 +4,7 @@ use super::types::*;
 use crate::config::Backend;
 use crate::error::ProxyError;
 use crate::ir::{
-    self, Effort, Image, OutputFormat, Part, Provider, Reasoning, Role, Signature, ToolCall,
+    self, Effort, Media, OutputFormat, Part, Provider, Reasoning, Role, Signature, ToolCall,
     ToolChoice as IrToolChoice, ToolResult,
 };
 use serde_json::{json, Map, Value};
@@ -183,14 +183,11 @@ fn block_to_ir(block: Block, at: &str, dropped: &mut Vec<String>) -> Result<Part
         }
         Block::Image { source, extra } => {
             note_block_extras(&extra, dropped);
-            Part::Image(match source {
-                ImageSource::Base64 { media_type, data } => Image::Base64 { media_type, data },
-                ImageSource::Url { url } => Image::Url(url),
-                ImageSource::Other(source) => {
-                    let kind = source.get("type").and_then(Value::as_str).unwrap_or("?").to_string();
-                    return Err(ProxyError::unsupported(&format!("{at}.source"), format!("image source `{kind}`")));
-                }
-            })
+            Part::Image(media_to_ir(source, at)?)
+        }
+        Block::Document { source, title, extra } => {
+            note_block_extras(&extra, dropped);
+            Part::Document { source: media_to_ir(source, at)?, name: title }
         }
         Block::ToolUse { id, name, input, extra } => {
             note_block_extras(&extra, dropped);
@@ -206,7 +203,7 @@ fn block_to_ir(block: Block, at: &str, dropped: &mut Vec<String>) -> Result<Part
                     .into_iter()
                     .enumerate()
                     .map(|(k, block)| match block_to_ir(block, &format!("{at}.content[{k}]"), dropped)? {
-                        part @ (Part::Text(_) | Part::Image(_)) => Ok(part),
+                        part @ (Part::Text(_) | Part::Image(_) | Part::Document { .. }) => Ok(part),
                         _ => {
                             Err(ProxyError::invalid(format!("{at}.content[{k}]: a tool result holds text and images")))
                         }
@@ -238,16 +235,31 @@ fn tool_id(id: String) -> String {
     }
 }
 
+fn media_to_ir(source: ImageSource, at: &str) -> Result<Media, ProxyError> {
+    match source {
+        ImageSource::Base64 { media_type, data } => Ok(Media::Base64 { media_type, data }),
+        ImageSource::Url { url } => Ok(Media::Url(url)),
+        ImageSource::Other(source) => {
+            let kind = source.get("type").and_then(Value::as_str).unwrap_or("?").to_string();
+            Err(ProxyError::unsupported(&format!("{at}.source"), format!("source `{kind}`")))
+        }
+    }
+}
+
+fn media_from_ir(media: Media) -> ImageSource {
+    match media {
+        Media::Base64 { media_type, data } => ImageSource::Base64 { media_type, data },
+        Media::Url(url) => ImageSource::Url { url },
+    }
+}
+
 fn block_from_ir(part: Part, dropped: &mut Vec<String>) -> Option<Block> {
     Some(match part {
         Part::Text(text) => Block::Text { text, extra: Map::new() },
-        Part::Image(image) => Block::Image {
-            source: match image {
-                Image::Base64 { media_type, data } => ImageSource::Base64 { media_type, data },
-                Image::Url(url) => ImageSource::Url { url },
-            },
-            extra: Map::new(),
-        },
+        Part::Image(image) => Block::Image { source: media_from_ir(image), extra: Map::new() },
+        Part::Document { source, name } => {
+            Block::Document { source: media_from_ir(source), title: name, extra: Map::new() }
+        }
         Part::ToolCall(call) => Block::ToolUse {
             id: tool_id(call.id),
             name: call.name,

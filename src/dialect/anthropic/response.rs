@@ -80,7 +80,7 @@ pub fn to_ir(response: MessagesResponse) -> Result<ir::Response, ProxyError> {
                 Some(Part::RedactedThinking { data: Signature::native(Provider::Anthropic, data) })
             }
             // Server-tool blocks (web search and the like) have no counterpart in other dialects.
-            Block::Image { .. } | Block::ToolResult { .. } | Block::Other(_) => None,
+            Block::Image { .. } | Block::Document { .. } | Block::ToolResult { .. } | Block::Other(_) => None,
         })
         .collect();
     Ok(ir::Response {
@@ -112,7 +112,7 @@ pub fn from_ir(response: ir::Response) -> MessagesResponse {
             Part::RedactedThinking { data } => {
                 Some(Block::RedactedThinking { data: data.for_client(Some(Provider::Anthropic)) })
             }
-            Part::Image(_) | Part::ToolResult(_) => None,
+            Part::Image(_) | Part::Document { .. } | Part::ToolResult(_) => None,
         })
         .collect();
     MessagesResponse {

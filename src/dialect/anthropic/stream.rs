@@ -39,7 +39,7 @@ impl Decoder {
                 (BlockStart::ToolCall { id, name }, arguments.map(Delta::ToolArguments))
             }
             // Server tools and their results have no counterpart in other dialects.
-            Block::Image { .. } | Block::ToolResult { .. } | Block::Other(_) => {
+            Block::Image { .. } | Block::Document { .. } | Block::ToolResult { .. } | Block::Other(_) => {
                 self.set_block(index, None);
                 return;
             }

@@ -51,6 +51,7 @@ pub enum MessageContent {
 }
 
 /// A content block. Types the proxy does not translate are kept whole in `Other`.
+/// Images and documents share their `source` shapes (base64 and URL).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Block {
@@ -61,6 +62,13 @@ pub enum Block {
     },
     Image {
         source: ImageSource,
+        #[serde(flatten)]
+        extra: Map<String, Value>,
+    },
+    Document {
+        source: ImageSource,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        title: Option<String>,
         #[serde(flatten)]
         extra: Map<String, Value>,
     },

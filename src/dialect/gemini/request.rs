@@ -1,6 +1,6 @@
 //! Gemini requests to and from the IR.
 
-use super::response::{image_from_ir, parts_from_ir, parts_to_ir, CallIds, Sender};
+use super::response::{media_from_ir, parts_from_ir, parts_to_ir, CallIds, Sender};
 use super::types::*;
 use crate::config::Backend;
 use crate::error::ProxyError;
@@ -383,11 +383,12 @@ pub fn from_ir(request: ir::Request, _backend: &Backend) -> Result<(GenerateCont
 }
 
 /// A tool result as a function response: `{"output": …}`, or `{"error": …}` for a failure, as
-/// Gemini's convention has it. Its images go to `media`.
+/// Gemini's convention has it. Its images and documents go to `media`.
 fn function_response(result: ToolResult, name: String, media: &mut Vec<Part>) -> Part {
     let text = ir::join_text(&result.content);
     media.extend(result.content.into_iter().filter_map(|part| match part {
-        ir::Part::Image(image) => Some(image_from_ir(image)),
+        ir::Part::Image(image) => Some(media_from_ir(image, None)),
+        ir::Part::Document { source, .. } => Some(media_from_ir(source, Some("application/pdf"))),
         _ => None,
     }));
     let key = if result.is_error { "error" } else { "output" };
@@ -427,7 +428,7 @@ mod tests {
 
     use super::*;
     use crate::config::Config;
-    use crate::ir::{Image, ToolCall};
+    use crate::ir::{Media, ToolCall};
 
     /// Trimmed from `/work/shared/captures/gemini-tools/165038-003-POST-v1beta_models_gemini_3_8_flash_streamGenerateContent.json`
     /// (gemini-cli 0.61.0, the second request of a tool round trip): the session context, system
@@ -589,7 +590,7 @@ mod tests {
 
     #[test]
     fn tool_results_from_other_dialects_find_their_function_names() {
-        let image = Image::Base64 { media_type: "image/png".into(), data: "iVBORw0KGgo=".into() };
+        let image = Media::Base64 { media_type: "image/png".into(), data: "iVBORw0KGgo=".into() };
         let request = ir::Request {
             messages: vec![
                 user(vec![ir::Part::Text("Weather?".into())]),
@@ -717,13 +718,27 @@ mod tests {
         }
         let refused_parts = [
             r#"{"executableCode": {"language": "PYTHON", "code": "1"}}"#,
-            r#"{"inlineData": {"mimeType": "application/pdf", "data": "JVBERi0="}}"#,
             r#"{"fileData": {"mimeType": "image/png", "fileUri": "gs://bucket/cat.png"}}"#,
         ];
         for part in refused_parts {
             let error = to_ir(parse(&format!(r#"{{"contents": [{{"parts": [{part}]}}]}}"#))).unwrap_err();
             assert_eq!((error.status, error.param.as_deref()), (400, Some("contents[0].parts[0]")), "{part}: {error}");
         }
+        let pdf = to_ir(parse(
+            r#"{"contents": [{"parts": [{"inlineData": {"mimeType": "application/pdf", "data": "JVBERi0="}},
+                {"fileData": {"mimeType": "application/pdf", "fileUri": "https://example.com/a.pdf"}}]}]}"#,
+        ))
+        .unwrap();
+        assert_eq!(
+            pdf.messages[0].content,
+            vec![
+                ir::Part::Document {
+                    source: Media::Base64 { media_type: "application/pdf".into(), data: "JVBERi0=".into() },
+                    name: None
+                },
+                ir::Part::Document { source: Media::Url("https://example.com/a.pdf".into()), name: None },
+            ]
+        );
 
         let request = to_ir(parse(
             r#"{"contents": [{"parts": [
@@ -747,7 +762,7 @@ mod tests {
                 "toolConfig.functionCallingConfig.allowedFunctionNames",
             ]
         );
-        assert_eq!(request.messages[0].content[1], ir::Part::Image(Image::Url("https://example.com/cat.jpg".into())));
+        assert_eq!(request.messages[0].content[1], ir::Part::Image(Media::Url("https://example.com/cat.jpg".into())));
         assert_eq!((request.max_tokens, request.stop.as_slice()), (Some(100), &["END".to_string()][..]));
         assert_eq!(request.tool_choice, Some(ToolChoice::Required));
     }

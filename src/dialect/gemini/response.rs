@@ -3,7 +3,7 @@
 
 use super::types::*;
 use crate::error::{ErrorKind, ProxyError};
-use crate::ir::{self, Image, Provider, Signature, StopReason, ToolCall, ToolResult, Usage};
+use crate::ir::{self, Media, Provider, Signature, StopReason, ToolCall, ToolResult, Usage};
 use serde_json::{json, Value};
 
 /// Gemini says `STOP` also when the answer calls functions; `called_functions` tells them apart.
@@ -161,19 +161,24 @@ fn data_to_ir(part: Part, calls: &mut CallIds) -> Result<Option<ir::Part>, Strin
         Part { text: Some(text), .. } if text.is_empty() => return Ok(None),
         Part { text: Some(text), .. } => ir::Part::Text(text),
         Part { inline_data: Some(Blob { mime_type, data }), .. } if mime_type.starts_with("image/") => {
-            ir::Part::Image(Image::Base64 { media_type: mime_type, data })
+            ir::Part::Image(Media::Base64 { media_type: mime_type, data })
         }
-        Part { inline_data: Some(blob), .. } => {
-            return Err(format!("inline `{}` data: only images are carried", blob.mime_type))
+        Part { inline_data: Some(Blob { mime_type, data }), .. } => {
+            ir::Part::Document { source: Media::Base64 { media_type: mime_type, data }, name: None }
         }
         Part { file_data: Some(FileData { mime_type: Some(mime_type), file_uri }), .. }
             if mime_type.starts_with("image/")
                 && (file_uri.starts_with("https://") || file_uri.starts_with("http://")) =>
         {
-            ir::Part::Image(Image::Url(file_uri))
+            ir::Part::Image(Media::Url(file_uri))
+        }
+        Part { file_data: Some(FileData { file_uri, .. }), .. }
+            if file_uri.starts_with("https://") || file_uri.starts_with("http://") =>
+        {
+            ir::Part::Document { source: Media::Url(file_uri), name: None }
         }
         Part { file_data: Some(file), .. } => {
-            return Err(format!("file `{}`: only images at http(s) URLs are carried", file.file_uri))
+            return Err(format!("file `{}`: only files at http(s) URLs are carried", file.file_uri))
         }
         Part { function_call: Some(call), .. } => ir::Part::ToolCall(ToolCall {
             id: calls.call(call.id, &call.name),
@@ -248,7 +253,9 @@ pub fn parts_from_ir(parts: Vec<ir::Part>, signature: impl Fn(Signature) -> Stri
             }
             ir::Part::Text(text) if text.is_empty() => continue,
             ir::Part::Text(text) => Part { text: Some(text), ..Part::default() },
-            ir::Part::Image(image) => image_from_ir(image),
+            ir::Part::Image(image) => media_from_ir(image, None),
+            // Documents linked by URL are PDFs: what Anthropic links, and the usual document.
+            ir::Part::Document { source, .. } => media_from_ir(source, Some("application/pdf")),
             ir::Part::ToolCall(call) => Part {
                 function_call: Some(FunctionCall {
                     id: Some(call.id).filter(|id| !id.is_empty()),
@@ -272,12 +279,16 @@ fn signature_part(signature: String) -> Part {
     Part { text: Some(String::new()), thought_signature: Some(signature), ..Part::default() }
 }
 
-pub fn image_from_ir(image: Image) -> Part {
-    match image {
-        Image::Base64 { media_type, data } => {
+/// An image or document as a part: inline data, or a file by URL with `url_type` as its type.
+pub fn media_from_ir(media: Media, url_type: Option<&str>) -> Part {
+    match media {
+        Media::Base64 { media_type, data } => {
             Part { inline_data: Some(Blob { mime_type: media_type, data }), ..Part::default() }
         }
-        Image::Url(url) => Part { file_data: Some(FileData { mime_type: None, file_uri: url }), ..Part::default() },
+        Media::Url(url) => Part {
+            file_data: Some(FileData { mime_type: url_type.map(str::to_string), file_uri: url }),
+            ..Part::default()
+        },
     }
 }
 

@@ -3,7 +3,7 @@
 use super::types::*;
 use crate::config::{Backend, MaxTokensField};
 use crate::error::ProxyError;
-use crate::ir::{self, Effort, Image, Message, OutputFormat, Part, Reasoning, Role, ToolCall, ToolChoice, ToolResult};
+use crate::ir::{self, Effort, Media, Message, OutputFormat, Part, Reasoning, Role, ToolCall, ToolChoice, ToolResult};
 use serde_json::{json, Value};
 
 /// Fields with no counterpart in other dialects that change what the answer is, so they are
@@ -167,21 +167,21 @@ fn parts_of(content: Option<Content>, field: &str) -> Result<Vec<Part>, ProxyErr
             .enumerate()
             .map(|(i, part)| match (part.kind.as_str(), part.text, part.refusal, part.image_url) {
                 ("text", Some(text), _, _) | ("refusal", _, Some(text), _) => Ok(Part::Text(text)),
-                ("image_url", _, _, Some(image)) => Ok(Part::Image(image_from_url(image.url))),
+                ("image_url", _, _, Some(image)) => Ok(Part::Image(Media::from_url(image.url))),
+                // A file given inline; one uploaded to OpenAI (`file_id`) exists only there.
+                ("file", ..) => match part.extra.get("file").map(|f| (f.get("file_data"), f.get("filename"))) {
+                    Some((Some(Value::String(data)), name)) => Ok(Part::Document {
+                        source: Media::from_url(data.clone()),
+                        name: name.and_then(Value::as_str).map(str::to_string),
+                    }),
+                    _ => {
+                        Err(ProxyError::unsupported(&format!("{field}[{i}]"), "a file not given inline as `file_data`"))
+                    }
+                },
                 (kind, ..) => Err(ProxyError::unsupported(&format!("{field}[{i}]"), format!("content part `{kind}`"))),
             })
             .collect(),
     }
-}
-
-/// `data:` URLs carry the image inline; anything else is a link the backend fetches.
-fn image_from_url(url: String) -> Image {
-    if let Some(rest) = url.strip_prefix("data:") {
-        if let Some((media_type, data)) = rest.split_once(";base64,") {
-            return Image::Base64 { media_type: media_type.to_string(), data: data.to_string() };
-        }
-    }
-    Image::Url(url)
 }
 
 fn tool_choice_to_ir(value: Value) -> Result<ToolChoice, ProxyError> {
@@ -217,7 +217,7 @@ pub fn from_ir(request: ir::Request, backend: &Backend) -> Result<(ChatRequest, 
     for message in request.messages {
         match message.role {
             Role::System => messages.push(text_message("system", ir::join_text(&message.content))),
-            Role::User => push_user(&mut messages, message.content),
+            Role::User => push_user(&mut messages, message.content)?,
             Role::Assistant => messages.push(assistant_message(message.content, &mut dropped)?),
         }
     }
@@ -299,7 +299,7 @@ fn assistant_message(content: Vec<Part>, dropped: &mut Vec<String>) -> Result<Ch
             }),
             // Chat Completions has no place for the provider's reasoning or its signature.
             Part::Thinking { .. } | Part::RedactedThinking { .. } => ir::note_dropped(dropped, "thinking"),
-            Part::Image(_) | Part::ToolResult(_) => {
+            Part::Image(_) | Part::Document { .. } | Part::ToolResult(_) => {
                 return Err(ProxyError::invalid("an assistant turn can hold only text, thinking and tool calls"))
             }
         }
@@ -319,7 +319,7 @@ fn text_is_empty(message: &ChatMessage) -> bool {
 /// A user turn: tool results become `tool` messages, which must come right after the assistant
 /// turn that called the tools; the rest stays a user message. Chat tool messages hold text only,
 /// so images returned by a tool follow in a user message.
-fn push_user(messages: &mut Vec<ChatMessage>, content: Vec<Part>) {
+fn push_user(messages: &mut Vec<ChatMessage>, content: Vec<Part>) -> Result<(), ProxyError> {
     let mut rest = Vec::new();
     for part in content {
         match part {
@@ -342,23 +342,37 @@ fn push_user(messages: &mut Vec<ChatMessage>, content: Vec<Part>) {
         }
     }
     if rest.is_empty() {
-        return;
+        return Ok(());
     }
     let content = match rest.as_slice() {
         [Part::Text(text)] => Content::Text(text.clone()),
-        _ => Content::Parts(rest.into_iter().filter_map(content_part).collect()),
+        _ => Content::Parts(rest.into_iter().map(content_part).collect::<Result<_, _>>()?),
     };
     messages.push(ChatMessage { content: Some(content), ..text_message("user", String::new()) });
+    Ok(())
 }
 
-fn content_part(part: Part) -> Option<ContentPart> {
-    let (kind, text, image_url) = match part {
-        Part::Text(text) => ("text", Some(text), None),
-        Part::Image(Image::Url(url)) => ("image_url", None, Some(ImageUrl { url, detail: None })),
-        Part::Image(Image::Base64 { media_type, data }) => {
-            ("image_url", None, Some(ImageUrl { url: format!("data:{media_type};base64,{data}"), detail: None }))
+fn content_part(part: Part) -> Result<ContentPart, ProxyError> {
+    let mut content =
+        ContentPart { kind: String::new(), text: None, image_url: None, refusal: None, extra: Default::default() };
+    match part {
+        Part::Text(text) => (content.kind, content.text) = ("text".into(), Some(text)),
+        Part::Image(image) => {
+            (content.kind, content.image_url) =
+                ("image_url".into(), Some(ImageUrl { url: image.into_url(), detail: None }))
         }
-        _ => return None,
-    };
-    Some(ContentPart { kind: kind.into(), text, image_url, refusal: None, extra: Default::default() })
+        Part::Document { source: Media::Url(_), .. } => {
+            return Err(ProxyError::unsupported("document", "Chat Completions takes files inline only, not by URL"))
+        }
+        Part::Document { source, name } => {
+            content.kind = "file".into();
+            let mut file = json!({"file_data": source.into_url()});
+            if let Some(name) = name {
+                file["filename"] = name.into();
+            }
+            content.extra.insert("file".into(), file);
+        }
+        _ => return Err(ProxyError::invalid("a user turn can hold only text, images, documents and tool results")),
+    }
+    Ok(content)
 }

@@ -90,7 +90,7 @@ pub fn from_ir(response: ir::Response, created: u64) -> ChatCompletion {
                 kind: "function".into(),
                 function: FunctionCall { name: call.name, arguments: call.arguments },
             }),
-            Part::RedactedThinking { .. } | Part::Image(_) | Part::ToolResult(_) => {}
+            Part::RedactedThinking { .. } | Part::Image(_) | Part::Document { .. } | Part::ToolResult(_) => {}
         }
     }
     let message = ChatMessage {

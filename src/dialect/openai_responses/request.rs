@@ -4,7 +4,7 @@ use super::types::*;
 use crate::config::Backend;
 use crate::error::ProxyError;
 use crate::ir::{
-    self, Effort, Image, Message, OutputFormat, Part, Provider, Reasoning, Role, Signature, ToolCall, ToolChoice,
+    self, Effort, Media, Message, OutputFormat, Part, Provider, Reasoning, Role, Signature, ToolCall, ToolChoice,
     ToolResult,
 };
 use serde_json::{json, Map, Value};
@@ -245,25 +245,21 @@ fn content_to_ir(content: Option<Content>, at: &str) -> Result<Vec<Part>, ProxyE
                 ("input_text" | "output_text" | "text", Some(text), ..) | ("refusal", _, Some(text), _) => {
                     Ok(Part::Text(text))
                 }
-                ("input_image", _, _, Some(url)) => Ok(Part::Image(image_from_url(url))),
+                ("input_image", _, _, Some(url)) => Ok(Part::Image(Media::from_url(url))),
+                // A file given inline or by URL; one uploaded to OpenAI (`file_id`) exists only there.
+                ("input_file", ..) => {
+                    let field = |name: &str| part.extra.get(name).and_then(Value::as_str).map(str::to_string);
+                    match field("file_data").or_else(|| field("file_url")) {
+                        Some(url) => Ok(Part::Document { source: Media::from_url(url), name: field("filename") }),
+                        None => Err(ProxyError::unsupported(
+                            &format!("{at}[{i}]"),
+                            "a file not given as `file_data` or `file_url`",
+                        )),
+                    }
+                }
                 (kind, ..) => Err(ProxyError::unsupported(&format!("{at}[{i}]"), format!("content part `{kind}`"))),
             })
             .collect(),
-    }
-}
-
-/// `data:` URLs carry the image inline; anything else is a link the backend fetches.
-fn image_from_url(url: String) -> Image {
-    match url.strip_prefix("data:").and_then(|rest| rest.split_once(";base64,")) {
-        Some((media_type, data)) => Image::Base64 { media_type: media_type.to_string(), data: data.to_string() },
-        None => Image::Url(url),
-    }
-}
-
-fn image_url(image: Image) -> String {
-    match image {
-        Image::Url(url) => url,
-        Image::Base64 { media_type, data } => format!("data:{media_type};base64,{data}"),
     }
 }
 
@@ -296,9 +292,21 @@ pub fn from_ir(request: ir::Request, _backend: &Backend) -> Result<(ResponsesReq
                         Part::Text(text) => parts.push(text_part("input_text", text)),
                         Part::Image(image) => parts.push(ContentPart {
                             kind: "input_image".into(),
-                            image_url: Some(image_url(image)),
+                            image_url: Some(image.into_url()),
                             ..ContentPart::default()
                         }),
+                        Part::Document { source, name } => {
+                            let mut file = ContentPart { kind: "input_file".into(), ..ContentPart::default() };
+                            let (field, url) = match source {
+                                Media::Url(url) => ("file_url", url),
+                                inline => ("file_data", inline.into_url()),
+                            };
+                            file.extra.insert(field.into(), url.into());
+                            if let Some(name) = name {
+                                file.extra.insert("filename".into(), name.into());
+                            }
+                            parts.push(file)
+                        }
                         Part::ToolResult(result) => input.push(Item {
                             kind: Some("function_call_output".into()),
                             call_id: Some(result.call_id),
@@ -343,7 +351,7 @@ pub fn from_ir(request: ir::Request, _backend: &Backend) -> Result<(ResponsesReq
                         Part::Thinking { .. } | Part::RedactedThinking { .. } => {
                             ir::note_dropped(&mut dropped, "thinking")
                         }
-                        Part::Image(_) | Part::ToolResult(_) => {
+                        Part::Image(_) | Part::Document { .. } | Part::ToolResult(_) => {
                             return Err(ProxyError::invalid(
                                 "an assistant turn can hold only text, thinking and tool calls",
                             ))

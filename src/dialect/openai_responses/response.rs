@@ -129,7 +129,7 @@ pub fn item_from_ir(part: Part, id: String, namespaces: &[String]) -> Option<Ite
                 ..Item::default()
             }
         }
-        Part::Image(_) | Part::ToolResult(_) => return None,
+        Part::Image(_) | Part::Document { .. } | Part::ToolResult(_) => return None,
     })
 }
 
