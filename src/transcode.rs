@@ -9,8 +9,22 @@ use crate::sse;
 /// Turns a backend dialect's stream events into IR events.
 pub trait StreamDecoder {
     fn event(&mut self, event: sse::Event, out: &mut Vec<StreamEvent>) -> Result<(), ProxyError>;
+    /// Whether the stream's end marker has come.
+    fn is_done(&self) -> bool;
     /// The upstream closed the stream: fails unless the answer was complete.
-    fn end(&mut self, out: &mut Vec<StreamEvent>) -> Result<(), ProxyError>;
+    fn end(&mut self, _out: &mut Vec<StreamEvent>) -> Result<(), ProxyError> {
+        if self.is_done() {
+            Ok(())
+        } else {
+            Err(truncated())
+        }
+    }
+}
+
+/// One stream event's JSON payload; unreadable JSON is the upstream's failure.
+pub fn parse_event<T: serde::de::DeserializeOwned>(data: &str) -> Result<T, ProxyError> {
+    serde_json::from_str(data)
+        .map_err(|e| ProxyError::bad_gateway(format!("the upstream sent an unreadable stream event: {e}")))
 }
 
 /// Writes IR events as a client dialect's stream.

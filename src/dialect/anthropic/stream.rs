@@ -66,8 +66,7 @@ impl StreamDecoder for Decoder {
         if self.done {
             return Ok(());
         }
-        let parsed: types::StreamEvent = serde_json::from_str(&event.data)
-            .map_err(|e| ProxyError::bad_gateway(format!("the upstream sent an unreadable stream event: {e}")))?;
+        let parsed: types::StreamEvent = crate::transcode::parse_event(&event.data)?;
         match parsed {
             types::StreamEvent::MessageStart { message } => {
                 self.usage = usage_to_ir(&message.usage);
@@ -120,12 +119,8 @@ impl StreamDecoder for Decoder {
         Ok(())
     }
 
-    fn end(&mut self, _out: &mut Vec<StreamEvent>) -> Result<(), ProxyError> {
-        if self.done {
-            Ok(())
-        } else {
-            Err(crate::transcode::truncated())
-        }
+    fn is_done(&self) -> bool {
+        self.done
     }
 }
 

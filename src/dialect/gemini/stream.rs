@@ -136,8 +136,7 @@ impl StreamDecoder for Decoder {
         if self.done {
             return Ok(());
         }
-        let chunk: GenerateContentResponse = serde_json::from_str(&event.data)
-            .map_err(|e| ProxyError::bad_gateway(format!("the upstream sent an unreadable stream chunk: {e}")))?;
+        let chunk: GenerateContentResponse = crate::transcode::parse_event(&event.data)?;
         if let Some(error) = &chunk.error {
             // Gemini reports a failure inside a stream as it does in an error body.
             let status = error.get("code").and_then(Value::as_u64).and_then(|code| u16::try_from(code).ok());
@@ -148,12 +147,8 @@ impl StreamDecoder for Decoder {
         Ok(())
     }
 
-    fn end(&mut self, _out: &mut Vec<StreamEvent>) -> Result<(), ProxyError> {
-        if self.done {
-            Ok(())
-        } else {
-            Err(crate::transcode::truncated())
-        }
+    fn is_done(&self) -> bool {
+        self.done
     }
 }
 

@@ -113,13 +113,16 @@ impl StreamDecoder for Decoder {
             self.finish_events(out);
             return Ok(());
         }
-        let chunk: ChatChunk = serde_json::from_str(&event.data)
-            .map_err(|e| ProxyError::bad_gateway(format!("the upstream sent an unreadable stream chunk: {e}")))?;
+        let chunk: ChatChunk = crate::transcode::parse_event(&event.data)?;
         if let Some(error) = &chunk.error {
             return Err(ProxyError::from_stream_error(error));
         }
         self.chunk(chunk, out);
         Ok(())
+    }
+
+    fn is_done(&self) -> bool {
+        self.done
     }
 
     fn end(&mut self, out: &mut Vec<StreamEvent>) -> Result<(), ProxyError> {
