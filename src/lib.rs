@@ -13,6 +13,7 @@ pub mod proxy;
 pub mod routing;
 pub mod sse;
 pub mod transcode;
+pub mod vertex;
 
 #[cfg(target_arch = "wasm32")]
 mod worker;
