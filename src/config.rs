@@ -17,12 +17,14 @@ pub enum BackendKind {
     Anthropic,
     /// The Gemini API, with a key.
     Gemini,
+    /// Vertex AI: Gemini and Claude models, with a service account.
+    Vertex,
     /// Built in, no network: answers in the caller's dialect. For trying the proxy and for tests.
     Mock,
 }
 
 impl BackendKind {
-    const NAMES: &'static str = "openai, openresponses, anthropic, gemini, mock";
+    const NAMES: &'static str = "openai, openresponses, anthropic, gemini, vertex, mock";
 
     fn parse(name: &str) -> Option<Self> {
         Self::deserialize(serde_json::Value::from(name)).ok()
@@ -33,7 +35,8 @@ impl BackendKind {
             Self::OpenAi | Self::OpenResponses => "https://api.openai.com/v1",
             Self::Anthropic => "https://api.anthropic.com",
             Self::Gemini => "https://generativelanguage.googleapis.com",
-            Self::Mock => "",
+            // A Vertex host depends on the location; see `vertex::host`.
+            Self::Vertex | Self::Mock => "",
         }
     }
 
@@ -43,7 +46,7 @@ impl BackendKind {
             Self::OpenAi | Self::OpenResponses => Some("OPENAI_API_KEY"),
             Self::Anthropic => Some("ANTHROPIC_API_KEY"),
             Self::Gemini => Some("GEMINI_API_KEY"),
-            Self::Mock => None,
+            Self::Vertex | Self::Mock => None,
         }
     }
 }
@@ -70,6 +73,18 @@ pub struct Backend {
     /// Sent to Anthropic backends when the client gave no output limit (Anthropic requires one).
     pub default_max_tokens: u32,
     pub max_tokens_field: MaxTokensField,
+    /// Set for `vertex` backends only.
+    pub vertex: Option<VertexSettings>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VertexSettings {
+    pub project: String,
+    pub location: String,
+    /// The secret holding the service account's JSON key.
+    pub service_account_env: String,
+    /// Send a self-signed JWT as the bearer instead of exchanging it for an access token.
+    pub self_signed_jwt: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -111,6 +126,10 @@ struct RawBackend {
     default_max_tokens: Option<u32>,
     #[serde(default)]
     max_tokens_field: MaxTokensField,
+    project: Option<String>,
+    location: Option<String>,
+    service_account_env: Option<String>,
+    auth: Option<String>,
 }
 
 impl Config {
@@ -157,6 +176,7 @@ impl Config {
             headers: Vec::new(),
             default_max_tokens: DEFAULT_MAX_TOKENS,
             max_tokens_field: MaxTokensField::default(),
+            vertex: None,
         };
         Ok(Some(Self { backends: vec![backend], aliases: BTreeMap::new() }))
     }
@@ -175,7 +195,11 @@ fn parse_backend(value: Value) -> Result<Backend, String> {
     if let Some(i) = raw.models.iter().position(String::is_empty) {
         return Err(format!("models[{i}]: the pattern is empty"));
     }
-    let base_url = raw.base_url.unwrap_or_else(|| kind.default_base_url().to_string());
+    let vertex = vertex_settings(kind, &raw)?;
+    let base_url = raw.base_url.clone().unwrap_or_else(|| match &vertex {
+        Some(vertex) => crate::vertex::host(&vertex.location),
+        None => kind.default_base_url().to_string(),
+    });
     if kind != BackendKind::Mock && !(base_url.starts_with("https://") || base_url.starts_with("http://")) {
         return Err(format!("base_url: `{base_url}` is not an http(s) URL"));
     }
@@ -194,7 +218,34 @@ fn parse_backend(value: Value) -> Result<Backend, String> {
         headers: raw.headers.into_iter().collect(),
         default_max_tokens: raw.default_max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
         max_tokens_field: raw.max_tokens_field,
+        vertex,
     })
+}
+
+/// The Vertex fields: all required for `vertex` backends, none allowed for others.
+fn vertex_settings(kind: BackendKind, raw: &RawBackend) -> Result<Option<VertexSettings>, String> {
+    let fields =
+        [("project", &raw.project), ("location", &raw.location), ("service_account_env", &raw.service_account_env)];
+    if kind != BackendKind::Vertex {
+        return match fields.iter().chain([&("auth", &raw.auth)]).find(|(_, value)| value.is_some()) {
+            Some((name, _)) => Err(format!("{name}: only `vertex` backends take it")),
+            None => Ok(None),
+        };
+    }
+    if let Some((name, _)) = fields.iter().find(|(_, value)| value.as_deref().is_none_or(str::is_empty)) {
+        return Err(format!("{name}: required for `vertex` backends"));
+    }
+    let self_signed_jwt = match raw.auth.as_deref() {
+        None | Some("token_exchange") => false,
+        Some("self_signed_jwt") => true,
+        Some(other) => return Err(format!("auth: unknown mode `{other}` (expected token_exchange, self_signed_jwt)")),
+    };
+    Ok(Some(VertexSettings {
+        project: raw.project.clone().unwrap_or_default(),
+        location: raw.location.clone().unwrap_or_default(),
+        service_account_env: raw.service_account_env.clone().unwrap_or_default(),
+        self_signed_jwt,
+    }))
 }
 
 fn normalise_base_url(url: &str) -> String {
@@ -251,6 +302,28 @@ mod tests {
         assert!(error_of(r#"{"backends":[]}"#).starts_with("backends"));
         assert!(error_of(r#"{"backend":[]}"#).contains("unknown field `backend`"));
         assert!(error_of("{not json").contains("line 1"));
+    }
+
+    #[test]
+    fn vertex_backends_need_their_fields_and_get_their_host() {
+        let vertex = |extra: &str| {
+            Config::from_json(&format!(r#"{{"backends":[{{"name":"v","kind":"vertex","models":["*"]{extra}}}]}}"#))
+        };
+        let config = vertex(r#","project":"p","location":"us-east5","service_account_env":"SA""#).unwrap();
+        let backend = &config.backends[0];
+        assert_eq!(backend.base_url, "https://us-east5-aiplatform.googleapis.com");
+        assert_eq!(backend.vertex.as_ref().map(|v| (v.project.as_str(), v.self_signed_jwt)), Some(("p", false)));
+        let global =
+            vertex(r#","project":"p","location":"global","service_account_env":"SA","auth":"self_signed_jwt""#);
+        assert_eq!(global.unwrap().backends[0].base_url, "https://aiplatform.googleapis.com");
+        assert!(vertex(r#","project":"p","location":"eu""#).unwrap_err().0.contains("service_account_env: required"));
+        assert!(vertex(r#","project":"p","location":"eu","service_account_env":"S","auth":"x""#)
+            .unwrap_err()
+            .0
+            .contains("auth:"));
+        let misplaced =
+            Config::from_json(r#"{"backends":[{"name":"o","kind":"openai","models":["*"],"project":"p"}]}"#);
+        assert!(misplaced.unwrap_err().0.contains("project: only `vertex` backends take it"));
     }
 
     #[test]

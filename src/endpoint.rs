@@ -27,8 +27,37 @@ pub fn post(path: &str) -> Option<Endpoint> {
         "/v1/messages" => Some(Endpoint::of(Dialect::Anthropic, Operation::Generate)),
         "/v1/messages/count_tokens" => Some(Endpoint::of(Dialect::Anthropic, Operation::CountTokens)),
         "/v1/responses" => Some(Endpoint::of(Dialect::OpenAiResponses, Operation::Generate)),
-        _ => gemini(path),
+        _ => gemini(path).or_else(|| vertex(path)),
     }
+}
+
+/// Vertex AI's publisher paths, so agents set up for Vertex can point at the proxy instead:
+/// `/{v1|v1beta1}/[projects/{p}/locations/{l}/]publishers/{anthropic|google}/models/{model}:{method}`.
+/// The project and location are the client's; the proxy routes by model like any request.
+fn vertex(path: &str) -> Option<Endpoint> {
+    let rest = path.strip_prefix("/v1/").or_else(|| path.strip_prefix("/v1beta1/"))?;
+    let rest = match rest.strip_prefix("projects/") {
+        Some(project) => {
+            let (_, after) = project.split_once("/locations/")?;
+            after.split_once('/')?.1
+        }
+        None => rest,
+    };
+    let (publisher, model_method) = rest.strip_prefix("publishers/")?.split_once("/models/")?;
+    let (model, method) = model_method.rsplit_once(':')?;
+    let model = percent_encoding::percent_decode_str(model).decode_utf8().ok()?.into_owned();
+    let (dialect, operation, stream) = match (publisher, method) {
+        ("anthropic", "rawPredict") if model == "count-tokens" => (Dialect::Anthropic, Operation::CountTokens, false),
+        ("anthropic", "rawPredict") => (Dialect::Anthropic, Operation::Generate, false),
+        ("anthropic", "streamRawPredict") => (Dialect::Anthropic, Operation::Generate, true),
+        ("google", "generateContent") => (Dialect::Gemini, Operation::Generate, false),
+        ("google", "streamGenerateContent") => (Dialect::Gemini, Operation::Generate, true),
+        ("google", "countTokens") => (Dialect::Gemini, Operation::CountTokens, false),
+        _ => return None,
+    };
+    // Vertex counts Claude tokens at a shared endpoint: the model is then the body's.
+    let model = (operation == Operation::Generate || dialect == Dialect::Gemini).then_some(model);
+    Some(Endpoint { dialect, operation, model, stream: Some(stream) })
 }
 
 /// `/v1beta/models/{model}:{method}`, and the same under `/v1` (google-genai's Python default).
@@ -85,6 +114,29 @@ mod tests {
         assert_eq!(post("/v1/models/my%2Fmodel:generateContent").unwrap().model.as_deref(), Some("my/model"));
         assert_eq!(post("/v1beta/models/x:embedContent"), None);
         assert_eq!(post("/v1beta/models/x"), None);
+    }
+
+    #[test]
+    fn vertex_paths_route_by_their_model() {
+        let claude = post(
+            "/v1/projects/p/locations/us-east5/publishers/anthropic/models/claude-sonnet-4-5@20250929:streamRawPredict",
+        )
+        .unwrap();
+        assert_eq!(claude.dialect, Dialect::Anthropic);
+        assert_eq!((claude.model.as_deref(), claude.stream), (Some("claude-sonnet-4-5@20250929"), Some(true)));
+        let count =
+            post("/v1/projects/p/locations/global/publishers/anthropic/models/count-tokens:rawPredict").unwrap();
+        assert_eq!((count.operation, count.model), (Operation::CountTokens, None));
+        let gemini =
+            post("/v1beta1/projects/p/locations/us-central1/publishers/google/models/gemini-2.5-flash:generateContent")
+                .unwrap();
+        assert_eq!(
+            (gemini.dialect, gemini.model.as_deref(), gemini.stream),
+            (Dialect::Gemini, Some("gemini-2.5-flash"), Some(false))
+        );
+        let short = post("/v1beta1/publishers/google/models/gemini-3.8-flash:streamGenerateContent").unwrap();
+        assert_eq!((short.model.as_deref(), short.stream), (Some("gemini-3.8-flash"), Some(true)));
+        assert_eq!(post("/v1/projects/p/locations/l/publishers/meta/models/llama:rawPredict"), None);
     }
 
     #[test]

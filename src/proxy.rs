@@ -1,12 +1,13 @@
 //! Turns a client request into what the Workers shell must do: call an upstream (and how to
 //! translate its answer back), or answer locally. Everything here is pure, so it is tested natively.
 
-use crate::config::{Backend, BackendKind, Config};
+use crate::config::{Backend, BackendKind, Config, VertexSettings};
 use crate::dialect::{anthropic, gemini, openai_chat, openai_responses, Dialect};
 use crate::error::ProxyError;
 use crate::ir;
 use crate::mock;
 use crate::transcode::{StreamEncoder, Transcoder};
+use crate::vertex;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
@@ -59,6 +60,9 @@ pub struct UpstreamCall {
     pub backend: String,
     /// Request fields the backend dialect could not carry, reported in `x-llmproxy-dropped`.
     pub dropped: Vec<String>,
+    /// For Vertex backends: the service account to authenticate with, as the shell must add an
+    /// `Authorization: Bearer` token it gets from it.
+    pub vertex: Option<VertexSettings>,
 }
 
 pub struct LocalAnswer {
@@ -122,6 +126,10 @@ pub fn plan(config: &Config, inbound: &Inbound) -> Result<Plan, ProxyError> {
         BackendKind::OpenResponses => Dialect::OpenAiResponses,
         BackendKind::Anthropic => Dialect::Anthropic,
         BackendKind::Gemini => Dialect::Gemini,
+        BackendKind::Vertex => match vertex::Publisher::of(model) {
+            vertex::Publisher::Anthropic => Dialect::Anthropic,
+            vertex::Publisher::Google => Dialect::Gemini,
+        },
         BackendKind::Mock => inbound.dialect,
     };
     let exchange =
@@ -129,15 +137,20 @@ pub fn plan(config: &Config, inbound: &Inbound) -> Result<Plan, ProxyError> {
     let same_dialect = backend_dialect == inbound.dialect;
     let native_count = inbound.operation == Operation::CountTokens
         && same_dialect
-        && matches!(backend.kind, BackendKind::Anthropic | BackendKind::Gemini);
+        && matches!(backend.kind, BackendKind::Anthropic | BackendKind::Gemini | BackendKind::Vertex);
     if inbound.operation == Operation::CountTokens && !native_count {
         return estimate_tokens(inbound, backend);
     }
     if backend.kind == BackendKind::Mock {
         return answer_locally(inbound, model, backend, stream, exchange).map(Plan::Local);
     }
-    let (body, dropped) = match (same_dialect, inbound.model) {
-        // The model is in the URL: the body does not name it.
+    let (mut body, dropped) = match (same_dialect, inbound.model) {
+        // Vertex-shaped Claude paths name the model in the URL and Vertex's version in the body;
+        // Anthropic's own API wants them the other way round.
+        (true, Some(_)) if backend.kind == BackendKind::Anthropic => {
+            (anthropic_api_body(inbound.body, model)?, Vec::new())
+        }
+        // Gemini names the model in the URL only.
         (true, Some(_)) => (inbound.body.to_vec(), Vec::new()),
         (true, None) => (with_model(inbound.body, requested, model)?, Vec::new()),
         (false, _) => {
@@ -147,6 +160,11 @@ pub fn plan(config: &Config, inbound: &Inbound) -> Result<Plan, ProxyError> {
             from_ir(backend_dialect, request, backend)?
         }
     };
+    if backend.kind == BackendKind::Vertex && backend_dialect == Dialect::Anthropic {
+        // Vertex counts Claude tokens at one shared endpoint, which needs the model in the body.
+        let count = inbound.operation == Operation::CountTokens;
+        body = vertex::claude_body(&body, count.then_some(model)).map_err(ProxyError::invalid)?;
+    }
     let mut url = match (backend.kind, inbound.operation) {
         (BackendKind::OpenAi, _) => format!("{}/chat/completions", backend.base_url),
         (BackendKind::OpenResponses, _) => format!("{}/responses", backend.base_url),
@@ -160,16 +178,49 @@ pub fn plan(config: &Config, inbound: &Inbound) -> Result<Plan, ProxyError> {
             };
             format!("{}/v1beta/models/{model}:{method}", backend.base_url)
         }
+        (BackendKind::Vertex, operation) => {
+            let settings = backend.vertex.as_ref().expect("vertex backends have vertex settings");
+            let publisher = vertex::Publisher::of(model);
+            let (model, method) = match (publisher, operation, stream) {
+                (vertex::Publisher::Anthropic, Operation::CountTokens, _) => ("count-tokens", "rawPredict"),
+                (vertex::Publisher::Anthropic, Operation::Generate, true) => (model, "streamRawPredict"),
+                (vertex::Publisher::Anthropic, Operation::Generate, false) => (model, "rawPredict"),
+                (vertex::Publisher::Google, Operation::CountTokens, _) => (model, "countTokens"),
+                (vertex::Publisher::Google, Operation::Generate, true) => (model, "streamGenerateContent?alt=sse"),
+                (vertex::Publisher::Google, Operation::Generate, false) => (model, "generateContent"),
+            };
+            vertex::model_url(&backend.base_url, &settings.project, &settings.location, publisher, model, method)
+        }
         (BackendKind::Mock, _) => unreachable!("the mock answered above"),
     };
     let forwarded = forwarded_query(inbound.query);
-    if same_dialect && backend.kind != BackendKind::Gemini && !forwarded.is_empty() {
+    let own_query = matches!(backend.kind, BackendKind::Gemini | BackendKind::Vertex);
+    if same_dialect && !own_query && !forwarded.is_empty() {
         url.push('?');
         url.push_str(&forwarded);
     }
     let headers = upstream_headers(backend, same_dialect, inbound)?;
     let stream = stream && inbound.operation == Operation::Generate;
-    Ok(Plan::Upstream(UpstreamCall { url, headers, body, stream, exchange, backend: backend.name.clone(), dropped }))
+    Ok(Plan::Upstream(UpstreamCall {
+        url,
+        headers,
+        body,
+        stream,
+        exchange,
+        backend: backend.name.clone(),
+        dropped,
+        vertex: backend.vertex.clone(),
+    }))
+}
+
+/// A Messages body for Anthropic's own API, from a Vertex-shaped request: the model in the body,
+/// and no `anthropic_version` (the API takes the version as a header).
+fn anthropic_api_body(body: &[u8], model: &str) -> Result<Vec<u8>, ProxyError> {
+    let mut fields: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(body)
+        .map_err(|e| ProxyError::invalid(format!("the request body is not a JSON object: {e}")))?;
+    fields.remove("anthropic_version");
+    fields.insert("model".into(), model.into());
+    serde_json::to_vec(&fields).map_err(|e| ProxyError::internal(e.to_string()))
 }
 
 /// The client's query without its `key` parameter, which is the proxy's key and never the
@@ -274,6 +325,13 @@ fn upstream_headers(
         BackendKind::Gemini => {
             if let Some(key) = key {
                 headers.push(("x-goog-api-key".into(), key));
+            }
+        }
+        // The bearer token is the shell's to add (see `UpstreamCall::vertex`); Claude's betas go
+        // through as on Anthropic's own API.
+        BackendKind::Vertex => {
+            if let Some(beta) = (inbound.header)("anthropic-beta") {
+                headers.push(("anthropic-beta".into(), beta));
             }
         }
         BackendKind::Mock => {}

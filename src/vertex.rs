@@ -53,12 +53,15 @@ pub fn model_url(base: &str, project: &str, location: &str, publisher: Publisher
     format!("{base}/v1/projects/{project}/locations/{location}/publishers/{publisher}/models/{model}:{method}")
 }
 
-/// A Messages body as Vertex takes it: no `model` (it is in the URL) and Vertex's
-/// `anthropic_version`, whatever the client sent.
-pub fn claude_body(body: &[u8]) -> Result<Vec<u8>, String> {
+/// A Messages body as Vertex takes it: Vertex's `anthropic_version`, whatever the client sent,
+/// and the model only where the URL does not name it (`model`, for token counting).
+pub fn claude_body(body: &[u8], model: Option<&str>) -> Result<Vec<u8>, String> {
     let mut fields: serde_json::Map<String, Value> =
         serde_json::from_slice(body).map_err(|e| format!("the request body is not a JSON object: {e}"))?;
-    fields.remove("model");
+    match model {
+        Some(model) => fields.insert("model".into(), model.into()),
+        None => fields.remove("model"),
+    };
     fields.insert("anthropic_version".into(), ANTHROPIC_VERSION.into());
     serde_json::to_vec(&fields).map_err(|e| e.to_string())
 }
@@ -170,7 +173,8 @@ mod tests {
     use super::*;
 
     // A throwaway key's PEM shape; the bytes need only be base64 for these tests.
-    const KEY: &str = "-----BEGIN PRIVATE KEY-----\nMIIBVQIBADANBgkqhkiG9w0BAQEFAASCAT8w\nggE7AgEAAkEA\n-----END PRIVATE KEY-----\n";
+    const KEY: &str =
+        "-----BEGIN PRIVATE KEY-----\nMIIBVQIBADANBgkqhkiG9w0BAQEFAASCAT8w\nggE7AgEAAkEA\n-----END PRIVATE KEY-----\n";
 
     fn account() -> ServiceAccount {
         let json = json!({"type": "service_account", "client_email": "sa@p.iam.gserviceaccount.com",
@@ -197,9 +201,13 @@ mod tests {
 
     #[test]
     fn claude_bodies_lose_the_model_and_gain_vertex_version() {
-        let body = claude_body(br#"{"model":"claude-x","anthropic_version":"2023-06-01","max_tokens":5}"#).unwrap();
+        let body =
+            claude_body(br#"{"model":"claude-x","anthropic_version":"2023-06-01","max_tokens":5}"#, None).unwrap();
         let body: Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(body, json!({"anthropic_version": "vertex-2023-10-16", "max_tokens": 5}));
+        let count = claude_body(br#"{"messages":[]}"#, Some("claude-y@1")).unwrap();
+        let count: Value = serde_json::from_slice(&count).unwrap();
+        assert_eq!(count, json!({"anthropic_version": "vertex-2023-10-16", "model": "claude-y@1", "messages": []}));
     }
 
     #[test]

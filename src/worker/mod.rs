@@ -1,6 +1,8 @@
 //! The Cloudflare Workers shell: HTTP routing, client auth, the KV config, secrets, the upstream
 //! fetch and stream wiring. Every decision is made by the pure core.
 
+mod google_auth;
+
 use crate::config::Config;
 use crate::dialect::Dialect;
 use crate::endpoint::{self, Endpoint};
@@ -165,7 +167,7 @@ async fn call(req: &mut Request, env: &Env, endpoint: Endpoint) -> Result<Respon
                 json_response(200, std::str::from_utf8(&answer.body).unwrap_or_default(), &meta)
             }
         }
-        Plan::Upstream(call) => forward(call).await,
+        Plan::Upstream(call) => forward(call, env).await,
     }
 }
 
@@ -177,12 +179,16 @@ fn meta_headers(backend: &str, dropped: &[String]) -> Vec<(&'static str, String)
     meta
 }
 
-async fn forward(call: UpstreamCall) -> Result<Response, ProxyError> {
+async fn forward(call: UpstreamCall, env: &Env) -> Result<Response, ProxyError> {
     let headers = Headers::new();
     for (name, value) in &call.headers {
         headers.set(name, value).map_err(|_| {
             ProxyError::internal(format!("the upstream header `{name}` has a value that is not allowed"))
         })?;
+    }
+    if let Some(settings) = &call.vertex {
+        let token = google_auth::bearer(env, settings).await?;
+        headers.set("authorization", &format!("Bearer {token}")).map_err(|e| ProxyError::internal(e.to_string()))?;
     }
     let mut init = RequestInit::new();
     init.with_method(Method::Post)
