@@ -1,10 +1,12 @@
+import json
+
 import anthropic
 import openai
 import pytest
 from google import genai
 from google.genai import types as genai_types
 
-from upstream import FakeUpstream
+from upstream import FakeUpstream, TokenEndpoint
 from worker import Worker
 
 CLIENT_KEY = "client-key-for-tests"
@@ -14,9 +16,44 @@ ANTHROPIC_KEY = "sk-upstream-anthropic-secret"
 MAX_BODY_BYTES = 1 << 20
 
 
+VERTEX_ACCOUNTS = {
+    # name: (models, token endpoint settings)
+    "main": (["claude-v-*", "gemini-v-*"], {}),
+    "reuse": (["claude-vr-*"], {}),
+    "short": (["claude-vs-*"], {"expires_in": 301}),
+    "slow": (["claude-vf-*"], {"delay": 1.0}),
+    "fail": (["claude-vx-*"], {"refuse": True}),
+}
+
+
+def vertex_backends(port: int) -> list[dict]:
+    common = {"kind": "vertex", "project": "my-proj", "location": "us-east5", "base_url": f"http://127.0.0.1:{port}/vertex"}
+    backends = [dict(common, name=f"vertex-{name}", models=models, service_account_env=f"VERTEX_SA_{name.upper()}")
+                for name, (models, _) in VERTEX_ACCOUNTS.items()]
+    backends.append(dict(common, name="vertex-bad", models=["claude-vb-*"], service_account_env="VERTEX_SA_BAD"))
+    backends.append(dict(common, name="vertex-self-signed", models=["claude-vj-*", "gemini-vj-*"],
+                         service_account_env="VERTEX_SA_MAIN", auth="self_signed_jwt"))
+    return backends
+
+
+@pytest.fixture(scope="session")
+def vertex_key():
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    return key, pem.decode()
+
+
+def service_account(pem: str, token_uri: str) -> str:
+    return json.dumps({"type": "service_account", "project_id": "my-proj", "private_key_id": "kid-test",
+                       "private_key": pem, "client_email": "proxy@my-proj.iam.gserviceaccount.com",
+                       "client_id": "1", "token_uri": token_uri})
+
+
 def routing_config(port: int) -> dict:
     return {
-        "backends": [
+        "backends": vertex_backends(port) + [
             {"name": "openai", "kind": "openai", "base_url": f"http://127.0.0.1:{port}/openai/v1",
              "api_key_env": "OPENAI_API_KEY", "models": ["gpt-*"], "headers": {"x-static": "from-config"}},
             {"name": "anthropic", "kind": "anthropic", "base_url": f"http://127.0.0.1:{port}/anthropic",
@@ -40,9 +77,15 @@ def upstream():
 
 
 @pytest.fixture(scope="session")
-def worker(upstream):
+def worker(upstream, vertex_key):
+    key, pem = vertex_key
+    for name, (_, settings) in VERTEX_ACCOUNTS.items():
+        upstream.token_endpoints[name] = TokenEndpoint(key.public_key(), "proxy@my-proj.iam.gserviceaccount.com", "kid-test", **settings)
+    accounts = {f"VERTEX_SA_{name.upper()}": service_account(pem, f"http://127.0.0.1:{upstream.port}/token-{name}")
+                for name in VERTEX_ACCOUNTS}
+    accounts["VERTEX_SA_BAD"] = json.dumps({"client_email": "x@y", "private_key": "not-a-key-SECRET-MATERIAL", "private_key_id": "k"})
     w = Worker(
-        vars={
+        vars=accounts | {
             "LLMPROXY_API_KEY": f"another-key, {CLIENT_KEY}",
             "OPENAI_API_KEY": OPENAI_KEY,
             "ANTHROPIC_API_KEY": ANTHROPIC_KEY,

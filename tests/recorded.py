@@ -4,7 +4,7 @@ test, computed independently of the worker."""
 import base64
 import json
 
-from upstream import wire
+from upstream import WIRE, wire
 
 
 def sse_payloads(raw: bytes) -> list[dict]:

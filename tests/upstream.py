@@ -1,9 +1,12 @@
 """A scripted fake upstream on 127.0.0.1: it records every request the worker sends and answers
 with whatever reply a test scripted for the request's model, so each test owns its own model name."""
 
+import base64
 import json
 import re
 import socket
+import time
+import urllib.parse
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -60,6 +63,37 @@ def model_of(path: str, body) -> str | None:
 
 
 @dataclass
+class TokenEndpoint:
+    """A fake OAuth token endpoint at `/token-{name}` that checks the service-account JWT it is
+    given (signature and claims) before answering."""
+    public_key: object
+    client_email: str
+    key_id: str
+    expires_in: int = 3600
+    delay: float = 0.0
+    refuse: bool = False
+    exchanges: int = 0
+    problems: list = field(default_factory=list)
+
+
+def jwt_parts(jwt: str) -> tuple[dict, dict, bytes, bytes]:
+    """Header, claims, signature and signed bytes of a JWT."""
+    def b64(part: str) -> bytes:
+        return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+    header, claims, signature = jwt.split(".")
+    return json.loads(b64(header)), json.loads(b64(claims)), b64(signature), f"{header}.{claims}".encode()
+
+
+def verify_jwt(jwt: str, public_key) -> tuple[dict, dict]:
+    """Checks an RS256 signature; raises if it is wrong."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+    header, claims, signature, signed = jwt_parts(jwt)
+    public_key.verify(signature, signed, padding.PKCS1v15(), hashes.SHA256())
+    return header, claims
+
+
+@dataclass
 class Seen:
     method: str
     path: str
@@ -70,6 +104,7 @@ class Seen:
 class FakeUpstream:
     def __init__(self):
         self.replies: dict[str, Reply] = {}
+        self.token_endpoints: dict[str, TokenEndpoint] = {}
         self.seen: list[Seen] = []
         self.lock = threading.Lock()
         upstream = self
@@ -83,6 +118,8 @@ class FakeUpstream:
             def do_POST(self):
                 length = int(self.headers.get("content-length") or 0)
                 raw = self.rfile.read(length)
+                if self.path.startswith("/token-"):
+                    return self.token(self.path[len("/token-"):], raw)
                 try:
                     body = json.loads(raw)
                 except ValueError:
@@ -92,6 +129,28 @@ class FakeUpstream:
                     model = model_of(self.path, body)
                     reply = upstream.replies.get(model) or Reply.json({"error": {"message": f"no reply scripted for {model}"}}, 599)
                 self.answer(reply)
+
+            def token(self, name: str, raw: bytes):
+                endpoint = upstream.token_endpoints[name]
+                form = urllib.parse.parse_qs(raw.decode())
+                with upstream.lock:
+                    endpoint.exchanges += 1
+                try:
+                    assert form["grant_type"] == ["urn:ietf:params:oauth:grant-type:jwt-bearer"], form
+                    header, claims = verify_jwt(form["assertion"][0], endpoint.public_key)
+                    token_uri = f"http://127.0.0.1:{upstream.port}/token-{name}"
+                    assert header == {"alg": "RS256", "typ": "JWT", "kid": endpoint.key_id}, header
+                    assert (claims["iss"], claims["aud"], claims["scope"]) == (
+                        endpoint.client_email, token_uri, "https://www.googleapis.com/auth/cloud-platform"), claims
+                    assert 0 < claims["exp"] - claims["iat"] <= 3600, claims
+                except Exception as problem:  # a wrong JWT is what the test is about; it must fail it
+                    endpoint.problems.append(repr(problem))
+                    return self.answer(Reply.json({"error": "invalid_grant", "error_description": repr(problem)}, 400))
+                time.sleep(endpoint.delay)
+                if endpoint.refuse:
+                    return self.answer(Reply.json({"error": "invalid_grant", "error_description": "Invalid JWT Signature."}, 400))
+                token = f"ya29.{name}-{endpoint.exchanges}"
+                self.answer(Reply.json({"access_token": token, "expires_in": endpoint.expires_in, "token_type": "Bearer"}))
 
             def answer(self, reply: Reply):
                 self.send_response(reply.status)

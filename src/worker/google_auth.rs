@@ -6,27 +6,26 @@
 use crate::config::VertexSettings;
 use crate::error::{ErrorKind, ProxyError};
 use crate::vertex::{self, ServiceAccount};
-use futures_util::future::{FutureExt, LocalBoxFuture, Shared};
 use js_sys::{Array, Object, Reflect, Uint8Array};
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::time::Duration;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Crypto, CryptoKey};
-use worker::{Env, Fetch, Headers, Method, Request, RequestInit};
+use worker::{Delay, Env, Fetch, Headers, Method, Request, RequestInit};
 
 /// Tokens are made again this long before they expire, so none expires on its way to Vertex.
 const REFRESH_MARGIN_SECONDS: f64 = 300.0;
-
-type Minting = Shared<LocalBoxFuture<'static, Result<(String, f64), ProxyError>>>;
+/// How often a request waiting for another request's mint looks again, and for how long at most.
+const WAIT_STEP_MS: u64 = 20;
+const WAIT_LIMIT_MS: f64 = 30_000.0;
 
 enum Slot {
     /// A token and when to make a new one (ms since the epoch).
-    Ready {
-        token: String,
-        refresh_at: f64,
-    },
-    Minting(Minting),
+    Ready { token: String, refresh_at: f64 },
+    /// Another request is making one.
+    Minting,
 }
 
 thread_local! {
@@ -34,42 +33,43 @@ thread_local! {
     static TOKENS: RefCell<HashMap<String, Slot>> = RefCell::new(HashMap::new());
 }
 
-/// The bearer token for a Vertex backend.
+/// The bearer token for a Vertex backend. A request that finds another one minting waits on
+/// timers of its own until that token is filed: the Workers runtime cancels a request that waits
+/// on another request's I/O.
 pub async fn bearer(env: &Env, settings: &VertexSettings) -> Result<String, ProxyError> {
     let key = format!("{}:{}", settings.service_account_env, settings.self_signed_jwt);
-    let now = js_sys::Date::now();
-    let minting = TOKENS.with_borrow_mut(|tokens| match tokens.get(&key) {
-        Some(Slot::Ready { token, refresh_at }) if now < *refresh_at => Err(token.clone()),
-        Some(Slot::Minting(minting)) => Ok(minting.clone()),
-        _ => {
-            let minting = mint(env.clone(), settings.clone()).boxed_local().shared();
-            tokens.insert(key.clone(), Slot::Minting(minting.clone()));
-            Ok(minting)
-        }
-    });
-    let minting = match minting {
-        Err(token) => return Ok(token),
-        Ok(minting) => minting,
-    };
-    let result = minting.await;
-    TOKENS.with_borrow_mut(|tokens| {
-        // The first waiter to get here files the outcome; a failure is forgotten at once.
-        if matches!(tokens.get(&key), Some(Slot::Minting(_))) {
-            match &result {
-                Ok((token, refresh_at)) => {
-                    tokens.insert(key.clone(), Slot::Ready { token: token.clone(), refresh_at: *refresh_at });
-                }
-                Err(_) => {
-                    tokens.remove(&key);
-                }
+    let started = js_sys::Date::now();
+    loop {
+        let now = js_sys::Date::now();
+        let minting_elsewhere = TOKENS.with_borrow_mut(|tokens| match tokens.get(&key) {
+            Some(Slot::Ready { token, refresh_at }) if now < *refresh_at => Err(token.clone()),
+            Some(Slot::Minting) => Ok(true),
+            _ => {
+                tokens.insert(key.clone(), Slot::Minting);
+                Ok(false)
+            }
+        });
+        match minting_elsewhere {
+            Err(token) => return Ok(token),
+            Ok(true) if now - started < WAIT_LIMIT_MS => Delay::from(Duration::from_millis(WAIT_STEP_MS)).await,
+            Ok(true) => return Err(ProxyError::bad_gateway("timed out waiting for a Vertex access token")),
+            Ok(false) => {
+                let result = mint(env, settings).await;
+                TOKENS.with_borrow_mut(|tokens| match &result {
+                    Ok((token, refresh_at)) => {
+                        tokens.insert(key.clone(), Slot::Ready { token: token.clone(), refresh_at: *refresh_at })
+                    }
+                    // A failure is not kept: the next request tries again.
+                    Err(_) => tokens.remove(&key),
+                });
+                return result.map(|(token, _)| token);
             }
         }
-    });
-    result.map(|(token, _)| token)
+    }
 }
 
 /// Makes a token: the JWT, signed; exchanged at the key's `token_uri` unless self-signed.
-async fn mint(env: Env, settings: VertexSettings) -> Result<(String, f64), ProxyError> {
+async fn mint(env: &Env, settings: &VertexSettings) -> Result<(String, f64), ProxyError> {
     let secret = &settings.service_account_env;
     let json = env.secret(secret).map(|s| s.to_string()).or_else(|_| env.var(secret).map(|v| v.to_string())).map_err(
         |_| ProxyError::internal(format!("the Vertex backend needs the secret `{secret}`, which is not set")),
