@@ -104,6 +104,8 @@ impl std::fmt::Display for ConfigError {
 }
 
 pub const DEFAULT_MAX_TOKENS: u32 = 4096;
+/// The secret holding the service-account key of a zero-config Vertex backend.
+pub const VERTEX_SERVICE_ACCOUNT: &str = "VERTEX_SERVICE_ACCOUNT";
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -167,16 +169,37 @@ impl Config {
         let kind = BackendKind::parse(kind_name.trim()).ok_or_else(|| {
             ConfigError(format!("LLMPROXY_BACKEND: unknown kind `{kind_name}` (expected {})", BackendKind::NAMES))
         })?;
+        // A Vertex backend is placed by project and location, and signs in with a service account.
+        let vertex = match kind {
+            BackendKind::Vertex => {
+                let required = |name: &str| {
+                    var(name)
+                        .filter(|v| !v.is_empty())
+                        .ok_or_else(|| ConfigError(format!("{name}: required when LLMPROXY_BACKEND is vertex")))
+                };
+                Some(VertexSettings {
+                    project: required("LLMPROXY_VERTEX_PROJECT")?,
+                    location: required("LLMPROXY_VERTEX_LOCATION")?,
+                    service_account_env: VERTEX_SERVICE_ACCOUNT.to_string(),
+                    self_signed_jwt: false,
+                })
+            }
+            _ => None,
+        };
+        let base_url = var("LLMPROXY_BASE_URL").unwrap_or_else(|| match &vertex {
+            Some(vertex) => crate::vertex::host(&vertex.location),
+            None => kind.default_base_url().to_string(),
+        });
         let backend = Backend {
             name: kind_name.trim().to_string(),
             kind,
-            base_url: normalise_base_url(var("LLMPROXY_BASE_URL").as_deref().unwrap_or(kind.default_base_url())),
+            base_url: normalise_base_url(&base_url),
             api_key_env: kind.default_api_key_env().map(str::to_string),
             models: vec!["**".to_string()],
             headers: Vec::new(),
             default_max_tokens: DEFAULT_MAX_TOKENS,
             max_tokens_field: MaxTokensField::default(),
-            vertex: None,
+            vertex,
         };
         Ok(Some(Self { backends: vec![backend], aliases: BTreeMap::new() }))
     }
@@ -340,5 +363,16 @@ mod tests {
         assert_eq!(Config::from_vars(|_| None).unwrap(), None);
         let bad = Config::from_vars(|n| (n == "LLMPROXY_BACKEND").then(|| "nope".to_string()));
         assert!(bad.unwrap_err().0.starts_with("LLMPROXY_BACKEND"));
+        let vertex = |name: &str| match name {
+            "LLMPROXY_BACKEND" => Some("vertex".to_string()),
+            "LLMPROXY_VERTEX_PROJECT" => Some("p".to_string()),
+            "LLMPROXY_VERTEX_LOCATION" => Some("global".to_string()),
+            _ => None,
+        };
+        let config = Config::from_vars(vertex).unwrap().unwrap();
+        assert_eq!(config.backends[0].base_url, "https://aiplatform.googleapis.com");
+        assert_eq!(config.backends[0].vertex.as_ref().unwrap().service_account_env, VERTEX_SERVICE_ACCOUNT);
+        let missing = Config::from_vars(|n| (n == "LLMPROXY_BACKEND").then(|| "vertex".to_string()));
+        assert!(missing.unwrap_err().0.starts_with("LLMPROXY_VERTEX_PROJECT: required"));
     }
 }
