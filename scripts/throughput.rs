@@ -8,8 +8,10 @@ use llmproxy::sse;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-/// How long each measurement runs; long enough to average out timer noise, short enough for CI.
-const MEASURE_FOR: Duration = Duration::from_millis(300);
+/// Each rate is the best of several short runs: a virtual machine's neighbours only ever slow a
+/// run down, so the fastest run is the one closest to the code's own speed.
+const RUNS: u32 = 5;
+const RUN_FOR: Duration = Duration::from_millis(200);
 /// Upstreams send a stream in network-sized pieces; the transcoder sees them one at a time.
 const PIECE: usize = 512;
 
@@ -24,15 +26,19 @@ fn framed(jsonl: &str) -> Vec<u8> {
     out
 }
 
-/// Runs `work` over `bytes` repeatedly for `MEASURE_FOR`; returns MB/s of input.
+/// Runs `work` over `bytes` repeatedly; returns the best MB/s of input over `RUNS` runs.
 fn throughput(bytes: &[u8], mut work: impl FnMut(&[u8])) -> f64 {
-    let start = Instant::now();
-    let mut rounds = 0u64;
-    while start.elapsed() < MEASURE_FOR {
-        work(bytes);
-        rounds += 1;
-    }
-    (bytes.len() as u64 * rounds) as f64 / start.elapsed().as_secs_f64() / 1e6
+    (0..RUNS)
+        .map(|_| {
+            let start = Instant::now();
+            let mut rounds = 0u64;
+            while start.elapsed() < RUN_FOR {
+                work(bytes);
+                rounds += 1;
+            }
+            (bytes.len() as u64 * rounds) as f64 / start.elapsed().as_secs_f64() / 1e6
+        })
+        .fold(0.0, f64::max)
 }
 
 fn translate(exchange: &Exchange, bytes: &[u8]) {

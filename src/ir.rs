@@ -318,8 +318,8 @@ pub struct Signature {
     pub value: String,
 }
 
-/// What a sealed signature starts with once decoded.
-const SEAL: &str = "llmproxy1 ";
+/// What a sealed signature starts with (once decoded from base64, for Gemini clients).
+const SEAL: &str = "llmproxy1.";
 
 impl Signature {
     /// A signature a backend of `provider` made.
@@ -328,13 +328,16 @@ impl Signature {
     }
 
     /// The signature as a client that speaks `client`'s dialect should hold it: its own provider's
-    /// as it came, any other sealed as base64 (Gemini clients hold signatures as base64 bytes).
+    /// as it came, any other sealed as `llmproxy1.<provider>.<signature>`, and that base64-encoded
+    /// for Gemini clients, which hold signatures as bytes.
     pub fn for_client(&self, client: Option<Provider>) -> String {
         if client == Some(self.provider) {
-            self.value.clone()
-        } else {
-            let sealed = format!("{SEAL}{} {}", self.provider.tag(), self.value);
-            base64::engine::general_purpose::STANDARD.encode(sealed)
+            return self.value.clone();
+        }
+        let sealed = format!("{SEAL}{}.{}", self.provider.tag(), self.value);
+        match client {
+            Some(Provider::Gemini) => base64::engine::general_purpose::STANDARD.encode(sealed),
+            _ => sealed,
         }
     }
 
@@ -342,13 +345,16 @@ impl Signature {
     /// client's own provider's. SDKs may hand base64 back in the URL-safe alphabet.
     pub fn from_client(text: String, client: Provider) -> Self {
         use base64::engine::general_purpose::{STANDARD, URL_SAFE};
+        let unseal = |sealed: &str| {
+            let (tag, value) = sealed.strip_prefix(SEAL)?.split_once('.')?;
+            Provider::from_tag(tag).map(|provider| Self { provider, value: value.to_string() })
+        };
+        if let Some(signature) = unseal(&text) {
+            return signature;
+        }
         let decoded =
             STANDARD.decode(&text).or_else(|_| URL_SAFE.decode(&text)).ok().and_then(|b| String::from_utf8(b).ok());
-        let sealed =
-            decoded.as_deref().and_then(|d| d.strip_prefix(SEAL)).and_then(|rest| rest.split_once(' ')).and_then(
-                |(tag, value)| Provider::from_tag(tag).map(|provider| Self { provider, value: value.to_string() }),
-            );
-        sealed.unwrap_or(Self { provider: client, value: text })
+        decoded.as_deref().and_then(unseal).unwrap_or(Self { provider: client, value: text })
     }
 }
 
@@ -438,10 +444,13 @@ mod tests {
     fn signatures_reach_their_own_provider_raw_and_others_sealed() {
         let signature = Signature::native(Provider::Anthropic, "EqQBCkYIBxgC.x".into());
         assert_eq!(signature.for_client(Some(Provider::Anthropic)), "EqQBCkYIBxgC.x");
-        let sealed = signature.for_client(None);
-        assert_eq!(sealed, base64::engine::general_purpose::STANDARD.encode("llmproxy1 anthropic EqQBCkYIBxgC.x"));
-        assert_eq!(Signature::from_client(sealed.clone(), Provider::Gemini), signature);
-        let url_safe = sealed.replace('+', "-").replace('/', "_");
+        let sealed = signature.for_client(Some(Provider::OpenAi));
+        assert_eq!(sealed, "llmproxy1.anthropic.EqQBCkYIBxgC.x");
+        assert_eq!(Signature::from_client(sealed, Provider::OpenAi), signature);
+        let for_gemini = signature.for_client(Some(Provider::Gemini));
+        assert_eq!(for_gemini, base64::engine::general_purpose::STANDARD.encode("llmproxy1.anthropic.EqQBCkYIBxgC.x"));
+        assert_eq!(Signature::from_client(for_gemini.clone(), Provider::Gemini), signature);
+        let url_safe = for_gemini.replace('+', "-").replace('/', "_");
         assert_eq!(Signature::from_client(url_safe, Provider::Gemini), signature);
         assert_eq!(Signature::from_client("EqQBCkYIBxgC.x".into(), Provider::Anthropic), signature);
         let gemini_own = Signature::from_client("EpEgCo4gAb4+9vvW".into(), Provider::Gemini);

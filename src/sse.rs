@@ -36,7 +36,7 @@ impl Parser {
                 bytes = &bytes[1..];
             }
         }
-        while let Some(pos) = bytes.iter().position(|&b| b == b'\n' || b == b'\r') {
+        while let Some(pos) = memchr::memchr2(b'\n', b'\r', bytes) {
             let ending = bytes[pos];
             if self.line.is_empty() {
                 self.take_line(&bytes[..pos], on_event);
@@ -75,7 +75,7 @@ impl Parser {
         if line[0] == b':' {
             return;
         }
-        let (field, value) = match line.iter().position(|&b| b == b':') {
+        let (field, value) = match memchr::memchr(b':', line) {
             Some(colon) => {
                 let value = &line[colon + 1..];
                 (&line[..colon], value.strip_prefix(b" ").unwrap_or(value))
@@ -107,13 +107,20 @@ impl Parser {
 
 /// Appends one event. `data` must not contain a newline (JSON from serde_json never does).
 pub fn write_event(out: &mut Vec<u8>, event: Option<&str>, data: &str) {
+    write_event_parts(out, event, &[data.as_bytes()]);
+}
+
+/// Appends one event whose data is the concatenation of `data`, written without joining it first.
+pub fn write_event_parts(out: &mut Vec<u8>, event: Option<&str>, data: &[&[u8]]) {
     if let Some(name) = event {
         out.extend_from_slice(b"event: ");
         out.extend_from_slice(name.as_bytes());
         out.push(b'\n');
     }
     out.extend_from_slice(b"data: ");
-    out.extend_from_slice(data.as_bytes());
+    for part in data {
+        out.extend_from_slice(part);
+    }
     out.extend_from_slice(b"\n\n");
 }
 

@@ -162,6 +162,8 @@ def gemini_sse(name: str) -> bytes:
     return "".join(f"data: {line}\r\n\r\n" for line in wire(name).decode().splitlines() if line.strip()).encode()
 
 
-def sealed(provider: str, value: str) -> str:
-    """A reasoning signature as a client of another dialect holds it (see README)."""
-    return base64.b64encode(f"llmproxy1 {provider} {value}".encode()).decode()
+def sealed(provider: str, value: str, client: str = "") -> str:
+    """A reasoning signature as a client of another dialect holds it (see README): base64 for
+    Gemini clients, which hold signatures as bytes."""
+    seal = f"llmproxy1.{provider}.{value}"
+    return base64.b64encode(seal.encode()).decode() if client == "gemini" else seal

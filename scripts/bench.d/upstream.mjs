@@ -35,8 +35,29 @@ const COMPLETION = JSON.stringify({
   usage: USAGE,
 });
 
+// For the Vertex token benchmark: a token endpoint whose tokens are stale at once (every request
+// through the proxy mints a new one) or live an hour (the proxy keeps it), and a Vertex Gemini
+// model that answers in one JSON object.
+const TOKEN_LIFETIMES = { "/token-fresh": 0, "/token-cached": 3600 };
+const GEMINI_ANSWER = JSON.stringify({
+  candidates: [{ content: { role: "model", parts: [{ text: WORDS.join(" ") }] }, finishReason: "STOP", index: 0 }],
+  usageMetadata: { promptTokenCount: 12, candidatesTokenCount: WORDS.length, totalTokenCount: 12 + WORDS.length },
+  modelVersion: MODEL, responseId: "bench",
+});
+
 function answer(request, response, body) {
-  if (request.method !== "POST" || request.url.split("?")[0] !== "/v1/chat/completions") {
+  const path = request.url.split("?")[0];
+  if (request.method === "POST" && path in TOKEN_LIFETIMES) {
+    response.writeHead(200, { "content-type": "application/json" });
+    response.end(JSON.stringify({ access_token: "ya29.bench", expires_in: TOKEN_LIFETIMES[path], token_type: "Bearer" }));
+    return;
+  }
+  if (request.method === "POST" && path.startsWith("/vertex/") && path.endsWith(":generateContent")) {
+    response.writeHead(200, { "content-type": "application/json" });
+    response.end(GEMINI_ANSWER);
+    return;
+  }
+  if (request.method !== "POST" || path !== "/v1/chat/completions") {
     response.writeHead(404, { "content-type": "application/json" });
     response.end(JSON.stringify({ error: { message: `no endpoint at ${request.method} ${request.url}`, type: "invalid_request_error" } }));
     return;

@@ -227,24 +227,31 @@ pub struct Encoder {
     response: ResponseObject,
     namespaces: Vec<String>,
     open: Vec<WrittenItem>,
+    fields: Vec<u8>,
 }
 
 impl Encoder {
     pub fn new(created_at: u64, namespaces: Vec<String>) -> Self {
-        Self { sequence: 0, created_at, response: ResponseObject::default(), namespaces, open: Vec::new() }
+        Self {
+            sequence: 0,
+            created_at,
+            response: ResponseObject::default(),
+            namespaces,
+            open: Vec::new(),
+            fields: Vec::new(),
+        }
     }
 
     /// Writes an event: its `type` and `sequence_number`, then the fields of `fields`.
     fn write(&mut self, out: &mut Vec<u8>, kind: &str, fields: &impl Serialize) {
-        let fields = serde_json::to_string(fields).expect("events serialize");
-        let data = format!(
-            "{{\"type\":\"{kind}\",\"sequence_number\":{}{}{}",
-            self.sequence,
-            if fields.len() > 2 { "," } else { "" },
-            &fields[1..]
-        );
+        // The fields go straight after the event's own two, so the (often large) item or
+        // response is serialized once, into a buffer kept for the next event.
+        self.fields.clear();
+        serde_json::to_writer(&mut self.fields, fields).expect("events serialize");
+        let data = format!("{{\"type\":\"{kind}\",\"sequence_number\":{}", self.sequence);
         self.sequence += 1;
-        sse::write_event(out, Some(kind), &data);
+        let rest = &self.fields[1..];
+        sse::write_event_parts(out, Some(kind), &[data.as_bytes(), if rest.len() > 1 { b"," } else { b"" }, rest]);
     }
 
     fn write_response(&mut self, out: &mut Vec<u8>, kind: &str) {
