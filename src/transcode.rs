@@ -117,8 +117,9 @@ impl Transcoder {
                 }
             }
             Mode::Translate { decoder, encoder, events } => {
+                // Whatever follows the end marker or a failure is not read.
                 parse(&mut |event| {
-                    if failure.is_none() {
+                    if failure.is_none() && !decoder.is_done() {
                         failure = decoder.event(event, events).err();
                     }
                 });

@@ -63,9 +63,6 @@ impl Decoder {
 
 impl StreamDecoder for Decoder {
     fn event(&mut self, event: sse::Event, out: &mut Vec<StreamEvent>) -> Result<(), ProxyError> {
-        if self.done {
-            return Ok(());
-        }
         let parsed: types::StreamEvent = crate::transcode::parse_event(&event.data)?;
         match parsed {
             types::StreamEvent::MessageStart { message } => {

@@ -133,9 +133,6 @@ impl Decoder {
 
 impl StreamDecoder for Decoder {
     fn event(&mut self, event: sse::Event, out: &mut Vec<StreamEvent>) -> Result<(), ProxyError> {
-        if self.done {
-            return Ok(());
-        }
         let chunk: GenerateContentResponse = crate::transcode::parse_event(&event.data)?;
         if let Some(error) = &chunk.error {
             // Gemini reports a failure inside a stream as it does in an error body.

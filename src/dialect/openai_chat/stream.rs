@@ -106,9 +106,6 @@ impl Decoder {
 
 impl StreamDecoder for Decoder {
     fn event(&mut self, event: sse::Event, out: &mut Vec<StreamEvent>) -> Result<(), ProxyError> {
-        if self.done {
-            return Ok(());
-        }
         if event.data == "[DONE]" {
             self.finish_events(out);
             return Ok(());

@@ -73,9 +73,6 @@ fn call_name(item: &Item) -> String {
 
 impl StreamDecoder for Decoder {
     fn event(&mut self, event: sse::Event, out: &mut Vec<StreamEvent>) -> Result<(), ProxyError> {
-        if self.done {
-            return Ok(());
-        }
         let parsed: types::StreamEvent = crate::transcode::parse_event(&event.data)?;
         match parsed {
             types::StreamEvent::Created { response } => {
