@@ -543,10 +543,11 @@ mod tests {
         events
     }
 
-    /// What a client would make of a stream: text, thinking, tool calls, stop reason and usage.
-    fn meaning(
-        events: &[StreamEvent],
-    ) -> (String, String, Vec<(String, String, Value)>, Option<StopReason>, (u64, u64)) {
+    /// What a client would make of a stream: text, thinking, tool calls (id, name, arguments),
+    /// stop reason and usage (in, out).
+    type Meaning = (String, String, Vec<(String, String, Value)>, Option<StopReason>, (u64, u64));
+
+    fn meaning(events: &[StreamEvent]) -> Meaning {
         let (mut text, mut thinking, mut tools, mut stop, mut usage) =
             (String::new(), String::new(), Vec::new(), None, (0, 0));
         let mut arguments: Vec<(usize, String)> = Vec::new();

@@ -94,7 +94,7 @@ impl ServiceAccount {
         let value: Value = serde_json::from_str(text)
             .map_err(|_| ConfigError(format!("{secret}: the service-account key is not JSON")))?;
         for field in ["client_email", "private_key", "private_key_id"] {
-            if !value.get(field).is_some_and(|v| v.as_str().is_some_and(|s| !s.is_empty())) {
+            if value.get(field).and_then(Value::as_str).is_none_or(str::is_empty) {
                 return Err(ConfigError(format!("{secret}: the service-account key has no `{field}`")));
             }
         }

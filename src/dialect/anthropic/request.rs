@@ -324,7 +324,7 @@ pub fn from_ir(request: ir::Request, backend: &Backend) -> Result<(MessagesReque
     if let Some(budget) = budget {
         // Anthropic counts thinking inside max_tokens and requires room for an answer after it.
         if max_tokens <= budget {
-            max_tokens = budget + max_tokens;
+            max_tokens += budget;
         }
     }
     let tool_choice = match (request.tool_choice, request.parallel_tool_calls) {
