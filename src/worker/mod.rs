@@ -58,9 +58,11 @@ async fn handle(req: &mut Request, env: &Env) -> Result<Response, ProxyError> {
         (Method::Get, "/healthz") => return Ok(Response::ok("ok").expect("text responses build")),
         _ => {}
     }
-    authorize(req, env)?;
-    if let Some(endpoint) = endpoint::post(&path).filter(|_| method == Method::Post) {
-        return call(req, env, endpoint).await;
+    let query = req.url().map(|url| url.query().unwrap_or("").to_string()).unwrap_or_default();
+    authorize(req, env, &query)?;
+    let called = endpoint::post(&path);
+    if let Some(endpoint) = called.clone().filter(|_| method == Method::Post) {
+        return call(req, env, endpoint, &query).await;
     }
     let listing =
         endpoint::models(&path, header(req, "anthropic-version").is_some(), header(req, "x-goog-api-key").is_some());
@@ -69,19 +71,18 @@ async fn handle(req: &mut Request, env: &Env) -> Result<Response, ProxyError> {
             let config = load_config(env).await?;
             json_response(200, &proxy::models_list(&config, dialect).to_string(), &[])
         }
-        _ if listing.is_some() || endpoint::post(&path).is_some() => {
+        _ if listing.is_some() || called.is_some() => {
             Err(ProxyError::new(405, ErrorKind::InvalidRequest, format!("{path} does not accept this method")))
         }
         _ => Err(ProxyError::not_found(format!("no endpoint at {path}"))),
     }
 }
 
-fn authorize(req: &Request, env: &Env) -> Result<(), ProxyError> {
+fn authorize(req: &Request, env: &Env, query: &str) -> Result<(), ProxyError> {
     let Some(keys) = string_binding(env, "LLMPROXY_API_KEY") else {
         return Ok(());
     };
-    let query = req.url().map(|url| url.query().unwrap_or("").to_string()).unwrap_or_default();
-    let presented = crate::auth::presented_key(|name| header(req, name), &query);
+    let presented = crate::auth::presented_key(|name| header(req, name), query);
     if crate::auth::is_authorized(&keys, presented.as_deref()) {
         Ok(())
     } else {
@@ -140,17 +141,16 @@ async fn read_body(req: &mut Request, env: &Env) -> Result<Vec<u8>, ProxyError> 
     Ok(body)
 }
 
-async fn call(req: &mut Request, env: &Env, endpoint: Endpoint) -> Result<Response, ProxyError> {
+async fn call(req: &mut Request, env: &Env, endpoint: Endpoint, query: &str) -> Result<Response, ProxyError> {
     let body = read_body(req, env).await?;
     let config = load_config(env).await?;
-    let query = req.url().map(|url| url.query().unwrap_or("").to_string()).unwrap_or_default();
     let inbound = Inbound {
         dialect: endpoint.dialect,
         operation: endpoint.operation,
         model: endpoint.model.as_deref(),
         stream: endpoint.stream,
         body: &body,
-        query: &query,
+        query,
         header: &|name| header(req, name),
         secret: &|name| string_binding(env, name),
         now: worker::Date::now().as_millis() / 1000,
