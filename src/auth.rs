@@ -4,9 +4,12 @@
 /// SDKs, Anthropic SDKs), `x-api-key` (Claude Code), `x-goog-api-key` (Gemini SDKs) or `?key=`.
 pub fn presented_key(header: impl Fn(&str) -> Option<String>, query: &str) -> Option<String> {
     if let Some(value) = header("authorization") {
+        // `get` rather than slicing: a multi-byte character across byte 7 is not a char boundary.
         let value = value.trim();
-        if value.len() > 7 && value[..7].eq_ignore_ascii_case("bearer ") {
-            return Some(value[7..].trim().to_string());
+        if let (Some(scheme), Some(key)) = (value.get(..7), value.get(7..)) {
+            if scheme.eq_ignore_ascii_case("bearer ") && !key.trim().is_empty() {
+                return Some(key.trim().to_string());
+            }
         }
     }
     header("x-api-key").or_else(|| header("x-goog-api-key")).or_else(|| {
@@ -47,6 +50,15 @@ mod tests {
         assert_eq!(presented_key(headers(&[]), "alt=sse&key=sk%2D4"), Some("sk-4".into()));
         assert_eq!(presented_key(headers(&[("authorization", "Basic abc")]), ""), None);
         assert_eq!(presented_key(headers(&[]), "alt=sse"), None);
+    }
+
+    #[test]
+    fn a_multi_byte_character_anywhere_in_the_header_is_no_key_and_no_panic() {
+        for value in ["xxxxxxé-key", "Bearer", "bearer ", "ééééé", "Bearer é", "      é"] {
+            let presented = presented_key(headers(&[("authorization", value)]), "");
+            assert!(presented.as_deref().is_none_or(|key| !key.is_empty()), "{value:?}");
+        }
+        assert_eq!(presented_key(headers(&[("authorization", "Bearer é")]), ""), Some("é".into()));
     }
 
     #[test]

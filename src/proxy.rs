@@ -6,6 +6,7 @@ use crate::dialect::{anthropic, gemini, openai_chat, openai_responses, Dialect};
 use crate::error::ProxyError;
 use crate::ir;
 use crate::mock;
+use crate::routing;
 use crate::transcode::{StreamEncoder, Transcoder};
 use crate::vertex;
 use serde::Deserialize;
@@ -105,7 +106,9 @@ pub fn plan(config: &Config, inbound: &Inbound) -> Result<Plan, ProxyError> {
         error.param = Some("model".into());
         error
     })?;
+    routing::check_model_name(requested)?;
     let model = config.resolve_alias(requested)?;
+    routing::check_model_name(model)?;
     let backend = config.route(model)?;
     let stream = inbound.stream.or(peek.stream).unwrap_or(false);
     let include_usage = peek
@@ -165,34 +168,7 @@ pub fn plan(config: &Config, inbound: &Inbound) -> Result<Plan, ProxyError> {
         let count = inbound.operation == Operation::CountTokens;
         body = vertex::claude_body(&body, count.then_some(model)).map_err(ProxyError::invalid)?;
     }
-    let mut url = match (backend.kind, inbound.operation) {
-        (BackendKind::OpenAi, _) => format!("{}/chat/completions", backend.base_url),
-        (BackendKind::OpenResponses, _) => format!("{}/responses", backend.base_url),
-        (BackendKind::Anthropic, Operation::Generate) => format!("{}/v1/messages", backend.base_url),
-        (BackendKind::Anthropic, Operation::CountTokens) => format!("{}/v1/messages/count_tokens", backend.base_url),
-        (BackendKind::Gemini, operation) => {
-            let method = match (operation, stream) {
-                (Operation::CountTokens, _) => "countTokens",
-                (Operation::Generate, true) => "streamGenerateContent?alt=sse",
-                (Operation::Generate, false) => "generateContent",
-            };
-            format!("{}/v1beta/models/{model}:{method}", backend.base_url)
-        }
-        (BackendKind::Vertex, operation) => {
-            let settings = backend.vertex.as_ref().expect("vertex backends have vertex settings");
-            let publisher = vertex::Publisher::of(model);
-            let (model, method) = match (publisher, operation, stream) {
-                (vertex::Publisher::Anthropic, Operation::CountTokens, _) => ("count-tokens", "rawPredict"),
-                (vertex::Publisher::Anthropic, Operation::Generate, true) => (model, "streamRawPredict"),
-                (vertex::Publisher::Anthropic, Operation::Generate, false) => (model, "rawPredict"),
-                (vertex::Publisher::Google, Operation::CountTokens, _) => (model, "countTokens"),
-                (vertex::Publisher::Google, Operation::Generate, true) => (model, "streamGenerateContent?alt=sse"),
-                (vertex::Publisher::Google, Operation::Generate, false) => (model, "generateContent"),
-            };
-            vertex::model_url(&backend.base_url, &settings.project, &settings.location, publisher, model, method)
-        }
-        (BackendKind::Mock, _) => unreachable!("the mock answered above"),
-    };
+    let mut url = upstream_url(backend, inbound.operation, stream, model)?;
     let forwarded = forwarded_query(inbound.query);
     let own_query = matches!(backend.kind, BackendKind::Gemini | BackendKind::Vertex);
     if same_dialect && !own_query && !forwarded.is_empty() {
@@ -211,6 +187,46 @@ pub fn plan(config: &Config, inbound: &Inbound) -> Result<Plan, ProxyError> {
         dropped,
         vertex: backend.vertex.clone(),
     }))
+}
+
+/// Where a backend takes a request: the base URL and the path of the operation, with the model as
+/// one path segment where the backend puts it in the path (Gemini, Vertex).
+pub fn upstream_url(backend: &Backend, operation: Operation, stream: bool, model: &str) -> Result<String, ProxyError> {
+    Ok(match (backend.kind, operation) {
+        (BackendKind::OpenAi, _) => format!("{}/chat/completions", backend.base_url),
+        (BackendKind::OpenResponses, _) => format!("{}/responses", backend.base_url),
+        (BackendKind::Anthropic, Operation::Generate) => format!("{}/v1/messages", backend.base_url),
+        (BackendKind::Anthropic, Operation::CountTokens) => format!("{}/v1/messages/count_tokens", backend.base_url),
+        (BackendKind::Gemini, operation) => {
+            let method = match (operation, stream) {
+                (Operation::CountTokens, _) => "countTokens",
+                (Operation::Generate, true) => "streamGenerateContent?alt=sse",
+                (Operation::Generate, false) => "generateContent",
+            };
+            format!("{}/v1beta/models/{}:{method}", backend.base_url, routing::model_path_segment(model)?)
+        }
+        (BackendKind::Vertex, operation) => {
+            let Some(settings) = backend.vertex.as_ref() else {
+                return Err(ProxyError::internal(format!("backend `{}` has no Vertex settings", backend.name)));
+            };
+            let publisher = vertex::Publisher::of(model);
+            let model = routing::model_path_segment(model)?;
+            let (model, method) = match (publisher, operation, stream) {
+                (vertex::Publisher::Anthropic, Operation::CountTokens, _) => ("count-tokens", "rawPredict"),
+                (vertex::Publisher::Anthropic, Operation::Generate, true) => (model.as_str(), "streamRawPredict"),
+                (vertex::Publisher::Anthropic, Operation::Generate, false) => (model.as_str(), "rawPredict"),
+                (vertex::Publisher::Google, Operation::CountTokens, _) => (model.as_str(), "countTokens"),
+                (vertex::Publisher::Google, Operation::Generate, true) => {
+                    (model.as_str(), "streamGenerateContent?alt=sse")
+                }
+                (vertex::Publisher::Google, Operation::Generate, false) => (model.as_str(), "generateContent"),
+            };
+            vertex::model_url(&backend.base_url, &settings.project, &settings.location, publisher, model, method)
+        }
+        (BackendKind::Mock, _) => {
+            return Err(ProxyError::internal(format!("backend `{}` answers locally", backend.name)))
+        }
+    })
 }
 
 /// A Messages body for Anthropic's own API, from a Vertex-shaped request: the model in the body,
@@ -508,6 +524,35 @@ mod tests {
         match plan {
             Plan::Upstream(call) => call,
             Plan::Local(_) => panic!("expected an upstream call"),
+        }
+    }
+
+    #[test]
+    fn a_model_in_the_path_never_leaves_its_path_segment() {
+        let hostile = "/v1beta/models/x%2F..%2F..%2F..%2Fv1%2Fprojects%2FOTHER%2FcustomJobs%23:generateContent";
+        let endpoint = crate::endpoint::post(hostile).unwrap();
+        for kind in [
+            r#""kind": "gemini", "api_key_env": "K""#,
+            r#""kind": "vertex", "project": "p", "location": "us-east5", "service_account_env": "SA""#,
+        ] {
+            let config = Config::from_json(&format!(r#"{{"backends": [{{"name": "b", {kind}, "models": ["**"]}}]}}"#))
+                .unwrap();
+            let (secret, header) = (|_: &str| Some("k".to_string()), |_: &str| None);
+            let inbound = Inbound {
+                dialect: Dialect::Gemini,
+                operation: endpoint.operation,
+                model: endpoint.model.as_deref(),
+                stream: endpoint.stream,
+                body: b"{\"contents\": []}",
+                query: "",
+                header: &header,
+                secret: &secret,
+                now: 1,
+            };
+            let error = plan(&config, &inbound).err().expect("refused, never sent");
+            assert_eq!((error.status, error.param.as_deref()), (400, Some("model")), "{kind}");
+            let encoded = upstream_url(&config.backends[0], Operation::Generate, false, "a:b@1").unwrap();
+            assert!(encoded.ends_with("/models/a%3Ab@1:generateContent"), "{encoded}");
         }
     }
 

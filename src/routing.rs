@@ -5,6 +5,46 @@ use crate::error::ProxyError;
 
 /// Aliases may point at other aliases; this bounds the chain so a cycle is an error, not a hang.
 const MAX_ALIAS_HOPS: usize = 8;
+/// The longest model name accepted, in bytes; real ones are far shorter.
+pub const MAX_MODEL_NAME_BYTES: usize = 256;
+
+/// Checks a model name a client sent: printable characters only (no whitespace or control
+/// characters, which could end up in a header or a log line), at most `MAX_MODEL_NAME_BYTES`.
+pub fn check_model_name(model: &str) -> Result<(), ProxyError> {
+    let refuse = |why: &str| {
+        let mut error = ProxyError::invalid(format!("`model` is not a model name: {why}"));
+        error.param = Some("model".into());
+        Err(error)
+    };
+    if model.len() > MAX_MODEL_NAME_BYTES {
+        return refuse(&format!("it is longer than {MAX_MODEL_NAME_BYTES} bytes"));
+    }
+    if model.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return refuse("it holds whitespace or a control character");
+    }
+    Ok(())
+}
+
+/// A model name as the one URL path segment a backend puts it in (Gemini, Vertex): names that
+/// could leave the segment (`/`, `\`, `?`, `#`, `..`) are refused whatever the routing globs
+/// allow, and every character outside letters, digits and `-._~@` is percent-encoded.
+pub fn model_path_segment(model: &str) -> Result<String, ProxyError> {
+    check_model_name(model)?;
+    let escapes = model.contains(['/', '\\', '?', '#']) || model.contains("..") || model.is_empty() || model == ".";
+    if escapes {
+        let mut error =
+            ProxyError::invalid(format!("model `{model}` cannot be sent to this backend: it is not one URL path segment"));
+        error.param = Some("model".into());
+        return Err(error);
+    }
+    const KEPT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~')
+        .remove(b'@');
+    Ok(percent_encoding::utf8_percent_encode(model, KEPT).to_string())
+}
 
 impl Config {
     /// The model name after alias resolution.
@@ -85,6 +125,19 @@ mod tests {
         assert_eq!(config.resolve_alias("smart").unwrap(), "claude-opus-4-1");
         assert_eq!(config.resolve_alias("gpt-4o").unwrap(), "gpt-4o");
         assert!(config.resolve_alias("loop").unwrap_err().message.contains("cycle"));
+    }
+
+    #[test]
+    fn a_model_name_is_one_path_segment_or_refused() {
+        use super::model_path_segment;
+        assert_eq!(model_path_segment("gemini-2.5-flash").unwrap(), "gemini-2.5-flash");
+        assert_eq!(model_path_segment("claude-sonnet-4-5@20250929").unwrap(), "claude-sonnet-4-5@20250929");
+        assert_eq!(model_path_segment("a:b%c+é").unwrap(), "a%3Ab%25c%2B%C3%A9");
+        for hostile in ["x/../../v1/projects/OTHER/customJobs#", "..", ".", "a?b", "a#b", "a\\b", "a/b", "", "a b", "a\nb"] {
+            let error = model_path_segment(hostile).unwrap_err();
+            assert_eq!((error.status, error.param.as_deref()), (400, Some("model")), "{hostile:?}");
+        }
+        assert!(model_path_segment(&"m".repeat(super::MAX_MODEL_NAME_BYTES + 1)).is_err());
     }
 
     #[test]
