@@ -58,7 +58,7 @@ fn parse_and_serialize(bytes: &[u8]) {
         }
     };
     for piece in bytes.chunks(PIECE) {
-        parser.feed(piece, &mut on_event);
+        parser.feed(piece, &mut on_event).expect("recorded events are small");
     }
     parser.finish(&mut on_event);
 }

@@ -209,8 +209,9 @@ fn parse_backend(value: Value) -> Result<Backend, String> {
     let raw: RawBackend = serde_json::from_value(value).map_err(|e| e.to_string())?;
     let kind = BackendKind::parse(&raw.kind)
         .ok_or_else(|| format!("kind: unknown kind `{}` (expected {})", raw.kind, BackendKind::NAMES))?;
-    if raw.name.is_empty() {
-        return Err("name: must not be empty".into());
+    // The name is reported in a response header, so it must be one.
+    if !is_token(&raw.name) || raw.name.len() > 64 {
+        return Err(format!("name: `{}` must be 1 to 64 letters, digits or `-_.`", raw.name));
     }
     if raw.models.is_empty() {
         return Err("models: at least one model pattern is needed".into());
@@ -231,6 +232,9 @@ fn parse_backend(value: Value) -> Result<Backend, String> {
     }
     if let Some((name, _)) = raw.headers.iter().find(|(name, _)| !is_token(name)) {
         return Err(format!("headers: `{name}` is not a valid header name"));
+    }
+    if let Some((name, _)) = raw.headers.iter().find(|(_, value)| value.chars().any(char::is_control)) {
+        return Err(format!("headers.{name}: the value holds a control character"));
     }
     Ok(Backend {
         name: raw.name,
@@ -257,6 +261,12 @@ fn vertex_settings(kind: BackendKind, raw: &RawBackend) -> Result<Option<VertexS
     }
     if let Some((name, _)) = fields.iter().find(|(_, value)| value.as_deref().is_none_or(str::is_empty)) {
         return Err(format!("{name}: required for `vertex` backends"));
+    }
+    // The project and location are parts of the Vertex URL.
+    for (name, value) in &fields[..2] {
+        if !value.as_deref().unwrap_or_default().bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) {
+            return Err(format!("{name}: only letters, digits and `-_.` are allowed"));
+        }
     }
     let self_signed_jwt = match raw.auth.as_deref() {
         None | Some("token_exchange") => false,
@@ -323,6 +333,13 @@ mod tests {
         )
         .contains("backends[1].name"));
         assert!(error_of(r#"{"backends":[]}"#).starts_with("backends"));
+        assert!(
+            error_of(r#"{"backends":[{"name":"a\nb","kind":"mock","models":["x"]}]}"#).contains("backends[0]: name")
+        );
+        assert!(error_of(
+            r#"{"backends":[{"name":"a","kind":"mock","models":["x"],"headers":{"x-a":"1\r\nx-b: 2"}}]}"#
+        )
+        .contains("headers.x-a"));
         assert!(error_of(r#"{"backend":[]}"#).contains("unknown field `backend`"));
         assert!(error_of("{not json").contains("line 1"));
     }
@@ -340,6 +357,10 @@ mod tests {
             vertex(r#","project":"p","location":"global","service_account_env":"SA","auth":"self_signed_jwt""#);
         assert_eq!(global.unwrap().backends[0].base_url, "https://aiplatform.googleapis.com");
         assert!(vertex(r#","project":"p","location":"eu""#).unwrap_err().0.contains("service_account_env: required"));
+        assert!(vertex(r#","project":"p/../x","location":"eu","service_account_env":"S""#)
+            .unwrap_err()
+            .0
+            .contains("project:"));
         assert!(vertex(r#","project":"p","location":"eu","service_account_env":"S","auth":"x""#)
             .unwrap_err()
             .0

@@ -394,11 +394,42 @@ impl Request {
     }
 }
 
+/// How many dropped fields are named one by one; past that the list ends with `…`. Field names
+/// are the client's, so their number is bounded and each one costs a bounded search.
+pub const MAX_DROPPED_NAMED: usize = 32;
+/// The longest field name written into the header, in characters.
+const MAX_DROPPED_NAME_CHARS: usize = 64;
+const MORE_DROPPED: &str = "…";
+
 /// Records a request field that the backend dialect cannot carry, once.
 pub fn note_dropped(dropped: &mut Vec<String>, field: &str) {
-    if !dropped.iter().any(|f| f == field) {
-        dropped.push(field.to_string());
+    if dropped.iter().any(|f| f == field) {
+        return;
     }
+    if dropped.len() < MAX_DROPPED_NAMED {
+        dropped.push(field.to_string());
+    } else if dropped.last().is_some_and(|last| last != MORE_DROPPED) {
+        dropped.push(MORE_DROPPED.to_string());
+    }
+}
+
+/// The dropped fields as the value of `x-llmproxy-dropped`: names separated by `, `, each cut to
+/// 64 characters and percent-encoded outside visible ASCII (and `,` and `%`), so that any name a
+/// client sends makes a valid header value; None when nothing was dropped.
+pub fn dropped_header(dropped: &[String]) -> Option<String> {
+    const ENCODED: &percent_encoding::AsciiSet =
+        &percent_encoding::CONTROLS.add(b' ').add(b',').add(b'%').add(b'"').add(0x7f);
+    let names: Vec<String> = dropped
+        .iter()
+        .map(|name| match name.as_str() {
+            MORE_DROPPED => "...".to_string(),
+            name => {
+                let cut: String = name.chars().take(MAX_DROPPED_NAME_CHARS).collect();
+                percent_encoding::utf8_percent_encode(&cut, ENCODED).to_string()
+            }
+        })
+        .collect();
+    (!names.is_empty()).then(|| names.join(", "))
 }
 
 impl Response {
@@ -439,6 +470,25 @@ impl Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dropped_names_make_a_bounded_valid_header_whatever_the_client_sent() {
+        let mut dropped = Vec::new();
+        for name in ["a\r\nset-cookie: x", "名前", "x,y", "metadata", "metadata"] {
+            note_dropped(&mut dropped, name);
+        }
+        assert_eq!(dropped.len(), 4, "each name once");
+        let header = dropped_header(&dropped).unwrap();
+        assert_eq!(header, "a%0D%0Aset-cookie:%20x, %E5%90%8D%E5%89%8D, x%2Cy, metadata");
+        for i in 0..10_000 {
+            note_dropped(&mut dropped, &format!("field{i}{}", "z".repeat(200)));
+        }
+        assert_eq!(dropped.len(), MAX_DROPPED_NAMED + 1);
+        let header = dropped_header(&dropped).unwrap();
+        assert!(header.ends_with(", ...") && header.len() < 4096, "{}", header.len());
+        assert!(header.bytes().all(|b| (0x20..0x7f).contains(&b)));
+        assert_eq!(dropped_header(&[]), None);
+    }
 
     #[test]
     fn signatures_reach_their_own_provider_raw_and_others_sealed() {

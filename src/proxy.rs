@@ -535,8 +535,8 @@ mod tests {
             r#""kind": "gemini", "api_key_env": "K""#,
             r#""kind": "vertex", "project": "p", "location": "us-east5", "service_account_env": "SA""#,
         ] {
-            let config = Config::from_json(&format!(r#"{{"backends": [{{"name": "b", {kind}, "models": ["**"]}}]}}"#))
-                .unwrap();
+            let config =
+                Config::from_json(&format!(r#"{{"backends": [{{"name": "b", {kind}, "models": ["**"]}}]}}"#)).unwrap();
             let (secret, header) = (|_: &str| Some("k".to_string()), |_: &str| None);
             let inbound = Inbound {
                 dialect: Dialect::Gemini,
@@ -581,7 +581,7 @@ mod tests {
         let mut parser = sse::Parser::new();
         let mut events = Vec::new();
         for chunk in bytes.chunks(piece) {
-            parser.feed(chunk, &mut |e| decoder.event(e, &mut events).unwrap());
+            parser.feed(chunk, &mut |e| decoder.event(e, &mut events).unwrap()).unwrap();
         }
         parser.finish(&mut |e| decoder.event(e, &mut events).unwrap());
         decoder.end(&mut events).unwrap();

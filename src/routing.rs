@@ -32,17 +32,14 @@ pub fn model_path_segment(model: &str) -> Result<String, ProxyError> {
     check_model_name(model)?;
     let escapes = model.contains(['/', '\\', '?', '#']) || model.contains("..") || model.is_empty() || model == ".";
     if escapes {
-        let mut error =
-            ProxyError::invalid(format!("model `{model}` cannot be sent to this backend: it is not one URL path segment"));
+        let mut error = ProxyError::invalid(format!(
+            "model `{model}` cannot be sent to this backend: it is not one URL path segment"
+        ));
         error.param = Some("model".into());
         return Err(error);
     }
-    const KEPT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-        .remove(b'-')
-        .remove(b'.')
-        .remove(b'_')
-        .remove(b'~')
-        .remove(b'@');
+    const KEPT: &percent_encoding::AsciiSet =
+        &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~').remove(b'@');
     Ok(percent_encoding::utf8_percent_encode(model, KEPT).to_string())
 }
 
@@ -133,7 +130,9 @@ mod tests {
         assert_eq!(model_path_segment("gemini-2.5-flash").unwrap(), "gemini-2.5-flash");
         assert_eq!(model_path_segment("claude-sonnet-4-5@20250929").unwrap(), "claude-sonnet-4-5@20250929");
         assert_eq!(model_path_segment("a:b%c+é").unwrap(), "a%3Ab%25c%2B%C3%A9");
-        for hostile in ["x/../../v1/projects/OTHER/customJobs#", "..", ".", "a?b", "a#b", "a\\b", "a/b", "", "a b", "a\nb"] {
+        for hostile in
+            ["x/../../v1/projects/OTHER/customJobs#", "..", ".", "a?b", "a#b", "a\\b", "a/b", "", "a b", "a\nb"]
+        {
             let error = model_path_segment(hostile).unwrap_err();
             assert_eq!((error.status, error.param.as_deref()), (400, Some("model")), "{hostile:?}");
         }

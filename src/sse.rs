@@ -5,6 +5,20 @@
 //! line endings, `:` comment lines, multi-line `data:` joined with `\n`, an optional single space
 //! after the colon, and dispatch on a blank line.
 
+/// The most one event may hold (its data and any one line of it), unless a parser is made with
+/// another bound: an upstream that never sends a newline must not fill the isolate's memory.
+pub const MAX_EVENT_BYTES: usize = 8 * 1024 * 1024;
+
+/// An event outgrew the parser's bound; the stream cannot go on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventTooLarge(pub usize);
+
+impl std::fmt::Display for EventTooLarge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the upstream sent a stream event larger than {} bytes", self.0)
+    }
+}
+
 /// One dispatched event. `event` is empty when the stream gave no `event:` field.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Event {
@@ -12,8 +26,9 @@ pub struct Event {
     pub data: String,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Parser {
+    max_event_bytes: usize,
     /// Bytes of the current, not yet terminated line.
     line: Vec<u8>,
     /// A `\r` ended the previous chunk: a `\n` starting the next one belongs to it.
@@ -23,13 +38,40 @@ pub struct Parser {
     has_data: bool,
 }
 
+impl Default for Parser {
+    fn default() -> Self {
+        Self::with_limit(MAX_EVENT_BYTES)
+    }
+}
+
 impl Parser {
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Feeds bytes and calls `on_event` for every event completed by them.
-    pub fn feed(&mut self, mut bytes: &[u8], on_event: &mut impl FnMut(Event)) {
+    /// A parser that refuses events holding more than `max_event_bytes`.
+    pub fn with_limit(max_event_bytes: usize) -> Self {
+        Self {
+            max_event_bytes,
+            line: Vec::new(),
+            after_cr: false,
+            event: String::new(),
+            data: String::new(),
+            has_data: false,
+        }
+    }
+
+    /// Feeds bytes and calls `on_event` for every event completed by them. Past the bound the
+    /// stream is broken: the error comes back and the parser should not be fed again.
+    pub fn feed(&mut self, bytes: &[u8], on_event: &mut impl FnMut(Event)) -> Result<(), EventTooLarge> {
+        self.feed_lines(bytes, on_event);
+        if self.line.len() + self.data.len() > self.max_event_bytes {
+            return Err(EventTooLarge(self.max_event_bytes));
+        }
+        Ok(())
+    }
+
+    fn feed_lines(&mut self, mut bytes: &[u8], on_event: &mut impl FnMut(Event)) {
         if self.after_cr {
             self.after_cr = false;
             if let Some(b'\n') = bytes.first() {
@@ -37,6 +79,10 @@ impl Parser {
             }
         }
         while let Some(pos) = memchr::memchr2(b'\n', b'\r', bytes) {
+            if self.data.len() > self.max_event_bytes {
+                // The caller is told once this chunk is parsed; nothing more of it is needed.
+                return;
+            }
             let ending = bytes[pos];
             if self.line.is_empty() {
                 self.take_line(&bytes[..pos], on_event);
@@ -132,7 +178,7 @@ mod tests {
         let mut parser = Parser::new();
         let mut events = Vec::new();
         for chunk in input.chunks(piece) {
-            parser.feed(chunk, &mut |e| events.push(e));
+            parser.feed(chunk, &mut |e| events.push(e)).unwrap();
         }
         parser.finish(&mut |e| events.push(e));
         events
@@ -168,6 +214,25 @@ mod tests {
     fn utf8_split_across_chunks_survives() {
         let input = "data: héllo ✓\n\n".as_bytes();
         assert_eq!(parse_in_pieces(input, 1), vec![ev("", "héllo ✓")]);
+    }
+
+    #[test]
+    fn an_event_past_the_bound_is_an_error_not_a_growing_buffer() {
+        // No newline at all: the line buffer is what grows.
+        let mut parser = Parser::with_limit(64);
+        let mut seen = 0;
+        assert!(parser.feed(&[b'x'; 40], &mut |_| seen += 1).is_ok());
+        assert_eq!(parser.feed(&[b'x'; 40], &mut |_| seen += 1), Err(EventTooLarge(64)));
+        // Many short data lines with no blank line: the event's data is what grows.
+        let mut parser = Parser::with_limit(64);
+        let lines = "data: 0123456789\n".repeat(8);
+        assert_eq!(parser.feed(lines.as_bytes(), &mut |_| seen += 1), Err(EventTooLarge(64)));
+        assert_eq!(seen, 0);
+        // Events within the bound pass, however many there are.
+        let mut parser = Parser::with_limit(64);
+        let events = "data: 0123456789\n\n".repeat(100);
+        assert!(parser.feed(events.as_bytes(), &mut |_| seen += 1).is_ok());
+        assert_eq!(seen, 100);
     }
 
     #[test]

@@ -94,8 +94,9 @@ impl Transcoder {
         }
         let client = self.client;
         let parser = &mut self.parser;
+        let mut too_large = None;
         let mut parse = |on_event: &mut dyn FnMut(sse::Event)| match input {
-            Some(bytes) => parser.feed(bytes, &mut |event| on_event(event)),
+            Some(bytes) => too_large = parser.feed(bytes, &mut |event| on_event(event)).err(),
             None => parser.finish(&mut |event| on_event(event)),
         };
         let mut failure = None;
@@ -131,6 +132,7 @@ impl Transcoder {
                 }
             }
         }
+        let failure = failure.or(too_large.map(|e| ProxyError::bad_gateway(e.to_string())));
         match failure {
             Some(error) => self.write_error(&error, &mut out),
             None if input.is_none() => self.finished = true,

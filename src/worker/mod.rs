@@ -173,8 +173,8 @@ async fn call(req: &mut Request, env: &Env, endpoint: Endpoint, query: &str) -> 
 
 fn meta_headers(backend: &str, dropped: &[String]) -> Vec<(&'static str, String)> {
     let mut meta = vec![("x-llmproxy-backend", backend.to_string())];
-    if !dropped.is_empty() {
-        meta.push(("x-llmproxy-dropped", dropped.join(", ")));
+    if let Some(names) = crate::ir::dropped_header(dropped) {
+        meta.push(("x-llmproxy-dropped", names));
     }
     meta
 }

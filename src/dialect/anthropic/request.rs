@@ -57,7 +57,7 @@ pub fn to_ir(request: MessagesRequest) -> Result<ir::Request, ProxyError> {
             "output_format" => output_format = format_of(value)?,
             // The proxy speaks for the client as a whole: anthropic_version is the proxy's to set.
             "anthropic_version" => {}
-            _ => dropped.push(field.clone()),
+            _ => ir::note_dropped(&mut dropped, field),
         }
     }
 

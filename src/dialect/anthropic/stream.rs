@@ -10,8 +10,9 @@ use serde_json::{json, Map};
 
 #[derive(Debug, Default)]
 pub struct Decoder {
-    /// IR block index per Anthropic block index; None for blocks with no IR counterpart.
-    blocks: Vec<Option<usize>>,
+    /// IR block index per Anthropic block index (the upstream's number, never used as a position);
+    /// None for blocks with no IR counterpart.
+    blocks: Vec<(usize, Option<usize>)>,
     next_block: usize,
     usage: Usage,
     stop_reason: Option<StopReason>,
@@ -21,7 +22,7 @@ pub struct Decoder {
 
 impl Decoder {
     fn block(&self, index: usize) -> Option<usize> {
-        self.blocks.get(index).copied().flatten()
+        self.blocks.iter().rev().find(|(i, _)| *i == index).and_then(|(_, block)| *block)
     }
 
     fn start_block(&mut self, index: usize, block: Block, out: &mut Vec<StreamEvent>) {
@@ -54,10 +55,7 @@ impl Decoder {
     }
 
     fn set_block(&mut self, index: usize, ir_index: Option<usize>) {
-        if self.blocks.len() <= index {
-            self.blocks.resize(index + 1, None);
-        }
-        self.blocks[index] = ir_index;
+        self.blocks.push((index, ir_index));
     }
 }
 

@@ -284,7 +284,7 @@ mod tests {
             }
         };
         for chunk in bytes.chunks(piece) {
-            parser.feed(chunk, &mut |event| feed(event, &mut events));
+            parser.feed(chunk, &mut |event| feed(event, &mut events)).unwrap();
         }
         parser.finish(&mut |event| feed(event, &mut events));
         let ended = failure.and_then(|()| decoder.end(&mut events));
@@ -310,7 +310,7 @@ mod tests {
     fn chunks(bytes: &[u8]) -> Vec<GenerateContentResponse> {
         let mut parser = sse::Parser::new();
         let mut chunks = Vec::new();
-        parser.feed(bytes, &mut |event| chunks.push(serde_json::from_str(&event.data).unwrap()));
+        parser.feed(bytes, &mut |event| chunks.push(serde_json::from_str(&event.data).unwrap())).unwrap();
         chunks
     }
 

@@ -40,11 +40,13 @@ pub fn to_ir(request: ChatRequest) -> Result<ir::Request, ProxyError> {
         }
         match REFUSED.iter().find(|(name, _)| name == field) {
             Some((name, why)) => return Err(ProxyError::unsupported(name, why)),
-            None => dropped.push(field.clone()),
+            None => ir::note_dropped(&mut dropped, field),
         }
     }
     if let Some(options) = &request.stream_options {
-        dropped.extend(options.extra.keys().map(|key| format!("stream_options.{key}")));
+        for key in options.extra.keys() {
+            ir::note_dropped(&mut dropped, &format!("stream_options.{key}"));
+        }
     }
 
     let mut system = Vec::new();

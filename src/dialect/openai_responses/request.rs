@@ -52,19 +52,17 @@ pub fn to_ir(request: ResponsesRequest) -> Result<ir::Request, ProxyError> {
         }
         match field.as_str() {
             "text" => output_format = text_config(value, &mut dropped)?,
-            _ => dropped.push(field.clone()),
+            _ => ir::note_dropped(&mut dropped, field),
         }
     }
     if request.store == Some(true) {
-        dropped.push("store".into());
+        ir::note_dropped(&mut dropped, "store");
     }
-    dropped.extend(
-        request
-            .include
-            .iter()
-            .filter(|i| *i != "reasoning.encrypted_content" && !SATISFIED.contains(&i.as_str()))
-            .cloned(),
-    );
+    for include in &request.include {
+        if include != "reasoning.encrypted_content" && !SATISFIED.contains(&include.as_str()) {
+            ir::note_dropped(&mut dropped, include);
+        }
+    }
 
     let mut system: Vec<String> = request.instructions.into_iter().filter(|s| !s.is_empty()).collect();
     let mut messages: Vec<Message> = Vec::new();
@@ -111,7 +109,7 @@ fn text_config(value: &Value, dropped: &mut Vec<String>) -> Result<Option<Output
                 format = OutputFormat::from_openai(value, false)
                     .map_err(|why| ProxyError::unsupported("text.format", why))?
             }
-            other => dropped.push(format!("text.{other}")),
+            other => ir::note_dropped(dropped, &format!("text.{other}")),
         }
     }
     Ok(format)

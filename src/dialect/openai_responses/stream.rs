@@ -33,6 +33,19 @@ struct OpenItem {
     has_arguments: bool,
 }
 
+impl OpenItem {
+    /// The item's block, for a delta that only an item of `kind` may have.
+    fn block_of(&self, kind: ItemKind, what: &str) -> Result<usize, ProxyError> {
+        match self.block {
+            Some(index) if self.kind == kind => Ok(index),
+            _ => Err(ProxyError::bad_gateway(format!(
+                "the upstream sent {what} for output item {}, which is a {:?} item",
+                self.output_index, self.kind
+            ))),
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct Decoder {
     items: Vec<OpenItem>,
@@ -108,7 +121,7 @@ impl StreamDecoder for Decoder {
             }
             types::StreamEvent::SummaryDelta { output_index, summary_index, delta } => {
                 let Some(item) = self.item(output_index) else { return Ok(()) };
-                let index = item.block.expect("reasoning blocks start with their item");
+                let index = item.block_of(ItemKind::Reasoning, "a reasoning summary")?;
                 // Summary parts are paragraphs of one reasoning text.
                 let separate = item.summary_index.is_some_and(|previous| previous != summary_index);
                 item.summary_index = Some(summary_index);
@@ -116,14 +129,15 @@ impl StreamDecoder for Decoder {
                 out.push(StreamEvent::Delta { index, delta: Delta::Thinking(text) });
             }
             types::StreamEvent::ReasoningDelta { output_index, delta } => {
-                if let Some(index) = self.item(output_index).and_then(|item| item.block) {
+                if let Some(item) = self.item(output_index) {
+                    let index = item.block_of(ItemKind::Reasoning, "reasoning text")?;
                     out.push(StreamEvent::Delta { index, delta: Delta::Thinking(delta) });
                 }
             }
             types::StreamEvent::ArgumentsDelta { output_index, delta } => {
                 let Some(item) = self.item(output_index) else { return Ok(()) };
+                let index = item.block_of(ItemKind::FunctionCall, "function call arguments")?;
                 item.has_arguments = true;
-                let index = item.block.expect("call blocks start with their item");
                 out.push(StreamEvent::Delta { index, delta: Delta::ToolArguments(delta) });
             }
             types::StreamEvent::ItemDone { output_index, item: done } => {
