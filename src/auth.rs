@@ -20,6 +20,23 @@ pub fn presented_key(header: impl Fn(&str) -> Option<String>, query: &str) -> Op
     })
 }
 
+/// What a request is told when no client key is configured and it does not come from this machine.
+pub const NO_KEY_CONFIGURED: &str = "this worker has no LLMPROXY_API_KEY, so it serves only requests from the machine it runs on: \
+     set a key with `wrangler secret put LLMPROXY_API_KEY`, or set the var LLMPROXY_ALLOW_ANONYMOUS=true to serve anyone";
+
+/// Whether a request comes from the machine the worker runs on (`wrangler dev`, Miniflare): the
+/// URL names a loopback host and no client address says otherwise. On Cloudflare the URL is the
+/// worker's public host and `CF-Connecting-IP` is the client's, so no request passes for local.
+pub fn is_local(host: &str, connecting_ip: Option<&str>) -> bool {
+    let loopback = |address: &str| {
+        let address = address.trim().trim_start_matches('[').trim_end_matches(']');
+        address == "localhost"
+            || address == "::1"
+            || address.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
+    };
+    loopback(host) && connecting_ip.is_none_or(loopback)
+}
+
 /// Whether `presented` is one of the comma-separated `configured` keys. Every configured key is
 /// compared, each in constant time, so timing tells nothing about which key came close.
 pub fn is_authorized(configured: &str, presented: Option<&str>) -> bool {
@@ -59,6 +76,17 @@ mod tests {
             assert!(presented.as_deref().is_none_or(|key| !key.is_empty()), "{value:?}");
         }
         assert_eq!(presented_key(headers(&[("authorization", "Bearer é")]), ""), Some("é".into()));
+    }
+
+    #[test]
+    fn only_loopback_requests_are_local() {
+        assert!(is_local("127.0.0.1", None));
+        assert!(is_local("localhost", Some("127.0.0.1")));
+        assert!(is_local("[::1]", Some("::1")));
+        assert!(!is_local("llmproxy.example.workers.dev", None));
+        assert!(!is_local("127.0.0.1", Some("203.0.113.9")), "a client elsewhere");
+        assert!(!is_local("127.0.0.1.nip.io", None));
+        assert!(!is_local("", None));
     }
 
     #[test]

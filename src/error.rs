@@ -63,11 +63,13 @@ pub struct ProxyError {
     pub message: String,
     /// The request field the error is about, when there is one (OpenAI's `param`).
     pub param: Option<String>,
+    /// The message is the upstream's own words, which may repeat a credential.
+    pub upstream_said: bool,
 }
 
 impl ProxyError {
     pub fn new(status: u16, kind: ErrorKind, message: impl Into<String>) -> Self {
-        Self { status, kind, message: message.into(), param: None }
+        Self { status, kind, message: message.into(), param: None, upstream_said: false }
     }
 
     pub fn invalid(message: impl Into<String>) -> Self {
@@ -92,6 +94,11 @@ impl ProxyError {
     /// A failure of the upstream itself (unreachable, malformed or cut-off answer).
     pub fn bad_gateway(message: impl Into<String>) -> Self {
         Self::new(502, ErrorKind::Api, message)
+    }
+
+    /// The upstream took longer than its deadline.
+    pub fn gateway_timeout(message: impl Into<String>) -> Self {
+        Self::new(504, ErrorKind::Api, message)
     }
 
     /// The error as the JSON body the client's dialect uses.
@@ -131,7 +138,15 @@ impl ProxyError {
             _ => (502, ErrorKind::Api),
         };
         let message = error.get("message").and_then(Value::as_str).unwrap_or("the upstream reported an error");
-        Self::new(status, kind, message)
+        Self { upstream_said: true, ..Self::new(status, kind, message) }
+    }
+
+    /// The error without any of `secrets` in what the upstream said.
+    pub fn redacted(self, secrets: &[&str]) -> Self {
+        match self.upstream_said {
+            true => Self { message: redact(&self.message, secrets), ..self },
+            false => self,
+        }
     }
 
     /// Reads an upstream error body in the backend's dialect, keeping the upstream's status and
@@ -153,8 +168,44 @@ impl ProxyError {
                     truncate_chars(text, 1000)
                 }
             });
-        Self::new(status, ErrorKind::from_status(status), message)
+        Self { upstream_said: true, ..Self::new(status, ErrorKind::from_status(status), message) }
     }
+}
+
+/// Secrets shorter than this are not searched for whole: a short value would match ordinary words.
+const MIN_SECRET_BYTES: usize = 8;
+/// A run of key-like characters holding this many characters in a row of a secret is taken for a
+/// copy of it, whole or masked (OpenAI's 401 repeats a key's first and last characters).
+const SHARED_BYTES: usize = 6;
+const REDACTED: &str = "[redacted]";
+
+/// `text` without any copy of the secrets, whole or in part, for messages an upstream wrote and
+/// the client will read. Only runs of characters a key can hold are replaced, so JSON stays JSON.
+pub fn redact(text: &str, secrets: &[&str]) -> String {
+    let mut text = text.to_string();
+    for secret in secrets.iter().filter(|s| s.len() >= MIN_SECRET_BYTES) {
+        if text.contains(secret) {
+            text = text.replace(secret, REDACTED);
+        }
+    }
+    let windows: std::collections::HashSet<&[u8]> =
+        secrets.iter().flat_map(|s| s.as_bytes().windows(SHARED_BYTES)).filter(|w| !w.contains(&b'*')).collect();
+    if windows.is_empty() {
+        return text;
+    }
+    let key_like = |b: u8| b.is_ascii_alphanumeric() || b"-_*.+/=~".contains(&b);
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut start = 0;
+    while start < bytes.len() {
+        let end = start
+            + bytes[start..].iter().position(|&b| key_like(b) != key_like(bytes[start])).unwrap_or(bytes.len() - start);
+        let run = &text[start..end];
+        let leaks = key_like(bytes[start]) && run.as_bytes().windows(SHARED_BYTES).any(|w| windows.contains(w));
+        out.push_str(if leaks { REDACTED } else { run });
+        start = end;
+    }
+    out
 }
 
 fn truncate_chars(text: &str, max: usize) -> String {
@@ -183,6 +234,21 @@ mod tests {
         );
         assert_eq!(e.to_json(Dialect::OpenAiChat)["error"]["type"], "not_found_error");
         assert_eq!(e.to_json(Dialect::OpenAiChat)["error"]["message"], "model `x` is not routed");
+    }
+
+    #[test]
+    fn secrets_are_redacted_whole_and_masked_and_json_stays_json() {
+        let key = "sk-proj-AbCdEfGhIjKlMnOpQrStUvWxYz0123456789";
+        let body = r#"{"error":{"message":"Incorrect API key provided: sk-proj-********************************6789. You can find your API key at https://platform.openai.com/account/api-keys.","type":"invalid_request_error","code":"invalid_api_key"}}"#;
+        let clean = redact(body, &[key]);
+        assert!(!clean.contains("sk-proj-"), "{clean}");
+        let parsed: Value = serde_json::from_str(&clean).unwrap();
+        assert_eq!(parsed["error"]["code"], "invalid_api_key");
+        assert!(parsed["error"]["message"].as_str().unwrap().contains("https://platform.openai.com/account/api-keys"));
+        let whole = redact(&format!("bad key \"{key}\" (é)"), &[key]);
+        assert_eq!(whole, "bad key \"[redacted]\" (é)");
+        assert_eq!(redact("nothing to see", &[key, "k"]), "nothing to see");
+        assert_eq!(redact("kkkk", &["k"]), "kkkk", "short values are not searched for");
     }
 
     #[test]

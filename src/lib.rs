@@ -8,6 +8,7 @@ pub mod dialect;
 pub mod endpoint;
 pub mod error;
 pub mod ir;
+pub mod limits;
 pub mod mock;
 pub mod proxy;
 pub mod routing;

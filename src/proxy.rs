@@ -51,9 +51,12 @@ pub enum Plan {
     Local(LocalAnswer),
 }
 
+/// Header names and values, in order.
+pub type HeaderList = Vec<(String, String)>;
+
 pub struct UpstreamCall {
     pub url: String,
-    pub headers: Vec<(String, String)>,
+    pub headers: HeaderList,
     pub body: Vec<u8>,
     pub stream: bool,
     pub exchange: Exchange,
@@ -64,6 +67,8 @@ pub struct UpstreamCall {
     /// For Vertex backends: the service account to authenticate with, as the shell must add an
     /// `Authorization: Bearer` token it gets from it.
     pub vertex: Option<VertexSettings>,
+    /// The credentials sent with the call, which no answer to the client may repeat.
+    pub secrets: Vec<String>,
 }
 
 pub struct LocalAnswer {
@@ -175,7 +180,7 @@ pub fn plan(config: &Config, inbound: &Inbound) -> Result<Plan, ProxyError> {
         url.push('?');
         url.push_str(&forwarded);
     }
-    let headers = upstream_headers(backend, same_dialect, inbound)?;
+    let (headers, secrets) = upstream_headers(backend, same_dialect, inbound)?;
     let stream = stream && inbound.operation == Operation::Generate;
     Ok(Plan::Upstream(UpstreamCall {
         url,
@@ -186,6 +191,7 @@ pub fn plan(config: &Config, inbound: &Inbound) -> Result<Plan, ProxyError> {
         backend: backend.name.clone(),
         dropped,
         vertex: backend.vertex.clone(),
+        secrets,
     }))
 }
 
@@ -310,11 +316,12 @@ fn with_model(body: &[u8], requested: &str, model: &str) -> Result<Vec<u8>, Prox
     serde_json::to_vec(&fields).map_err(|e| ProxyError::internal(e.to_string()))
 }
 
+/// The headers of an upstream call, and the secret values among them.
 fn upstream_headers(
     backend: &Backend,
     same_dialect: bool,
     inbound: &Inbound,
-) -> Result<Vec<(String, String)>, ProxyError> {
+) -> Result<(HeaderList, Vec<String>), ProxyError> {
     let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
     let key = match &backend.api_key_env {
         None => None,
@@ -322,6 +329,7 @@ fn upstream_headers(
             ProxyError::internal(format!("backend `{}` needs the secret `{name}`, which is not set", backend.name))
         })?),
     };
+    let secret = key.clone();
     match backend.kind {
         BackendKind::OpenAi | BackendKind::OpenResponses => {
             if let Some(key) = key {
@@ -353,7 +361,7 @@ fn upstream_headers(
         BackendKind::Mock => {}
     }
     headers.extend(backend.headers.iter().cloned());
-    Ok(headers)
+    Ok((headers, secret.into_iter().collect()))
 }
 
 fn answer_locally(
@@ -455,12 +463,13 @@ impl Exchange {
         body.map_err(|e| ProxyError::internal(e.to_string()))
     }
 
-    /// An upstream error answer, as the client's dialect reports it (same dialect: unchanged).
-    pub fn translate_error(&self, status: u16, body: &[u8]) -> Vec<u8> {
+    /// An upstream error answer, as the client's dialect reports it (same dialect: unchanged but
+    /// for `secrets`, which no answer may repeat).
+    pub fn translate_error(&self, status: u16, body: &[u8], secrets: &[&str]) -> Vec<u8> {
         if self.is_passthrough() {
-            return body.to_vec();
+            return crate::error::redact(&String::from_utf8_lossy(body), secrets).into_bytes();
         }
-        ProxyError::from_upstream(status, body).to_body(self.client).into_bytes()
+        ProxyError::from_upstream(status, body).redacted(secrets).to_body(self.client).into_bytes()
     }
 }
 

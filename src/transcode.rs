@@ -1,7 +1,7 @@
 //! Streams translated event by event as bytes arrive: SSE framing → the backend dialect's decoder
 //! → IR events → the client dialect's encoder → SSE bytes. Nothing waits for the whole answer.
 
-use crate::dialect::Dialect;
+use crate::dialect::{Dialect, EndMark};
 use crate::error::ProxyError;
 use crate::ir::StreamEvent;
 use crate::sse;
@@ -54,12 +54,14 @@ pub struct Transcoder {
     parser: sse::Parser,
     mode: Mode,
     finished: bool,
+    /// Values no error event may repeat (the backend's credentials).
+    secrets: Vec<String>,
 }
 
 impl Transcoder {
     pub fn translate(client: Dialect, decoder: Box<dyn StreamDecoder>, encoder: Box<dyn StreamEncoder>) -> Self {
         let mode = Mode::Translate { decoder, encoder, events: Vec::new() };
-        Self { client, parser: sse::Parser::new(), mode, finished: false }
+        Self { client, parser: sse::Parser::new(), mode, finished: false, secrets: Vec::new() }
     }
 
     pub fn passthrough(dialect: Dialect) -> Self {
@@ -68,10 +70,18 @@ impl Transcoder {
             parser: sse::Parser::new(),
             mode: Mode::Passthrough { complete: false, held: Vec::new() },
             finished: false,
+            secrets: Vec::new(),
         }
     }
 
-    /// True once the stream has ended, completely or with an error event; later input is ignored.
+    /// Error events this transcoder writes will not repeat any of `secrets`.
+    pub fn redacting(mut self, secrets: Vec<String>) -> Self {
+        self.secrets = secrets;
+        self
+    }
+
+    /// True once the stream has ended: its last event was written, or an error event. Later input
+    /// is ignored, and the client's stream can be closed at once.
     pub fn is_finished(&self) -> bool {
         self.finished
     }
@@ -102,7 +112,12 @@ impl Transcoder {
         let mut failure = None;
         match &mut self.mode {
             Mode::Passthrough { complete, held } => {
-                parse(&mut |event| *complete |= client.ends_stream(&event));
+                let mut last = false;
+                parse(&mut |event| match client.end_mark(&event) {
+                    Some(EndMark::Last) => (*complete, last) = (true, true),
+                    Some(EndMark::Complete) => *complete = true,
+                    None => {}
+                });
                 match input {
                     Some(bytes) => {
                         let searched_from = held.len().saturating_sub(3);
@@ -112,9 +127,16 @@ impl Transcoder {
                             Some(end) => out.extend(held.drain(..end)),
                             None => {}
                         }
+                        // Comment lines never end an event: what is held back needs its own bound.
+                        if held.len() > sse::MAX_EVENT_BYTES {
+                            too_large = Some(sse::EventTooLarge(sse::MAX_EVENT_BYTES));
+                        }
                     }
                     None if *complete => out = std::mem::take(held),
                     None => failure = Some(truncated()),
+                }
+                if last && failure.is_none() && too_large.is_none() {
+                    self.finished = true;
                 }
             }
             Mode::Translate { decoder, encoder, events } => {
@@ -129,6 +151,9 @@ impl Transcoder {
                 }
                 for event in events.drain(..) {
                     encoder.event(event, &mut out);
+                }
+                if decoder.is_done() && failure.is_none() && too_large.is_none() {
+                    self.finished = true;
                 }
             }
         }
@@ -151,6 +176,8 @@ impl Transcoder {
     }
 
     fn write_error(&mut self, error: &ProxyError, out: &mut Vec<u8>) {
+        let secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
+        let error = &error.clone().redacted(&secrets);
         match &mut self.mode {
             Mode::Translate { encoder, .. } => encoder.error(error, out),
             Mode::Passthrough { .. } => self.client.write_stream_error(error, out),

@@ -81,16 +81,25 @@ def test_one_token_serves_many_requests(worker, upstream):
     assert {bearer(upstream.last(f"claude-vr-{i}")) for i in range(3)} == {"ya29.reuse-1"}
 
 
-def test_a_token_is_made_again_before_it_expires(worker, upstream):
-    # It lives 301 s, and is replaced 300 s before it expires: after a second it is due.
+def test_a_token_is_made_again_before_it_expires_and_serves_until_then(worker, upstream):
+    # It lives 301 s, and is replaced 300 s before it expires: after a second it is due. The due
+    # token still serves the request that finds it so, which has the next one made meanwhile.
     endpoint = upstream.token_endpoints["short"]
-    upstream.script("claude-vs-1", Reply(body=[wire("anthropic-text.vercel.json")]))
-    upstream.script("claude-vs-2", Reply(body=[wire("anthropic-text.vercel.json")]))
+    for i in (1, 2, 3):
+        upstream.script(f"claude-vs-{i}", Reply(body=[wire("anthropic-text.vercel.json")]))
     ask_claude(worker, "claude-vs-1")
     time.sleep(1.5)
     ask_claude(worker, "claude-vs-2")
-    assert endpoint.exchanges == 2
-    assert (bearer(upstream.last("claude-vs-1")), bearer(upstream.last("claude-vs-2"))) == ("ya29.short-1", "ya29.short-2")
+    # Requests after it get the new token once it is filed; meanwhile they too get the old one,
+    # and none makes a token of its own.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        ask_claude(worker, "claude-vs-3")
+        if bearer(upstream.last("claude-vs-3")) != "ya29.short-1":
+            break
+        time.sleep(0.05)
+    assert endpoint.exchanges == 2 and not endpoint.problems
+    assert [bearer(upstream.last(f"claude-vs-{i}")) for i in (1, 2, 3)] == ["ya29.short-1", "ya29.short-1", "ya29.short-2"]
 
 
 def test_concurrent_requests_share_one_mint(worker, upstream):

@@ -9,6 +9,15 @@ pub mod openai_responses;
 use crate::error::ProxyError;
 use crate::sse;
 
+/// How far a stream event takes the answer towards its end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndMark {
+    /// The answer is whole, but events may follow (a Chat usage chunk, `[DONE]`).
+    Complete,
+    /// Nothing follows: the client's stream can be closed.
+    Last,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
     /// OpenAI Chat Completions.
@@ -22,27 +31,36 @@ pub enum Dialect {
 }
 
 impl Dialect {
-    /// Whether a stream event marks the end of an answer, well or with an error.
-    pub fn ends_stream(self, event: &sse::Event) -> bool {
+    /// What a stream event says of the stream's end: the answer is whole (or failed) and, for
+    /// `Last`, nothing is to follow.
+    pub fn end_mark(self, event: &sse::Event) -> Option<EndMark> {
+        let last = |is_last: bool| Some(if is_last { EndMark::Last } else { EndMark::Complete });
         match self {
-            Self::Anthropic => matches!(event.event.as_str(), "message_stop" | "error"),
+            Self::Anthropic => matches!(event.event.as_str(), "message_stop" | "error").then_some(EndMark::Last),
             Self::OpenAiResponses => {
                 let kind = serde_json::from_str::<serde_json::Value>(&event.data)
                     .ok()
                     .and_then(|data| data.get("type").and_then(|t| t.as_str()).map(str::to_string));
-                matches!(
-                    kind.as_deref(),
-                    Some("response.completed" | "response.incomplete" | "response.failed" | "error")
-                )
+                match kind.as_deref() {
+                    Some("response.completed" | "response.incomplete" | "response.failed") => last(true),
+                    // OpenAI sends `response.failed` after an `error`.
+                    Some("error") => last(false),
+                    _ => None,
+                }
             }
             // Gemini's last chunk is the one with a finish reason.
-            Self::Gemini => event.data.contains("\"finishReason\"") || event.data.starts_with("{\"error\""),
+            Self::Gemini => (event.data.contains("\"finishReason\"") || event.data.starts_with("{\"error\""))
+                .then_some(EndMark::Last),
             Self::OpenAiChat => {
                 let data = &event.data;
-                data == "[DONE]"
-                    || data.contains("\"finish_reason\":\"")
-                    || data.contains("\"finish_reason\": \"")
-                    || data.starts_with("{\"error\"")
+                if data == "[DONE]" || data.starts_with("{\"error\"") {
+                    last(true)
+                } else if data.contains("\"finish_reason\":\"") || data.contains("\"finish_reason\": \"") {
+                    // The usage chunk and `[DONE]` follow; some compatible servers send neither.
+                    last(false)
+                } else {
+                    None
+                }
             }
         }
     }

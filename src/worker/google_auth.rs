@@ -1,10 +1,13 @@
 //! Vertex AI authentication inside the worker: the service-account JWT signed with WebCrypto
 //! (RSASSA-PKCS1-v1_5 / SHA-256), exchanged for an access token, or sent self-signed. Tokens are
-//! kept per isolate until a few minutes before they expire; requests that need one while it is
-//! being made wait for that one (single flight); a failure is not kept.
+//! kept per isolate. A token due for refresh keeps serving until it expires while one request
+//! makes the next one in the background; requests that find no valid token wait for the request
+//! making one (single flight). A failure is not kept, and a mint older than the token deadline is
+//! abandoned: its request may have been cancelled, and it will never file a token.
 
 use crate::config::VertexSettings;
 use crate::error::{ErrorKind, ProxyError};
+use crate::limits::Limits;
 use crate::vertex::{self, ServiceAccount};
 use js_sys::{Array, Object, Reflect, Uint8Array};
 use std::cell::RefCell;
@@ -13,19 +16,19 @@ use std::time::Duration;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Crypto, CryptoKey};
-use worker::{Delay, Env, Fetch, Headers, Method, Request, RequestInit};
+use worker::{Context, Delay, Env, Headers, Method, Request, RequestInit};
 
 /// Tokens are made again this long before they expire, so none expires on its way to Vertex.
-const REFRESH_MARGIN_SECONDS: f64 = 300.0;
-/// How often a request waiting for another request's mint looks again, and for how long at most.
+const REFRESH_MARGIN_MS: f64 = 300_000.0;
+/// How often a request waiting for another request's mint looks again.
 const WAIT_STEP_MS: u64 = 20;
-const WAIT_LIMIT_MS: f64 = 30_000.0;
 
 enum Slot {
-    /// A token and when to make a new one (ms since the epoch).
-    Ready { token: String, refresh_at: f64 },
-    /// Another request is making one.
-    Minting,
+    /// A token; when to make the next one and when it expires (ms since the epoch); and when a
+    /// request began making the next one, if one is.
+    Ready { token: String, refresh_at: f64, expires_at: f64, refreshing_since: Option<f64> },
+    /// A request began making the first token at this time.
+    Minting { since: f64 },
 }
 
 thread_local! {
@@ -33,43 +36,89 @@ thread_local! {
     static TOKENS: RefCell<HashMap<String, Slot>> = RefCell::new(HashMap::new());
 }
 
+/// What a request does about the token.
+enum Next {
+    Use(String),
+    /// Use this token, and make the next one after the answer, in the background.
+    UseAndRefresh(String),
+    Wait,
+    Mint,
+}
+
 /// The bearer token for a Vertex backend. A request that finds another one minting waits on
 /// timers of its own until that token is filed: the Workers runtime cancels a request that waits
 /// on another request's I/O.
-pub async fn bearer(env: &Env, settings: &VertexSettings) -> Result<String, ProxyError> {
+pub async fn bearer(
+    env: &Env,
+    ctx: &Context,
+    settings: &VertexSettings,
+    limits: &Limits,
+) -> Result<String, ProxyError> {
     let key = format!("{}:{}", settings.service_account_env, settings.self_signed_jwt);
+    let deadline = limits.token_ms as f64;
     let started = js_sys::Date::now();
     loop {
         let now = js_sys::Date::now();
-        let minting_elsewhere = TOKENS.with_borrow_mut(|tokens| match tokens.get(&key) {
-            Some(Slot::Ready { token, refresh_at }) if now < *refresh_at => Err(token.clone()),
-            Some(Slot::Minting) => Ok(true),
+        let next = TOKENS.with_borrow_mut(|tokens| match tokens.get_mut(&key) {
+            Some(Slot::Ready { token, refresh_at, .. }) if now < *refresh_at => Next::Use(token.clone()),
+            Some(Slot::Ready { token, expires_at, refreshing_since, .. }) if now < *expires_at => {
+                if refreshing_since.is_some_and(|since| now - since < deadline) {
+                    Next::Use(token.clone())
+                } else {
+                    *refreshing_since = Some(now);
+                    Next::UseAndRefresh(token.clone())
+                }
+            }
+            Some(Slot::Minting { since }) if now - *since < deadline => Next::Wait,
             _ => {
-                tokens.insert(key.clone(), Slot::Minting);
-                Ok(false)
+                tokens.insert(key.clone(), Slot::Minting { since: now });
+                Next::Mint
             }
         });
-        match minting_elsewhere {
-            Err(token) => return Ok(token),
-            Ok(true) if now - started < WAIT_LIMIT_MS => Delay::from(Duration::from_millis(WAIT_STEP_MS)).await,
-            Ok(true) => return Err(ProxyError::bad_gateway("timed out waiting for a Vertex access token")),
-            Ok(false) => {
-                let result = mint(env, settings).await;
-                TOKENS.with_borrow_mut(|tokens| match &result {
-                    Ok((token, refresh_at)) => {
-                        tokens.insert(key.clone(), Slot::Ready { token: token.clone(), refresh_at: *refresh_at })
-                    }
-                    // A failure is not kept: the next request tries again.
-                    Err(_) => tokens.remove(&key),
+        match next {
+            Next::Use(token) => return Ok(token),
+            Next::UseAndRefresh(token) => {
+                let (env, settings, key, limits) = (env.clone(), settings.clone(), key.clone(), *limits);
+                ctx.wait_until(async move {
+                    let _ = mint_and_file(&env, &settings, &key, &limits).await;
                 });
-                return result.map(|(token, _)| token);
+                return Ok(token);
             }
+            // A mint that outlives its deadline is abandoned by the next look, so waiting ends.
+            Next::Wait if now - started <= 2.0 * deadline => Delay::from(Duration::from_millis(WAIT_STEP_MS)).await,
+            Next::Wait => return Err(ProxyError::gateway_timeout("timed out waiting for a Vertex access token")),
+            Next::Mint => return mint_and_file(env, settings, &key, limits).await,
         }
     }
 }
 
-/// Makes a token: the JWT, signed; exchanged at the key's `token_uri` unless self-signed.
-async fn mint(env: &Env, settings: &VertexSettings) -> Result<(String, f64), ProxyError> {
+/// Mints a token and files it for the isolate; a failure clears the slot, or leaves a token that
+/// is still valid in place, so that the next request tries again.
+async fn mint_and_file(env: &Env, settings: &VertexSettings, key: &str, limits: &Limits) -> Result<String, ProxyError> {
+    let result = mint(env, settings, limits).await;
+    TOKENS.with_borrow_mut(|tokens| match &result {
+        Ok((token, expires_at)) => {
+            let slot = Slot::Ready {
+                token: token.clone(),
+                refresh_at: expires_at - REFRESH_MARGIN_MS,
+                expires_at: *expires_at,
+                refreshing_since: None,
+            };
+            tokens.insert(key.to_string(), slot);
+        }
+        Err(_) => match tokens.get_mut(key) {
+            Some(Slot::Ready { refreshing_since, .. }) => *refreshing_since = None,
+            _ => {
+                tokens.remove(key);
+            }
+        },
+    });
+    result.map(|(token, _)| token)
+}
+
+/// Makes a token: the JWT, signed; exchanged at the key's `token_uri` unless self-signed. Returns
+/// it with when it expires.
+async fn mint(env: &Env, settings: &VertexSettings, limits: &Limits) -> Result<(String, f64), ProxyError> {
     let secret = &settings.service_account_env;
     let json = env.secret(secret).map(|s| s.to_string()).or_else(|_| env.var(secret).map(|v| v.to_string())).map_err(
         |_| ProxyError::internal(format!("the Vertex backend needs the secret `{secret}`, which is not set")),
@@ -83,10 +132,10 @@ async fn mint(env: &Env, settings: &VertexSettings) -> Result<(String, f64), Pro
     let (token, lifetime) = if settings.self_signed_jwt {
         (jwt, vertex::JWT_LIFETIME_SECONDS)
     } else {
-        let answer = exchange(&account.token_uri, &jwt).await?;
+        let answer = exchange(&account.token_uri, &jwt, started + limits.token_ms as f64).await?;
         (answer.token, answer.expires_in)
     };
-    Ok((token, started + (lifetime as f64 - REFRESH_MARGIN_SECONDS) * 1000.0))
+    Ok((token, started + lifetime as f64 * 1000.0))
 }
 
 fn crypto_error(what: &str) -> ProxyError {
@@ -113,8 +162,9 @@ async fn sign(account: &ServiceAccount, data: &[u8]) -> Result<Vec<u8>, ProxyErr
     Ok(Uint8Array::new(&signature).to_vec())
 }
 
-/// The JWT-bearer grant at the token endpoint; a refusal is a 502 with the endpoint's reason.
-async fn exchange(token_uri: &str, jwt: &str) -> Result<vertex::AccessToken, ProxyError> {
+/// The JWT-bearer grant at the token endpoint, all of it by `deadline` (ms since the epoch); a
+/// refusal is a 502 with the endpoint's reason.
+async fn exchange(token_uri: &str, jwt: &str, deadline: f64) -> Result<vertex::AccessToken, ProxyError> {
     let headers = Headers::new();
     headers
         .set("content-type", "application/x-www-form-urlencoded")
@@ -126,9 +176,22 @@ async fn exchange(token_uri: &str, jwt: &str) -> Result<vertex::AccessToken, Pro
     let request = Request::new_with_init(token_uri, &init).map_err(|e| ProxyError::internal(e.to_string()))?;
     let failed =
         |why: String| ProxyError::new(502, ErrorKind::Api, format!("getting a Vertex access token failed: {why}"));
-    let mut answer =
-        Fetch::Request(request).send().await.map_err(|e| failed(format!("the token endpoint is unreachable: {e}")))?;
+    let timed_out = || {
+        ProxyError::gateway_timeout("the Vertex token endpoint did not answer in time (LLMPROXY_TOKEN_TIMEOUT_SECONDS)")
+    };
+    let left = || (deadline - js_sys::Date::now()).max(1.0) as u64;
+    let answer = super::glue::fetch(&request, left())
+        .await
+        .map_err(|e| failed(format!("the token endpoint is unreachable: {e}")))?
+        .ok_or_else(timed_out)?;
     let status = answer.status_code();
-    let body = answer.bytes().await.unwrap_or_default();
-    vertex::token_response(status, &body).map_err(failed)
+    let body = match answer.body() {
+        worker::ResponseBody::Stream(stream) => Some(stream.clone()),
+        _ => None,
+    };
+    let body = super::glue::read(body, 64 * 1024, left()).await.map_err(|failure| match failure {
+        super::glue::ReadFailure::TimedOut => timed_out(),
+        super::glue::ReadFailure::Failed(why) => failed(why),
+    })?;
+    vertex::token_response(status, &body).map_err(|why| failed(crate::error::redact(&why, &[jwt])))
 }

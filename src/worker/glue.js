@@ -1,0 +1,138 @@
+// The JavaScript half of the Workers shell: what waits on timers or runs once per chunk. Rust
+// decides everything; this file only moves bytes, so wasm is entered once per chunk and every
+// timer and every transcoder is released when its request ends, however it ends.
+
+/** The response to `request`, or null when its headers took longer than `ms`. */
+export async function fetchWithin(request, ms) {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), ms);
+  try {
+    return await fetch(request, { signal: controller.signal });
+  } catch (error) {
+    if (controller.signal.aborted) return null;
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * A body's bytes, read until its end or until more than `limit` arrived (the rest is then left
+ * unread, and the caller sees more than `limit` bytes). A read that waits longer than `idleMs`
+ * rejects with an error named TimeoutError.
+ */
+export async function readWithin(stream, limit, idleMs) {
+  if (!stream) return new Uint8Array(0);
+  const reader = stream.getReader();
+  const chunks = [];
+  let size = 0;
+  let timer = 0;
+  let ended = false;
+  const timeout = () =>
+    new Promise((_, reject) => {
+      timer = setTimeout(() => reject(Object.assign(new Error("timed out"), { name: "TimeoutError" })), idleMs);
+    });
+  try {
+    while (size <= limit) {
+      const { done, value } = await Promise.race([reader.read(), timeout()]);
+      clearTimeout(timer);
+      if (done) {
+        ended = true;
+        break;
+      }
+      size += value.byteLength;
+      chunks.push(value);
+    }
+  } finally {
+    clearTimeout(timer);
+    if (!ended) reader.cancel().catch(() => {});
+  }
+  if (chunks.length === 1) return chunks[0];
+  const bytes = new Uint8Array(size);
+  let at = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  return bytes;
+}
+
+/** Reads a body to its end without keeping it, so a client still sending sees the answer. */
+export async function drain(stream) {
+  if (stream) await stream.pipeTo(new WritableStream()).catch(() => {});
+}
+
+/**
+ * The upstream body translated by `transcoder` (a Rust `StreamTranscoder`), pulled by the client:
+ * the upstream is read only when the client wants more. A read that waits longer than `idleMs`
+ * ends the stream with the transcoder's timeout event; so does a failed read, with its failure.
+ * The stream closes as soon as the transcoder has written the last event, and the upstream is
+ * then cancelled, whether or not it closed its end.
+ */
+export function transcoded(upstream, transcoder, idleMs) {
+  const reader = upstream.getReader();
+  let closed = false;
+  // When the pending upstream read began, or 0 while none is pending.
+  let waitingSince = 0;
+  let timer = 0;
+  let controller;
+
+  const release = () => {
+    if (closed) return;
+    closed = true;
+    clearTimeout(timer);
+    transcoder.free();
+    reader.cancel().catch(() => {});
+  };
+  const send = (bytes) => {
+    if (bytes.byteLength > 0) controller.enqueue(bytes);
+  };
+  const finish = (bytes) => {
+    if (closed) return;
+    send(bytes);
+    controller.close();
+    release();
+  };
+  const watch = () => {
+    if (closed) return;
+    const waited = waitingSince === 0 ? 0 : Date.now() - waitingSince;
+    if (waited >= idleMs) {
+      finish(transcoder.timeOut());
+    } else {
+      timer = setTimeout(watch, idleMs - waited);
+    }
+  };
+
+  return new ReadableStream(
+    {
+      start(c) {
+        controller = c;
+        timer = setTimeout(watch, idleMs);
+      },
+      async pull() {
+        // One pull ends with something sent, or the stream closed.
+        while (!closed) {
+          waitingSince = Date.now();
+          let chunk;
+          try {
+            chunk = await reader.read();
+          } catch (error) {
+            return finish(transcoder.fail(String((error && error.message) || error)));
+          } finally {
+            waitingSince = 0;
+          }
+          if (closed) return;
+          if (chunk.done) return finish(transcoder.end());
+          const bytes = transcoder.push(chunk.value);
+          if (transcoder.finished) return finish(bytes);
+          if (bytes.byteLength > 0) return send(bytes);
+        }
+      },
+      cancel() {
+        // The client went away.
+        release();
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}

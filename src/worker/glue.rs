@@ -1,0 +1,103 @@
+//! The Rust side of `glue.js`: deadlines on fetches and body reads, and the streamed answer's
+//! transcoder, which JavaScript calls once per upstream chunk and frees when the stream ends.
+
+use crate::error::ProxyError;
+use crate::transcode::Transcoder;
+use js_sys::Uint8Array;
+use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen::{JsCast, JsValue};
+use web_sys::ReadableStream;
+
+#[wasm_bindgen(module = "/src/worker/glue.js")]
+extern "C" {
+    #[wasm_bindgen(catch, js_name = fetchWithin)]
+    async fn fetch_within(request: &web_sys::Request, ms: f64) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(catch, js_name = readWithin)]
+    async fn read_within(stream: Option<ReadableStream>, limit: f64, idle_ms: f64) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(catch, js_name = drain)]
+    async fn drain_stream(stream: Option<ReadableStream>) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(js_name = transcoded)]
+    fn transcoded_stream(upstream: ReadableStream, transcoder: StreamTranscoder, idle_ms: f64) -> ReadableStream;
+}
+
+/// Sends `request`; None when its response headers took longer than `ms`.
+pub async fn fetch(request: &worker::Request, ms: u64) -> Result<Option<worker::Response>, String> {
+    let answer = fetch_within(request.inner(), ms as f64).await.map_err(|e| error_text(&e))?;
+    Ok((!answer.is_null()).then(|| worker::Response::from(answer.unchecked_into::<web_sys::Response>())))
+}
+
+/// Why a body could not be read whole.
+pub enum ReadFailure {
+    /// No chunk came for the idle deadline.
+    TimedOut,
+    Failed(String),
+}
+
+/// A body's bytes: at most `limit` of them unless it holds more, in which case a few more than
+/// `limit` come back and the rest is never read.
+pub async fn read(stream: Option<ReadableStream>, limit: usize, idle_ms: u64) -> Result<Vec<u8>, ReadFailure> {
+    match read_within(stream, limit as f64, idle_ms as f64).await {
+        Ok(bytes) => Ok(bytes.unchecked_into::<Uint8Array>().to_vec()),
+        Err(error) if error_name(&error) == "TimeoutError" => Err(ReadFailure::TimedOut),
+        Err(error) => Err(ReadFailure::Failed(error_text(&error))),
+    }
+}
+
+/// Reads a body to its end without keeping it.
+pub async fn drain(stream: Option<ReadableStream>) {
+    let _ = drain_stream(stream).await;
+}
+
+/// The upstream body as the client's stream, translated as it is pulled (see `glue.js`).
+pub fn transcoded(upstream: ReadableStream, transcoder: Transcoder, idle_ms: u64) -> ReadableStream {
+    transcoded_stream(upstream, StreamTranscoder { transcoder, idle_seconds: idle_ms / 1000 }, idle_ms as f64)
+}
+
+fn error_name(error: &JsValue) -> String {
+    js_sys::Reflect::get(error, &"name".into()).ok().and_then(|name| name.as_string()).unwrap_or_default()
+}
+
+fn error_text(error: &JsValue) -> String {
+    match error.dyn_ref::<js_sys::Error>() {
+        Some(error) => String::from(error.message()),
+        None => error.as_string().unwrap_or_else(|| "unknown error".to_string()),
+    }
+}
+
+/// A stream's transcoder as JavaScript holds it.
+#[wasm_bindgen]
+pub struct StreamTranscoder {
+    transcoder: Transcoder,
+    idle_seconds: u64,
+}
+
+#[wasm_bindgen]
+impl StreamTranscoder {
+    /// Translates an upstream chunk; the bytes for the client.
+    pub fn push(&mut self, chunk: &[u8]) -> Vec<u8> {
+        self.transcoder.push(chunk)
+    }
+
+    /// The upstream closed its end.
+    pub fn end(&mut self) -> Vec<u8> {
+        self.transcoder.end()
+    }
+
+    /// Reading the upstream failed.
+    pub fn fail(&mut self, reason: &str) -> Vec<u8> {
+        self.transcoder.fail(&ProxyError::bad_gateway(format!("reading the upstream failed: {reason}")))
+    }
+
+    /// The upstream sent nothing for the idle deadline.
+    #[wasm_bindgen(js_name = timeOut)]
+    pub fn time_out(&mut self) -> Vec<u8> {
+        let message = format!("the upstream sent nothing for {} s (LLMPROXY_IDLE_TIMEOUT_SECONDS)", self.idle_seconds);
+        self.transcoder.fail(&ProxyError::gateway_timeout(message))
+    }
+
+    /// Whether the stream's last event (or an error event) was written.
+    #[wasm_bindgen(getter)]
+    pub fn finished(&self) -> bool {
+        self.transcoder.is_finished()
+    }
+}
