@@ -11,9 +11,13 @@ pub enum ErrorKind {
     NotFound,
     PayloadTooLarge,
     RateLimit,
+    /// The account behind the backend's key cannot pay (OpenAI `insufficient_quota`).
+    Billing,
     /// A failure of the proxy or of the upstream that is nobody's input fault.
     Api,
     Overloaded,
+    /// The upstream took longer than its deadline.
+    Timeout,
 }
 
 impl ErrorKind {
@@ -24,8 +28,10 @@ impl ErrorKind {
             403 => Self::Permission,
             404 => Self::NotFound,
             413 => Self::PayloadTooLarge,
+            402 => Self::Billing,
             429 => Self::RateLimit,
             529 | 503 => Self::Overloaded,
+            504 => Self::Timeout,
             400..=499 => Self::InvalidRequest,
             _ => Self::Api,
         }
@@ -39,8 +45,10 @@ impl ErrorKind {
             Self::NotFound => "not_found_error",
             Self::PayloadTooLarge => "request_too_large",
             Self::RateLimit => "rate_limit_error",
+            Self::Billing => "billing_error",
             Self::Api => "api_error",
             Self::Overloaded => "overloaded_error",
+            Self::Timeout => "timeout_error",
         }
     }
 
@@ -51,8 +59,29 @@ impl ErrorKind {
             Self::Permission => "permission_error",
             Self::NotFound => "not_found_error",
             Self::RateLimit => "rate_limit_error",
-            Self::Api | Self::Overloaded => "api_error",
+            Self::Billing => "insufficient_quota",
+            Self::Api | Self::Overloaded | Self::Timeout => "api_error",
         }
+    }
+
+    /// The kind and usual status an upstream's own name for an error stands for: Anthropic's and
+    /// OpenAI's types and codes, and Gemini's statuses.
+    fn named(name: &str) -> Option<(u16, Self)> {
+        Some(match name {
+            "invalid_request_error" | "invalid_request" | "INVALID_ARGUMENT" | "FAILED_PRECONDITION" => {
+                (400, Self::InvalidRequest)
+            }
+            "authentication_error" | "invalid_api_key" | "UNAUTHENTICATED" => (401, Self::Authentication),
+            "billing_error" | "insufficient_quota" => (402, Self::Billing),
+            "permission_error" | "PERMISSION_DENIED" => (403, Self::Permission),
+            "not_found_error" | "model_not_found" | "NOT_FOUND" => (404, Self::NotFound),
+            "request_too_large" => (413, Self::PayloadTooLarge),
+            "rate_limit_error" | "rate_limit_exceeded" | "RESOURCE_EXHAUSTED" => (429, Self::RateLimit),
+            "overloaded_error" | "UNAVAILABLE" => (529, Self::Overloaded),
+            "timeout_error" | "DEADLINE_EXCEEDED" => (504, Self::Timeout),
+            "api_error" | "server_error" | "INTERNAL" => (500, Self::Api),
+            _ => return None,
+        })
     }
 }
 
@@ -63,13 +92,16 @@ pub struct ProxyError {
     pub message: String,
     /// The request field the error is about, when there is one (OpenAI's `param`).
     pub param: Option<String>,
+    /// The upstream's own code for the error (OpenAI's `code`, Gemini's `status`), kept for
+    /// OpenAI-shaped clients, which have a place for it.
+    pub code: Option<String>,
     /// The message is the upstream's own words, which may repeat a credential.
     pub upstream_said: bool,
 }
 
 impl ProxyError {
     pub fn new(status: u16, kind: ErrorKind, message: impl Into<String>) -> Self {
-        Self { status, kind, message: message.into(), param: None, upstream_said: false }
+        Self { status, kind, message: message.into(), param: None, code: None, upstream_said: false }
     }
 
     pub fn invalid(message: impl Into<String>) -> Self {
@@ -98,7 +130,7 @@ impl ProxyError {
 
     /// The upstream took longer than its deadline.
     pub fn gateway_timeout(message: impl Into<String>) -> Self {
-        Self::new(504, ErrorKind::Api, message)
+        Self::new(504, ErrorKind::Timeout, message)
     }
 
     /// The error as the JSON body the client's dialect uses.
@@ -114,7 +146,7 @@ impl ProxyError {
                     "message": self.message,
                     "type": self.kind.openai_type(),
                     "param": self.param,
-                    "code": Value::Null,
+                    "code": self.code,
                 },
             }),
         }
@@ -124,21 +156,13 @@ impl ProxyError {
         self.to_json(dialect).to_string()
     }
 
-    /// Reads an error an upstream sent inside a stream (`{"type":…,"message":…}` in either dialect).
+    /// Reads an error an upstream sent inside a stream: `{"type", "message"}` (Anthropic, Chat),
+    /// `{"code", "message"}` (Responses), either one wrapped in `error`.
     pub fn from_stream_error(error: &Value) -> Self {
-        let kind_name = error.get("type").and_then(Value::as_str).unwrap_or("");
-        let (status, kind) = match kind_name {
-            "invalid_request_error" => (400, ErrorKind::InvalidRequest),
-            "authentication_error" => (401, ErrorKind::Authentication),
-            "permission_error" => (403, ErrorKind::Permission),
-            "not_found_error" => (404, ErrorKind::NotFound),
-            "request_too_large" => (413, ErrorKind::PayloadTooLarge),
-            "rate_limit_error" => (429, ErrorKind::RateLimit),
-            "overloaded_error" => (529, ErrorKind::Overloaded),
-            _ => (502, ErrorKind::Api),
-        };
+        let error = error.get("error").filter(|inner| inner.is_object()).unwrap_or(error);
+        let (status, kind) = upstream_kind(error).unwrap_or((502, ErrorKind::Api));
         let message = error.get("message").and_then(Value::as_str).unwrap_or("the upstream reported an error");
-        Self { upstream_said: true, ..Self::new(status, kind, message) }
+        Self { upstream_said: true, code: upstream_code(error), ..Self::new(status, kind, message) }
     }
 
     /// The error without any of `secrets` in what the upstream said.
@@ -168,8 +192,22 @@ impl ProxyError {
                     truncate_chars(text, 1000)
                 }
             });
-        Self { upstream_said: true, ..Self::new(status, ErrorKind::from_status(status), message) }
+        let kind = error.and_then(upstream_kind).map_or_else(|| ErrorKind::from_status(status), |(_, kind)| kind);
+        let code = error.and_then(upstream_code);
+        Self { upstream_said: true, code, ..Self::new(status, kind, message) }
     }
+}
+
+/// The kind an upstream error object names in `type`, `code` or `status`, when one is known.
+fn upstream_kind(error: &Value) -> Option<(u16, ErrorKind)> {
+    ["type", "code", "status"]
+        .iter()
+        .find_map(|field| error.get(*field).and_then(Value::as_str).and_then(ErrorKind::named))
+}
+
+/// The upstream's code: OpenAI's `code`, else Gemini's `status`.
+fn upstream_code(error: &Value) -> Option<String> {
+    ["code", "status"].iter().find_map(|field| error.get(*field).and_then(Value::as_str).map(str::to_string))
 }
 
 /// Secrets shorter than this are not searched for whole: a short value would match ordinary words.

@@ -48,6 +48,8 @@ pub struct Message {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Part {
     Text(String),
+    /// The model's refusal, which Chat and Responses tell apart from its answer.
+    Refusal(String),
     Image(Media),
     /// A PDF or other document; `name` is its file name or title where the client gave one.
     Document {
@@ -272,9 +274,16 @@ pub enum StreamEvent {
 #[derive(Debug, Clone, PartialEq)]
 pub enum BlockStart {
     Text,
+    /// A refusal, whose deltas are `Delta::Text`.
+    Refusal,
     Thinking,
-    RedactedThinking { data: Signature },
-    ToolCall { id: String, name: String },
+    RedactedThinking {
+        data: Signature,
+    },
+    ToolCall {
+        id: String,
+        name: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -283,6 +292,52 @@ pub enum Delta {
     Thinking(String),
     Signature(Signature),
     ToolArguments(String),
+}
+
+/// A tool called with no arguments has the empty object for them: Anthropic streams an empty
+/// `input_json_delta` (or none), and Chat and Responses clients must still get `"{}"`.
+#[derive(Debug, Default)]
+pub struct EmptyArguments {
+    /// Tool-call blocks open with no arguments yet.
+    waiting: Vec<usize>,
+}
+
+impl EmptyArguments {
+    /// Puts `{}` before the stop of each tool-call block in `events` that had no arguments.
+    pub fn fill(&mut self, events: &mut Vec<StreamEvent>) {
+        let mut i = 0;
+        while i < events.len() {
+            match &events[i] {
+                StreamEvent::BlockStart { index, block: BlockStart::ToolCall { .. } } => self.waiting.push(*index),
+                StreamEvent::Delta { index, delta: Delta::ToolArguments(arguments) }
+                    if !arguments.trim().is_empty() =>
+                {
+                    self.waiting.retain(|w| w != index)
+                }
+                StreamEvent::BlockStop { index } if self.waiting.contains(index) => {
+                    let index = *index;
+                    self.waiting.retain(|w| *w != index);
+                    events.insert(i, StreamEvent::Delta { index, delta: Delta::ToolArguments("{}".into()) });
+                    i += 1;
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+    }
+}
+
+impl Response {
+    /// Tool calls with no arguments get the empty object, as in streams (see `EmptyArguments`).
+    pub fn fill_empty_arguments(&mut self) {
+        for part in &mut self.content {
+            if let Part::ToolCall(call) = part {
+                if call.arguments.trim().is_empty() {
+                    call.arguments = "{}".into();
+                }
+            }
+        }
+    }
 }
 
 /// The providers whose reasoning comes with an opaque token that must go back to that provider only.
@@ -379,7 +434,7 @@ impl Request {
     /// at about four characters a token.
     pub fn estimated_input_tokens(&self) -> u64 {
         let part = |part: &Part| match part {
-            Part::Text(text) | Part::Thinking { text, .. } => estimate_tokens(text),
+            Part::Text(text) | Part::Refusal(text) | Part::Thinking { text, .. } => estimate_tokens(text),
             Part::ToolCall(call) => estimate_tokens(&call.name) + estimate_tokens(&call.arguments),
             Part::ToolResult(result) => estimate_tokens(&join_text(&result.content)),
             Part::Image(_) | Part::Document { .. } | Part::RedactedThinking { .. } => 0,
@@ -442,6 +497,7 @@ impl Response {
         }];
         let blocks = self.content.into_iter().filter_map(|part| match part {
             Part::Text(text) => Some((BlockStart::Text, vec![Delta::Text(text)])),
+            Part::Refusal(text) => Some((BlockStart::Refusal, vec![Delta::Text(text)])),
             Part::Thinking { text, signature } => {
                 let deltas = std::iter::once(Delta::Thinking(text)).chain(signature.map(Delta::Signature)).collect();
                 Some((BlockStart::Thinking, deltas))

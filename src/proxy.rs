@@ -430,7 +430,7 @@ impl Exchange {
     fn encoder(&self) -> Box<dyn StreamEncoder> {
         match self.client {
             Dialect::OpenAiChat => Box::new(openai_chat::stream::Encoder::new(self.now, self.include_usage)),
-            Dialect::Anthropic => Box::new(anthropic::stream::Encoder),
+            Dialect::Anthropic => Box::<anthropic::stream::Encoder>::default(),
             Dialect::OpenAiResponses => {
                 Box::new(openai_responses::stream::Encoder::new(self.now, self.namespaces.clone()))
             }
@@ -448,7 +448,9 @@ impl Exchange {
 
     /// A whole successful answer from the backend, in the client's dialect.
     pub fn translate_response(&self, body: &[u8]) -> Result<Vec<u8>, ProxyError> {
-        self.encode_response(response_to_ir(self.backend, body)?)
+        let mut response = response_to_ir(self.backend, body)?;
+        response.fill_empty_arguments();
+        self.encode_response(response)
     }
 
     fn encode_response(&self, response: ir::Response) -> Result<Vec<u8>, ProxyError> {
@@ -584,7 +586,8 @@ mod tests {
         assert!(call.headers.contains(&("authorization".into(), "Bearer k".into())));
     }
 
-    /// Decodes a whole stream in pieces of `piece` bytes.
+    /// Decodes a whole stream in pieces of `piece` bytes, tools without arguments given `{}` as
+    /// the transcoder gives them.
     fn decode(dialect: Dialect, bytes: &[u8], piece: usize) -> Vec<StreamEvent> {
         let mut decoder = super::decoder(dialect);
         let mut parser = sse::Parser::new();
@@ -594,6 +597,7 @@ mod tests {
         }
         parser.finish(&mut |e| decoder.event(e, &mut events).unwrap());
         decoder.end(&mut events).unwrap();
+        crate::ir::EmptyArguments::default().fill(&mut events);
         events
     }
 
@@ -672,11 +676,19 @@ mod tests {
                 recordings.push((Dialect::OpenAiResponses, framed(&std::mem::take(&mut stream))));
             }
         }
+        for gemini in [
+            include_str!("../fixtures/wire/gemini-functioncall-thoughtsig.vercel.chunks.jsonl"),
+            include_str!("../fixtures/wire/gemini-partial-args.vercel.chunks.jsonl"),
+            include_str!("../fixtures/wire/gemini-partial-args-no-args.vercel.chunks.jsonl"),
+            include_str!("../fixtures/wire/vertex-partial-args-nested.vercel.chunks.jsonl"),
+        ] {
+            recordings.push((Dialect::Gemini, framed(gemini)));
+        }
         recordings.push((
-            Dialect::Gemini,
-            framed(include_str!("../fixtures/wire/gemini-functioncall-thoughtsig.vercel.chunks.jsonl")),
+            Dialect::Anthropic,
+            framed(include_str!("../fixtures/wire/anthropic-tool-no-args.vercel.chunks.jsonl")),
         ));
-        assert_eq!(recordings.len(), 10);
+        assert_eq!(recordings.len(), 14);
         let dialects = [Dialect::OpenAiChat, Dialect::Anthropic, Dialect::OpenAiResponses, Dialect::Gemini];
         for (backend, recording) in recordings {
             let original = meaning(&decode(backend, &recording, recording.len()));

@@ -3,7 +3,7 @@
 
 use crate::dialect::{Dialect, EndMark};
 use crate::error::ProxyError;
-use crate::ir::StreamEvent;
+use crate::ir::{EmptyArguments, StreamEvent};
 use crate::sse;
 
 /// Turns a backend dialect's stream events into IR events.
@@ -39,14 +39,12 @@ enum Mode {
         decoder: Box<dyn StreamDecoder>,
         encoder: Box<dyn StreamEncoder>,
         events: Vec<StreamEvent>,
+        empty_arguments: EmptyArguments,
     },
     /// Same dialect both sides: bytes go through untouched, and the framing is only watched to
     /// tell a complete answer from a cut-off one. Bytes of an event not yet complete are held
     /// back, so an error event can never be glued to half an event.
-    Passthrough {
-        complete: bool,
-        held: Vec<u8>,
-    },
+    Passthrough { complete: bool, held: Vec<u8> },
 }
 
 pub struct Transcoder {
@@ -60,7 +58,7 @@ pub struct Transcoder {
 
 impl Transcoder {
     pub fn translate(client: Dialect, decoder: Box<dyn StreamDecoder>, encoder: Box<dyn StreamEncoder>) -> Self {
-        let mode = Mode::Translate { decoder, encoder, events: Vec::new() };
+        let mode = Mode::Translate { decoder, encoder, events: Vec::new(), empty_arguments: EmptyArguments::default() };
         Self { client, parser: sse::Parser::new(), mode, finished: false, secrets: Vec::new() }
     }
 
@@ -139,7 +137,7 @@ impl Transcoder {
                     self.finished = true;
                 }
             }
-            Mode::Translate { decoder, encoder, events } => {
+            Mode::Translate { decoder, encoder, events, empty_arguments } => {
                 // Whatever follows the end marker or a failure is not read.
                 parse(&mut |event| {
                     if failure.is_none() && !decoder.is_done() {
@@ -149,6 +147,7 @@ impl Transcoder {
                 if input.is_none() && failure.is_none() {
                     failure = decoder.end(events).err();
                 }
+                empty_arguments.fill(events);
                 for event in events.drain(..) {
                     encoder.event(event, &mut out);
                 }

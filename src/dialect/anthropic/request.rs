@@ -255,7 +255,7 @@ fn media_from_ir(media: Media) -> ImageSource {
 
 fn block_from_ir(part: Part, dropped: &mut Vec<String>) -> Option<Block> {
     Some(match part {
-        Part::Text(text) => Block::Text { text, extra: Map::new() },
+        Part::Text(text) | Part::Refusal(text) => Block::Text { text, extra: Map::new() },
         Part::Image(image) => Block::Image { source: media_from_ir(image), extra: Map::new() },
         Part::Document { source, name } => {
             Block::Document { source: media_from_ir(source), title: name, extra: Map::new() }

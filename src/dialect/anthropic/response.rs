@@ -93,12 +93,23 @@ pub fn to_ir(response: MessagesResponse) -> Result<ir::Response, ProxyError> {
     })
 }
 
+/// The stop reason an Anthropic client is told: a model that ended its turn with a refusal (a Chat
+/// or Responses refusal) stopped for `refusal`, as Anthropic's own models report it.
+pub fn stop_reason_for(reason: Option<&StopReason>, refused: bool) -> &'static str {
+    match reason.unwrap_or(&StopReason::EndTurn) {
+        StopReason::EndTurn if refused => "refusal",
+        reason => stop_reason_from_ir(reason),
+    }
+}
+
 pub fn from_ir(response: ir::Response) -> MessagesResponse {
+    let stop_reason =
+        stop_reason_for(response.stop_reason.as_ref(), response.content.iter().any(|p| matches!(p, Part::Refusal(_))));
     let content = response
         .content
         .into_iter()
         .filter_map(|part| match part {
-            Part::Text(text) => Some(Block::Text { text, extra: Map::new() }),
+            Part::Text(text) | Part::Refusal(text) => Some(Block::Text { text, extra: Map::new() }),
             Part::ToolCall(call) => Some(Block::ToolUse {
                 id: call.id,
                 name: call.name,
@@ -121,7 +132,7 @@ pub fn from_ir(response: ir::Response) -> MessagesResponse {
         role: "assistant".into(),
         model: response.model,
         content,
-        stop_reason: Some(stop_reason_from_ir(response.stop_reason.as_ref().unwrap_or(&StopReason::EndTurn)).into()),
+        stop_reason: Some(stop_reason.into()),
         stop_sequence: response.stop_sequence,
         usage: usage_from_ir(&response.usage),
     }

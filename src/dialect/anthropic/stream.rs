@@ -1,6 +1,6 @@
 //! Anthropic Messages streams: events to IR events and back.
 
-use super::response::{stop_reason_from_ir, stop_reason_to_ir, usage_from_ir, usage_to_ir};
+use super::response::{stop_reason_for, stop_reason_to_ir, usage_from_ir, usage_to_ir};
 use super::types::{self, AnthropicUsage, Block, BlockDelta, MessageDeltaBody, MessagesResponse};
 use crate::error::ProxyError;
 use crate::ir::{BlockStart, Delta, Provider, Signature, StopReason, StreamEvent, Usage};
@@ -121,7 +121,10 @@ impl StreamDecoder for Decoder {
 
 /// Writes IR events as a Messages stream.
 #[derive(Debug, Default)]
-pub struct Encoder;
+pub struct Encoder {
+    /// A refusal was written, which the stop reason then tells.
+    refused: bool,
+}
 
 fn write(out: &mut Vec<u8>, event: &types::StreamEvent) {
     let data = serde_json::to_string(event).expect("events serialize");
@@ -158,6 +161,10 @@ impl StreamEncoder for Encoder {
                 index,
                 content_block: match block {
                     BlockStart::Text => Block::Text { text: String::new(), extra: Map::new() },
+                    BlockStart::Refusal => {
+                        self.refused = true;
+                        Block::Text { text: String::new(), extra: Map::new() }
+                    }
                     BlockStart::Thinking => Block::Thinking { thinking: String::new(), signature: String::new() },
                     BlockStart::RedactedThinking { data } => {
                         Block::RedactedThinking { data: data.for_client(Some(Provider::Anthropic)) }
@@ -180,7 +187,7 @@ impl StreamEncoder for Encoder {
             },
             StreamEvent::BlockStop { index } => types::StreamEvent::ContentBlockStop { index },
             StreamEvent::Finish { stop_reason, stop_sequence, usage } => {
-                let reason = stop_reason_from_ir(stop_reason.as_ref().unwrap_or(&StopReason::EndTurn));
+                let reason = stop_reason_for(stop_reason.as_ref(), self.refused);
                 write(
                     out,
                     &types::StreamEvent::MessageDelta {

@@ -58,9 +58,10 @@ pub fn error_to_json(error: &ProxyError) -> Value {
         ErrorKind::Authentication => "UNAUTHENTICATED",
         ErrorKind::Permission => "PERMISSION_DENIED",
         ErrorKind::NotFound => "NOT_FOUND",
-        ErrorKind::RateLimit => "RESOURCE_EXHAUSTED",
+        ErrorKind::RateLimit | ErrorKind::Billing => "RESOURCE_EXHAUSTED",
         ErrorKind::Api => "INTERNAL",
         ErrorKind::Overloaded => "UNAVAILABLE",
+        ErrorKind::Timeout => "DEADLINE_EXCEEDED",
     };
     json!({"error": {"code": error.status, "message": error.message, "status": status}})
 }
@@ -193,6 +194,16 @@ fn data_to_ir(part: Part, calls: &mut CallIds) -> Result<Option<ir::Part>, Strin
     }))
 }
 
+/// An IR tool call as Gemini's whole function call.
+pub fn function_call_from_ir(call: ToolCall) -> FunctionCall {
+    FunctionCall {
+        id: Some(call.id).filter(|id| !id.is_empty()),
+        name: call.name,
+        args: crate::dialect::anthropic::response::tool_input(&call.arguments),
+        ..FunctionCall::default()
+    }
+}
+
 /// A call's `args` object as the IR's JSON text.
 pub fn arguments_to_ir(args: &Value) -> String {
     if args.is_null() {
@@ -251,19 +262,13 @@ pub fn parts_from_ir(parts: Vec<ir::Part>, signature: impl Fn(Signature) -> Stri
                 out.extend(waiting.take().map(signature_part));
                 Part { text: Some(text), thought: true, thought_signature: own.map(&signature), ..Part::default() }
             }
-            ir::Part::Text(text) if text.is_empty() => continue,
-            ir::Part::Text(text) => Part { text: Some(text), ..Part::default() },
+            ir::Part::Text(text) | ir::Part::Refusal(text) if text.is_empty() => continue,
+            // Gemini has no refusal of its own: the model's refusal is its answer.
+            ir::Part::Text(text) | ir::Part::Refusal(text) => Part { text: Some(text), ..Part::default() },
             ir::Part::Image(image) => media_from_ir(image, None),
             // Documents linked by URL are PDFs: what Anthropic links, and the usual document.
             ir::Part::Document { source, .. } => media_from_ir(source, Some("application/pdf")),
-            ir::Part::ToolCall(call) => Part {
-                function_call: Some(FunctionCall {
-                    id: Some(call.id).filter(|id| !id.is_empty()),
-                    name: call.name,
-                    args: crate::dialect::anthropic::response::tool_input(&call.arguments),
-                }),
-                ..Part::default()
-            },
+            ir::Part::ToolCall(call) => Part { function_call: Some(function_call_from_ir(call)), ..Part::default() },
             // Gemini has no encrypted reasoning to hold another provider's.
             ir::Part::RedactedThinking { .. } | ir::Part::ToolResult(_) => continue,
         };

@@ -2,11 +2,12 @@
 //! event is a whole `GenerateContentResponse` holding the parts made since the last one; Gemini
 //! streams whole parts, not deltas, and the last chunk carries `finishReason`.
 
+use super::partial_args::Arguments;
 use super::response::{
-    arguments_to_ir, error_to_json, stop_reason_from_ir, stop_reason_to_ir, usage_from_ir, usage_to_ir, CallIds,
+    arguments_to_ir, error_to_json, function_call_from_ir, stop_reason_from_ir, stop_reason_to_ir, usage_from_ir,
+    usage_to_ir, CallIds,
 };
 use super::types::*;
-use crate::dialect::anthropic::response::tool_input;
 use crate::error::ProxyError;
 use crate::ir::{BlockStart, Delta, Provider, Signature, StopReason, StreamEvent, ToolCall, Usage};
 use crate::sse;
@@ -27,6 +28,8 @@ pub struct Decoder {
     open: Option<(usize, Run)>,
     next_block: usize,
     calls: CallIds,
+    /// The call whose arguments are being streamed, by its block, and what has come of them.
+    streamed_call: Option<(usize, Arguments)>,
     called_functions: bool,
     usage: Usage,
     done: bool,
@@ -64,7 +67,21 @@ impl Decoder {
         }
     }
 
-    fn part(&mut self, mut part: Part, out: &mut Vec<StreamEvent>) {
+    fn part(&mut self, mut part: Part, out: &mut Vec<StreamEvent>) -> Result<(), ProxyError> {
+        if let Some((index, mut arguments)) = self.streamed_call.take() {
+            // Until the call's last part, every part is one of its pieces.
+            let Some(call) = part.function_call else {
+                return Err(ProxyError::bad_gateway("the upstream sent another part inside a streamed function call"));
+            };
+            arguments.apply(&call.partial_args)?;
+            if call.will_continue {
+                self.streamed_call = Some((index, arguments));
+            } else {
+                out.push(StreamEvent::Delta { index, delta: Delta::ToolArguments(arguments.into_json()) });
+                out.push(StreamEvent::BlockStop { index });
+            }
+            return Ok(());
+        }
         let signature =
             part.thought_signature.take().map(|value| Delta::Signature(Signature::native(Provider::Gemini, value)));
         if part.thought {
@@ -77,7 +94,7 @@ impl Decoder {
                 // The signature signs the thought so far: a thought after it is another block.
                 self.close(out);
             }
-            return;
+            return Ok(());
         }
         if let Some(signature) = signature {
             // On a part that is not a thought, the signature is an empty thinking block just
@@ -90,16 +107,26 @@ impl Decoder {
             let index = self.extend(Run::Text, out);
             out.push(StreamEvent::Delta { index, delta: Delta::Text(text) });
         } else if let Some(call) = part.function_call {
+            if call.name.is_empty() {
+                return Err(ProxyError::bad_gateway("the upstream sent a function call without a name"));
+            }
             self.called_functions = true;
             let id = self.calls.call(call.id, &call.name);
             let index = self.start(BlockStart::ToolCall { id, name: call.name }, out);
+            if call.will_continue {
+                let mut arguments = Arguments::new(&call.args);
+                arguments.apply(&call.partial_args)?;
+                self.streamed_call = Some((index, arguments));
+                return Ok(());
+            }
             out.push(StreamEvent::Delta { index, delta: Delta::ToolArguments(arguments_to_ir(&call.args)) });
             out.push(StreamEvent::BlockStop { index });
         }
         // Images and the parts of Gemini's own tools have no stream block in the IR.
+        Ok(())
     }
 
-    fn chunk(&mut self, chunk: GenerateContentResponse, out: &mut Vec<StreamEvent>) {
+    fn chunk(&mut self, chunk: GenerateContentResponse, out: &mut Vec<StreamEvent>) -> Result<(), ProxyError> {
         if let Some(usage) = &chunk.usage_metadata {
             self.usage = usage_to_ir(usage);
         }
@@ -112,22 +139,27 @@ impl Decoder {
         let Some(candidate) = chunk.candidates.into_iter().next() else {
             // A prompt Gemini blocked gets no candidate, only the reason.
             if chunk.prompt_feedback.is_some_and(|f| f.block_reason.is_some()) {
-                self.finish(StopReason::ContentFilter, out);
+                self.finish(StopReason::ContentFilter, out)?;
             }
-            return;
+            return Ok(());
         };
         for part in candidate.content.map(|content| content.parts).unwrap_or_default() {
-            self.part(part, out);
+            self.part(part, out)?;
         }
         if let Some(reason) = candidate.finish_reason {
-            self.finish(stop_reason_to_ir(&reason, self.called_functions), out);
+            self.finish(stop_reason_to_ir(&reason, self.called_functions), out)?;
         }
+        Ok(())
     }
 
-    fn finish(&mut self, stop_reason: StopReason, out: &mut Vec<StreamEvent>) {
+    fn finish(&mut self, stop_reason: StopReason, out: &mut Vec<StreamEvent>) -> Result<(), ProxyError> {
+        if self.streamed_call.is_some() {
+            return Err(ProxyError::bad_gateway("the upstream finished inside a streamed function call"));
+        }
         self.close(out);
         self.done = true;
         out.push(StreamEvent::Finish { stop_reason: Some(stop_reason), stop_sequence: None, usage: self.usage });
+        Ok(())
     }
 }
 
@@ -140,8 +172,7 @@ impl StreamDecoder for Decoder {
             let status = status.filter(|code| (400..600).contains(code)).unwrap_or(502);
             return Err(ProxyError::from_upstream(status, event.data.as_bytes()));
         }
-        self.chunk(chunk, out);
-        Ok(())
+        self.chunk(chunk, out)
     }
 
     fn is_done(&self) -> bool {
@@ -233,12 +264,8 @@ impl StreamEncoder for Encoder {
             StreamEvent::BlockStop { index } => {
                 if let Some(position) = self.calls.iter().position(|(block, _)| *block == index) {
                     let (_, call) = self.calls.remove(position);
-                    let function_call = FunctionCall {
-                        id: Some(call.id).filter(|id| !id.is_empty()),
-                        name: call.name,
-                        args: tool_input(&call.arguments),
-                    };
-                    self.write(out, Part { function_call: Some(function_call), ..Part::default() }, None);
+                    let part = Part { function_call: Some(function_call_from_ir(call)), ..Part::default() };
+                    self.write(out, part, None);
                 }
             }
             StreamEvent::Finish { stop_reason, usage, .. } => {
@@ -261,6 +288,7 @@ mod tests {
     use crate::dialect::gemini::request;
     use crate::error::ErrorKind;
     use crate::ir::{self, Message, Role};
+    use serde_json::json;
 
     const RECORDED: &str = include_str!("../../../fixtures/wire/gemini-functioncall-thoughtsig.vercel.chunks.jsonl");
 
@@ -413,6 +441,68 @@ mod tests {
                 ],
             }
         );
+    }
+
+    /// The calls of a decoded stream: name and parsed arguments.
+    fn calls_of(events: &[StreamEvent]) -> Vec<(String, Value)> {
+        let mut calls: Vec<(usize, String, String)> = Vec::new();
+        for event in events {
+            match event {
+                StreamEvent::BlockStart { index, block: BlockStart::ToolCall { name, .. } } => {
+                    calls.push((*index, name.clone(), String::new()))
+                }
+                StreamEvent::Delta { index, delta: Delta::ToolArguments(a) } => {
+                    calls.iter_mut().find(|(i, ..)| i == index).unwrap().2.push_str(a)
+                }
+                _ => {}
+            }
+        }
+        calls.into_iter().map(|(_, name, args)| (name, serde_json::from_str(&args).unwrap())).collect()
+    }
+
+    #[test]
+    fn streamed_function_arguments_assemble_into_whole_calls() {
+        let recorded = [
+            (
+                include_str!("../../../fixtures/wire/gemini-partial-args.vercel.chunks.jsonl"),
+                vec![
+                    ("getWeather", json!({"location": "Boston"})),
+                    ("getWeather", json!({"location": "San Francisco"})),
+                ],
+            ),
+            (
+                include_str!("../../../fixtures/wire/gemini-partial-args-no-args.vercel.chunks.jsonl"),
+                vec![
+                    ("read_theme", json!({})),
+                    ("read_screen", json!({"id": "A"})),
+                    ("read_screen", json!({"id": "B"})),
+                    ("read_screen", json!({"id": "C"})),
+                ],
+            ),
+        ];
+        for (recording, expected) in recorded {
+            let stream = framed(recording);
+            for piece in [1, 7, stream.len()] {
+                let events = decode(&stream, piece);
+                let calls = calls_of(&events);
+                let expected: Vec<(String, Value)> = expected.iter().map(|(n, a)| (n.to_string(), a.clone())).collect();
+                assert_eq!(calls, expected, "pieces of {piece}");
+                assert!(matches!(
+                    events.last(),
+                    Some(StreamEvent::Finish { stop_reason: Some(StopReason::ToolUse), .. })
+                ));
+            }
+        }
+        let nested =
+            decode(&framed(include_str!("../../../fixtures/wire/vertex-partial-args-nested.vercel.chunks.jsonl")), 64);
+        let calls = calls_of(&nested);
+        assert_eq!(calls.len(), 1);
+        let (name, recipe) = &calls[0];
+        assert_eq!(name, "cookRecipe");
+        assert_eq!(recipe["recipe"]["ingredients"][0], json!({"amount": "16 oz", "name": "Lasagna noodles"}));
+        assert_eq!(recipe["recipe"]["ingredients"].as_array().unwrap().len(), 10);
+        assert_eq!(recipe["recipe"]["steps"].as_array().unwrap().len(), 10);
+        assert_eq!(recipe["recipe"]["steps"][9], "Let stand for 15 minutes before serving.");
     }
 
     #[test]

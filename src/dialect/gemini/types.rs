@@ -72,15 +72,56 @@ pub struct FileData {
     pub file_uri: String,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
 pub struct FunctionCall {
     /// Gemini itself often leaves it out; gemini-cli sets and echoes its own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
+    /// Empty on the later parts of a call whose arguments are streamed.
+    #[serde(default)]
     pub name: String,
     /// An object.
     #[serde(default)]
     pub args: Value,
+    /// Pieces of streamed arguments (see `partial_args`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub partial_args: Vec<PartialArg>,
+    /// More parts of this call follow.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub will_continue: bool,
+}
+
+/// One piece of streamed function-call arguments: a value at a JSON path.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PartialArg {
+    pub json_path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub string_value: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub number_value: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bool_value: Option<bool>,
+    /// Present (as `null`) when the value is null.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub null_value: Option<Value>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub will_continue: bool,
+}
+
+impl PartialArg {
+    pub fn value(&self) -> Value {
+        if let Some(text) = &self.string_value {
+            Value::String(text.clone())
+        } else if let Some(number) = self.number_value {
+            serde_json::Number::from_f64(number).map_or(Value::Null, Value::Number)
+        } else if let Some(flag) = self.bool_value {
+            Value::Bool(flag)
+        } else {
+            Value::Null
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]

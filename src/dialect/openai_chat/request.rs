@@ -293,7 +293,7 @@ fn assistant_message(content: Vec<Part>, dropped: &mut Vec<String>) -> Result<Ch
     let mut tool_calls = Vec::new();
     for part in content {
         match part {
-            Part::Text(t) => text.push_str(&t),
+            Part::Text(t) | Part::Refusal(t) => text.push_str(&t),
             Part::ToolCall(call) => tool_calls.push(ChatToolCall {
                 id: call.id,
                 kind: "function".into(),

@@ -53,15 +53,14 @@ pub fn to_ir(completion: ChatCompletion) -> Result<ir::Response, ProxyError> {
     if let Some(text) = message.reasoning_content.filter(|t| !t.is_empty()) {
         content.push(Part::Thinking { text, signature: None });
     }
-    let mut stop_reason = choice.finish_reason.as_deref().map(stop_reason_to_ir);
+    let stop_reason = choice.finish_reason.as_deref().map(stop_reason_to_ir);
     match message.content {
         Some(Content::Text(text)) if !text.is_empty() => content.push(Part::Text(text)),
         Some(Content::Parts(parts)) => content.extend(parts.into_iter().filter_map(|p| p.text.map(Part::Text))),
         _ => {}
     }
     if let Some(refusal) = message.refusal.filter(|t| !t.is_empty()) {
-        content.push(Part::Text(refusal));
-        stop_reason = Some(StopReason::Refusal);
+        content.push(Part::Refusal(refusal));
     }
     content.extend(message.tool_calls.into_iter().map(|call| {
         Part::ToolCall(ToolCall { id: call.id, name: call.function.name, arguments: call.function.arguments })
@@ -79,11 +78,13 @@ pub fn to_ir(completion: ChatCompletion) -> Result<ir::Response, ProxyError> {
 /// `created` is the Unix time to stamp on the completion.
 pub fn from_ir(response: ir::Response, created: u64) -> ChatCompletion {
     let mut text = String::new();
+    let mut refusal = String::new();
     let mut reasoning = String::new();
     let mut tool_calls = Vec::new();
     for part in response.content {
         match part {
             Part::Text(t) => text.push_str(&t),
+            Part::Refusal(t) => refusal.push_str(&t),
             Part::Thinking { text, .. } => reasoning.push_str(&text),
             Part::ToolCall(call) => tool_calls.push(ChatToolCall {
                 id: call.id,
@@ -95,10 +96,10 @@ pub fn from_ir(response: ir::Response, created: u64) -> ChatCompletion {
     }
     let message = ChatMessage {
         role: "assistant".into(),
-        content: (!text.is_empty() || tool_calls.is_empty()).then_some(Content::Text(text)),
+        content: (!text.is_empty() || (tool_calls.is_empty() && refusal.is_empty())).then_some(Content::Text(text)),
         tool_calls,
         tool_call_id: None,
-        refusal: None,
+        refusal: (!refusal.is_empty()).then_some(refusal),
         reasoning_content: (!reasoning.is_empty()).then_some(reasoning),
         extra: Default::default(),
     };

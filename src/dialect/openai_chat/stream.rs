@@ -12,6 +12,7 @@ use crate::transcode::{StreamDecoder, StreamEncoder};
 enum Source {
     Reasoning,
     Text,
+    Refusal,
     Tool(usize),
 }
 
@@ -73,12 +74,12 @@ impl Decoder {
             let index = self.block_for(Source::Reasoning, || BlockStart::Thinking, out);
             out.push(StreamEvent::Delta { index, delta: Delta::Thinking(text) });
         }
-        for text in [delta.content, delta.refusal.inspect(|_| self.stop_reason = Some(StopReason::Refusal))]
-            .into_iter()
-            .flatten()
-            .filter(|t| !t.is_empty())
-        {
+        if let Some(text) = delta.content.filter(|t| !t.is_empty()) {
             let index = self.block_for(Source::Text, || BlockStart::Text, out);
+            out.push(StreamEvent::Delta { index, delta: Delta::Text(text) });
+        }
+        if let Some(text) = delta.refusal.filter(|t| !t.is_empty()) {
+            let index = self.block_for(Source::Refusal, || BlockStart::Refusal, out);
             out.push(StreamEvent::Delta { index, delta: Delta::Text(text) });
         }
         for call in delta.tool_calls {
@@ -91,9 +92,7 @@ impl Decoder {
         }
         if let Some(reason) = choice.finish_reason {
             self.close(out);
-            if self.stop_reason != Some(StopReason::Refusal) {
-                self.stop_reason = Some(stop_reason_to_ir(&reason));
-            }
+            self.stop_reason = Some(stop_reason_to_ir(&reason));
         }
     }
 
@@ -144,11 +143,20 @@ pub struct Encoder {
     include_usage: bool,
     /// Chat tool-call index per block index.
     tool_index: Vec<(usize, usize)>,
+    /// The blocks that are refusals, whose text goes in `refusal`.
+    refusals: Vec<usize>,
 }
 
 impl Encoder {
     pub fn new(created: u64, include_usage: bool) -> Self {
-        Self { id: String::new(), model: String::new(), created, include_usage, tool_index: Vec::new() }
+        Self {
+            id: String::new(),
+            model: String::new(),
+            created,
+            include_usage,
+            tool_index: Vec::new(),
+            refusals: Vec::new(),
+        }
     }
 
     fn write(&self, out: &mut Vec<u8>, delta: ChunkDelta, finish_reason: Option<String>, usage: Option<ChatUsage>) {
@@ -199,9 +207,13 @@ impl StreamEncoder for Encoder {
                 };
                 self.write(out, ChunkDelta { tool_calls: vec![call], ..Default::default() }, None, None);
             }
+            StreamEvent::BlockStart { index, block: BlockStart::Refusal } => self.refusals.push(index),
             StreamEvent::BlockStart { .. } | StreamEvent::BlockStop { .. } => {}
             StreamEvent::Delta { index, delta } => {
                 let delta = match delta {
+                    Delta::Text(text) if self.refusals.contains(&index) => {
+                        ChunkDelta { refusal: Some(text), ..Default::default() }
+                    }
                     Delta::Text(text) => ChunkDelta { content: Some(text), ..Default::default() },
                     Delta::Thinking(text) => ChunkDelta { reasoning_content: Some(text), ..Default::default() },
                     // Chat Completions has no place for a reasoning signature.

@@ -323,7 +323,9 @@ pub fn from_ir(request: ir::Request, _backend: &Backend) -> Result<(ResponsesReq
             Role::Assistant => {
                 for part in message_.content {
                     match part {
-                        Part::Text(text) => input.push(message("assistant", vec![text_part("output_text", text)])),
+                        Part::Text(text) | Part::Refusal(text) => {
+                            input.push(message("assistant", vec![text_part("output_text", text)]))
+                        }
                         Part::ToolCall(call) => input.push(Item {
                             kind: Some("function_call".into()),
                             call_id: Some(call.id),

@@ -57,8 +57,10 @@ pub fn item_to_ir(item: Item, content: &mut Vec<Part>) {
                 }
                 None => Vec::new(),
             } {
-                if let Some(text) = part.text.or(part.refusal) {
-                    content.push(Part::Text(text));
+                match (part.text, part.refusal) {
+                    (Some(text), _) => content.push(Part::Text(text)),
+                    (None, Some(refusal)) => content.push(Part::Refusal(refusal)),
+                    (None, None) => {}
                 }
             }
         }
@@ -114,6 +116,14 @@ pub fn item_from_ir(part: Part, id: String, namespaces: &[String]) -> Option<Ite
             content: Some(Content::Parts(vec![output_text(text)])),
             ..Item::default()
         },
+        Part::Refusal(refusal) => Item {
+            kind: Some("message".into()),
+            id: Some(id),
+            status: Some("completed".into()),
+            role: Some("assistant".into()),
+            content: Some(Content::Parts(vec![refusal_part(refusal)])),
+            ..Item::default()
+        },
         Part::Thinking { text, signature } => reasoning_item(id, text, signature.as_ref()),
         Part::RedactedThinking { data } => reasoning_item(id, String::new(), Some(&data)),
         Part::ToolCall(call) => {
@@ -131,6 +141,10 @@ pub fn item_from_ir(part: Part, id: String, namespaces: &[String]) -> Option<Ite
         }
         Part::Image(_) | Part::Document { .. } | Part::ToolResult(_) => return None,
     })
+}
+
+pub fn refusal_part(refusal: String) -> ContentPart {
+    ContentPart { kind: "refusal".into(), refusal: Some(refusal), ..ContentPart::default() }
 }
 
 pub fn output_text(text: String) -> ContentPart {

@@ -4,7 +4,8 @@
 
 use super::request::{reasoning_signature, NAMESPACE_SEPARATOR};
 use super::response::{
-    item_from_ir, output_text, reasoning_item, status_from_ir, stop_reason_to_ir, usage_from_ir, usage_to_ir,
+    item_from_ir, output_text, reasoning_item, refusal_part, status_from_ir, stop_reason_to_ir, usage_from_ir,
+    usage_to_ir,
 };
 use super::types::{self, ContentPart, Item, ResponseObject};
 use crate::error::ProxyError;
@@ -63,14 +64,14 @@ impl Decoder {
         self.next_block - 1
     }
 
-    /// The IR block of an item, started now if it has not yet been.
-    fn block(&mut self, output_index: usize, out: &mut Vec<StreamEvent>) -> Option<usize> {
+    /// The IR block of a message item, started now as `start` if it has not yet been.
+    fn block(&mut self, output_index: usize, start: BlockStart, out: &mut Vec<StreamEvent>) -> Option<usize> {
         let block = self.item(output_index)?.block;
         if block.is_some() {
             return block;
         }
         let index = self.new_block();
-        out.push(StreamEvent::BlockStart { index, block: BlockStart::Text });
+        out.push(StreamEvent::BlockStart { index, block: start });
         self.item(output_index)?.block = Some(index);
         Some(index)
     }
@@ -113,9 +114,13 @@ impl StreamDecoder for Decoder {
                 };
                 self.items.push(OpenItem { output_index, kind, block, summary_index: None, has_arguments: false });
             }
-            types::StreamEvent::TextDelta { output_index, delta }
-            | types::StreamEvent::RefusalDelta { output_index, delta } => {
-                if let Some(index) = self.block(output_index, out) {
+            types::StreamEvent::TextDelta { output_index, delta } => {
+                if let Some(index) = self.block(output_index, BlockStart::Text, out) {
+                    out.push(StreamEvent::Delta { index, delta: Delta::Text(delta) });
+                }
+            }
+            types::StreamEvent::RefusalDelta { output_index, delta } => {
+                if let Some(index) = self.block(output_index, BlockStart::Refusal, out) {
                     out.push(StreamEvent::Delta { index, delta: Delta::Text(delta) });
                 }
             }
@@ -214,6 +219,8 @@ struct ItemEvent<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     text: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    refusal: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     arguments: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     part: Option<&'a ContentPart>,
@@ -279,6 +286,7 @@ impl Encoder {
         let output_index = self.response.output.len() + self.open.len();
         let (prefix, part) = match start {
             BlockStart::Text => ("msg", Part::Text(String::new())),
+            BlockStart::Refusal => ("msg", Part::Refusal(String::new())),
             BlockStart::Thinking => ("rs", Part::Thinking { text: String::new(), signature: None }),
             BlockStart::RedactedThinking { data } => ("rs", Part::RedactedThinking { data }),
             BlockStart::ToolCall { id, name } => {
@@ -289,7 +297,7 @@ impl Encoder {
         let mut item = item_from_ir(part.clone(), id.clone(), &self.namespaces)
             .expect("written items are text, reasoning or calls");
         match part {
-            Part::Text(_) => {
+            Part::Text(_) | Part::Refusal(_) => {
                 item.status = Some("in_progress".into());
                 // A message starts empty; its text part is announced next.
                 item.content = Some(types::Content::Parts(Vec::new()));
@@ -298,8 +306,12 @@ impl Encoder {
             _ => {}
         }
         self.write_item(out, "response.output_item.added", output_index, &item);
-        if matches!(part, Part::Text(_)) {
-            let empty = output_text(String::new());
+        let empty = match part {
+            Part::Text(_) => Some(output_text(String::new())),
+            Part::Refusal(_) => Some(refusal_part(String::new())),
+            _ => None,
+        };
+        if let Some(empty) = empty {
             let event = ItemEvent {
                 item_id: &id,
                 output_index,
@@ -327,6 +339,17 @@ impl Encoder {
                     ..Default::default()
                 };
                 self.write(out, "response.output_text.delta", &event);
+            }
+            (Part::Refusal(refusal), Delta::Text(delta)) => {
+                refusal.push_str(&delta);
+                let event = ItemEvent {
+                    item_id: id,
+                    output_index,
+                    content_index: Some(0),
+                    delta: Some(&delta),
+                    ..Default::default()
+                };
+                self.write(out, "response.refusal.delta", &event);
             }
             (Part::Thinking { text, .. }, Delta::Thinking(delta)) => {
                 text.push_str(&delta);
@@ -380,6 +403,25 @@ impl Encoder {
                 };
                 self.write(out, "response.output_text.done", &event);
                 let part = output_text(text.clone());
+                let event = ItemEvent {
+                    item_id: id,
+                    output_index,
+                    content_index: Some(0),
+                    part: Some(&part),
+                    ..Default::default()
+                };
+                self.write(out, "response.content_part.done", &event);
+            }
+            Part::Refusal(refusal) => {
+                let event = ItemEvent {
+                    item_id: id,
+                    output_index,
+                    content_index: Some(0),
+                    refusal: Some(refusal),
+                    ..Default::default()
+                };
+                self.write(out, "response.refusal.done", &event);
+                let part = refusal_part(refusal.clone());
                 let event = ItemEvent {
                     item_id: id,
                     output_index,
