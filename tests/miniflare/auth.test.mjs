@@ -2,18 +2,15 @@
 // dialect without it, and only the backend's own key going upstream.
 
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { after, test } from "node:test";
 import { json, readJson, startWorker } from "./harness.mjs";
 import {
   ANTHROPIC_KEY, CLIENT_KEY, GEMINI_KEY, OPENAI_KEY, UPSTREAM, USER_HI,
   anthropicMessage, chatCompletion, geminiAnswer, routingConfig, routingVars,
 } from "./fixtures.mjs";
 
-let worker;
-before(async () => {
-  worker = await startWorker({ vars: routingVars(), config: routingConfig() });
-});
-after(() => worker?.dispose());
+const worker = await startWorker({ vars: routingVars(), config: routingConfig() });
+after(() => worker.dispose());
 
 const WAYS = {
   "Authorization: Bearer": [{ authorization: `Bearer ${CLIENT_KEY}` }, ""],

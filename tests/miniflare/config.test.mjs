@@ -2,15 +2,12 @@
 // naming its field (and is not cached), and a model nobody serves is a 404 naming it.
 
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { after, test } from "node:test";
 import { json, readJson, startWorker } from "./harness.mjs";
 import { AUTH, OPENAI_KEY, UPSTREAM, USER_HI, chatCompletion, routingConfig, routingVars } from "./fixtures.mjs";
 
-let worker;
-before(async () => {
-  worker = await startWorker({ vars: routingVars(), config: routingConfig() });
-});
-after(() => worker?.dispose());
+const worker = await startWorker({ vars: routingVars(), config: routingConfig() });
+after(() => worker.dispose());
 
 const chat = (target, model, content = "hi") =>
   target.post("/v1/chat/completions", { model, messages: [{ role: "user", content }] }, AUTH);

@@ -56,6 +56,10 @@ export function withTimeout(promise, ms, what) {
  * (durableObjects, d1Databases, ratelimits, log, …), given both as shared and as this worker's
  * options so either kind takes effect; they override the harness's own, and a `script` or
  * `scriptPath` among them runs instead of the built worker.
+ *
+ * A test file starts its worker at its top level, `const worker = await startWorker(…)` with
+ * `after(() => worker.dispose())`, not in a `before` hook: when a name pattern filters out every
+ * test of a file, node runs `after` without waiting for `before`, which would leave it running.
  */
 export async function startWorker({ vars = {}, config, upstream = unscripted, miniflare = {} } = {}) {
   const worker = new Worker(upstream);

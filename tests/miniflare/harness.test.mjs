@@ -2,7 +2,7 @@
 // reach the worker as they were given, and stalls, resets and redirects act as on a network.
 
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { after, test } from "node:test";
 import {
   json,
   pause,
@@ -18,32 +18,25 @@ import {
   wire,
 } from "./harness.mjs";
 
-const OPENAI_KEY = "sk-upstream-openai";
-const ANTHROPIC_KEY = "sk-upstream-anthropic";
-const CHAT = { model: "gpt-4o", messages: [{ role: "user", content: "hi" }] };
-const completion = (text) => ({
-  id: "chatcmpl-1", object: "chat.completion", created: 1, model: "gpt-4o",
-  choices: [{ index: 0, message: { role: "assistant", content: text }, finish_reason: "stop" }],
-});
+import { ANTHROPIC_KEY, OPENAI_KEY, USER_HI, anthropicMessage, chatCompletion } from "./fixtures.mjs";
 
-let worker;
-before(async () => {
-  worker = await startWorker({
-    vars: { OPENAI_API_KEY: OPENAI_KEY, ANTHROPIC_API_KEY: ANTHROPIC_KEY },
-    config: {
-      backends: [
-        // No base_url: the real vendor's, which must be answered here all the same.
-        { name: "openai", kind: "openai", api_key_env: "OPENAI_API_KEY", models: ["gpt-*"] },
-        { name: "anthropic", kind: "anthropic", base_url: "http://upstream.test/anthropic",
-          api_key_env: "ANTHROPIC_API_KEY", models: ["claude-*"] },
-      ],
-    },
-  });
+const CHAT = { model: "gpt-4o", messages: USER_HI };
+
+const worker = await startWorker({
+  vars: { OPENAI_API_KEY: OPENAI_KEY, ANTHROPIC_API_KEY: ANTHROPIC_KEY },
+  config: {
+    backends: [
+      // No base_url: the real vendor's, which must be answered here all the same.
+      { name: "openai", kind: "openai", api_key_env: "OPENAI_API_KEY", models: ["gpt-*"] },
+      { name: "anthropic", kind: "anthropic", base_url: "http://upstream.test/anthropic",
+        api_key_env: "ANTHROPIC_API_KEY", models: ["claude-*"] },
+    ],
+  },
 });
-after(() => worker?.dispose());
+after(() => worker.dispose());
 
 test("a request for the vendor's own host is answered in-process", async () => {
-  worker.upstream = () => json(completion("from the harness"));
+  worker.upstream = () => json(chatCompletion("from the harness"));
   const response = await worker.post("/v1/chat/completions", CHAT);
   assert.equal(response.status, 200);
   assert.equal((await response.json()).choices[0].message.content, "from the harness");
@@ -53,8 +46,7 @@ test("a request for the vendor's own host is answered in-process", async () => {
 });
 
 test("a host that exists nowhere is answered in-process too", async () => {
-  worker.upstream = () => json({ id: "msg_1", type: "message", role: "assistant", model: "claude-x",
-    content: [{ type: "text", text: "ok" }], stop_reason: "end_turn", usage: { input_tokens: 1, output_tokens: 1 } });
+  worker.upstream = () => json(anthropicMessage("ok"));
   const response = await worker.post("/v1/messages", { model: "claude-x", max_tokens: 5, messages: CHAT.messages });
   assert.equal(response.status, 200);
   assert.equal(worker.lastRequest().url, "http://upstream.test/anthropic/v1/messages");
@@ -118,7 +110,7 @@ test("a client that leaves is noticed at the worker's next write, which ends the
 });
 
 test("a stall before the headers delays the answer", async () => {
-  worker.upstream = (request) => stallBeforeHeaders(request, 400, () => json(completion("late")));
+  worker.upstream = (request) => stallBeforeHeaders(request, 400, () => json(chatCompletion("late")));
   const started = Date.now();
   const response = await worker.post("/v1/chat/completions", CHAT);
   assert.ok(Date.now() - started >= 400);
@@ -129,7 +121,7 @@ test("a stall before the headers delays the answer", async () => {
 
 test("a redirect is followed by the worker, through the harness", async () => {
   worker.upstream = (request) =>
-    request.url.endsWith("/moved") ? json(completion("moved")) : redirect("https://api.openai.com/v1/moved", 307);
+    request.url.endsWith("/moved") ? json(chatCompletion("moved")) : redirect("https://api.openai.com/v1/moved", 307);
   const before = worker.requests.length;
   const response = await worker.post("/v1/chat/completions", CHAT);
   assert.equal((await response.json()).choices[0].message.content, "moved");
