@@ -1,0 +1,140 @@
+// What the harness promises the other tests: every subrequest is answered in-process, chunks
+// reach the worker as they were given, and stalls, resets and redirects act as on a network.
+
+import assert from "node:assert/strict";
+import { after, test } from "node:test";
+import {
+  json,
+  pause,
+  readChunks,
+  redirect,
+  sleep,
+  sse,
+  ssePayloads,
+  stallAfterHeaders,
+  stallBeforeHeaders,
+  startWorker,
+  stream,
+  wire,
+} from "./harness.mjs";
+
+import { ANTHROPIC_KEY, OPENAI_KEY, USER_HI, anthropicMessage, chatCompletion } from "./fixtures.mjs";
+
+const CHAT = { model: "gpt-4o", messages: USER_HI };
+
+const worker = await startWorker({
+  vars: { OPENAI_API_KEY: OPENAI_KEY, ANTHROPIC_API_KEY: ANTHROPIC_KEY },
+  config: {
+    backends: [
+      // No base_url: the real vendor's, which must be answered here all the same.
+      { name: "openai", kind: "openai", api_key_env: "OPENAI_API_KEY", models: ["gpt-*"] },
+      { name: "anthropic", kind: "anthropic", base_url: "http://upstream.test/anthropic",
+        api_key_env: "ANTHROPIC_API_KEY", models: ["claude-*"] },
+    ],
+  },
+});
+after(() => worker.dispose());
+
+test("a request for the vendor's own host is answered in-process", async () => {
+  worker.upstream = () => json(chatCompletion("from the harness"));
+  const response = await worker.post("/v1/chat/completions", CHAT);
+  assert.equal(response.status, 200);
+  assert.equal((await response.json()).choices[0].message.content, "from the harness");
+  const sent = worker.lastRequest();
+  assert.equal(sent.url, "https://api.openai.com/v1/chat/completions", "the scheme survives");
+  assert.equal(sent.headers.authorization, `Bearer ${OPENAI_KEY}`);
+});
+
+test("a host that exists nowhere is answered in-process too", async () => {
+  worker.upstream = () => json(anthropicMessage("ok"));
+  const response = await worker.post("/v1/messages", { model: "claude-x", max_tokens: 5, messages: CHAT.messages });
+  assert.equal(response.status, 200);
+  assert.equal(worker.lastRequest().url, "http://upstream.test/anthropic/v1/messages");
+});
+
+test("the worker reads each chunk on its own, never two as one", async () => {
+  // A probe worker in place of the proxy reports the reads its fetch body gave it.
+  const probe = await startWorker({
+    miniflare: {
+      modules: true,
+      script: `export default { async fetch() {
+        const sizes = [];
+        for await (const chunk of (await fetch("http://upstream.test/")).body) sizes.push(chunk.byteLength);
+        return Response.json(sizes);
+      } }`,
+    },
+  });
+  try {
+    const sizes = Array.from({ length: 60 }, (_, i) => 1 + (i % 7));
+    probe.upstream = () => sse(sizes.map((n) => "x".repeat(n)));
+    const seen = await (await probe.fetch("/")).json();
+    let at = 0;
+    const boundaries = new Set(seen.map((n) => (at += n)));
+    at = 0;
+    // workerd may split a chunk further, but every boundary given is one the worker sees.
+    for (const n of sizes) assert.ok(boundaries.has((at += n)), `a read ends at byte ${at}: ${seen}`);
+  } finally {
+    await probe.dispose();
+  }
+});
+
+test("a stall after the headers holds the body, not the headers", async () => {
+  const events = [...wire("openai-chat-tool.sdkpy.sse").toString().split(/(?<=\n\n)/)];
+  worker.upstream = () => stallAfterHeaders(600, events);
+  const started = Date.now();
+  const response = await worker.post("/v1/chat/completions", { ...CHAT, stream: true });
+  const headersAfter = Date.now() - started;
+  assert.equal(response.status, 200);
+  const body = await readChunks(response);
+  assert.ok(headersAfter < 500, `headers after ${headersAfter} ms`);
+  assert.ok(Date.now() - started >= 600, "the body waited for the stall");
+  assert.equal(ssePayloads(body.text).length, 10);
+});
+
+test("a stall that never ends is bounded by the reader", async () => {
+  worker.upstream = () => stallAfterHeaders(Infinity);
+  const response = await worker.post("/v1/chat/completions", { ...CHAT, stream: true });
+  const body = await readChunks(response, { timeoutMs: 300 });
+  assert.deepEqual([body.timedOut, body.text], [true, ""]);
+});
+
+test("a client that leaves is noticed at the worker's next write, which ends the subrequest", async () => {
+  const event = wire("openai-chat-tool.sdkpy.sse").toString().split(/(?<=\n\n)/)[0];
+  worker.upstream = () => stream([pause(500), event, pause(Infinity)]);
+  const open = worker.open.size;
+  const response = await worker.post("/v1/chat/completions", { ...CHAT, stream: true });
+  assert.equal((await readChunks(response, { timeoutMs: 100 })).timedOut, true);
+  assert.equal(worker.open.size, open + 1, "still open while the worker has nothing to write");
+  for (let waited = 0; worker.open.size > open && waited < 5000; waited += 50) await sleep(50);
+  assert.equal(worker.open.size, open, "the upstream answer was closed");
+});
+
+test("a stall before the headers delays the answer", async () => {
+  worker.upstream = (request) => stallBeforeHeaders(request, 400, () => json(chatCompletion("late")));
+  const started = Date.now();
+  const response = await worker.post("/v1/chat/completions", CHAT);
+  assert.ok(Date.now() - started >= 400);
+  assert.equal((await response.json()).choices[0].message.content, "late");
+  worker.upstream = (request) => stallBeforeHeaders(request);
+  await assert.rejects(worker.post("/v1/chat/completions", CHAT, {}, { timeoutMs: 300 }), /took longer than 300 ms/);
+});
+
+test("a redirect is followed by the worker, through the harness", async () => {
+  worker.upstream = (request) =>
+    request.url.endsWith("/moved") ? json(chatCompletion("moved")) : redirect("https://api.openai.com/v1/moved", 307);
+  const before = worker.requests.length;
+  const response = await worker.post("/v1/chat/completions", CHAT);
+  assert.equal((await response.json()).choices[0].message.content, "moved");
+  const [first, second] = worker.requests.slice(before);
+  assert.equal(first.url, "https://api.openai.com/v1/chat/completions");
+  assert.deepEqual([second.method, second.url, JSON.parse(second.body).model], ["POST", "https://api.openai.com/v1/moved", "gpt-4o"]);
+});
+
+test("a redirect to another host does not carry the backend's key", { skip: "known issue: the worker follows redirects, and x-api-key goes along to the other host" }, async () => {
+  worker.upstream = (request) =>
+    new URL(request.url).host === "elsewhere.test" ? json({}) : redirect("http://elsewhere.test/v1/messages", 307);
+  const before = worker.requests.length;
+  await readChunks(await worker.post("/v1/messages", { model: "claude-x", max_tokens: 5, messages: CHAT.messages }));
+  const elsewhere = worker.requests.slice(before).filter((r) => r.url.startsWith("http://elsewhere.test/"));
+  assert.ok(!elsewhere.some((r) => "x-api-key" in r.headers), `sent to elsewhere.test: ${JSON.stringify(elsewhere)}`);
+});
