@@ -134,6 +134,9 @@ impl Transcoder {
                     None => failure = Some(truncated()),
                 }
                 if last && failure.is_none() && too_large.is_none() {
+                    // The parser has the last event whole, even if its blank line ended in a lone
+                    // `\r` whose `\n` is still to come: it goes out now, and nothing after it.
+                    out.append(held);
                     self.finished = true;
                 }
             }
@@ -199,4 +202,50 @@ fn last_event_end(bytes: &[u8], from: usize) -> Option<usize> {
 /// The error for a stream that stopped before its end marker.
 pub fn truncated() -> ProxyError {
     ProxyError::bad_gateway("the upstream stream ended before the answer was complete")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn through(transcoder: &mut Transcoder, bytes: &[u8], piece: usize) -> Vec<u8> {
+        let mut out: Vec<u8> = bytes.chunks(piece).flat_map(|chunk| transcoder.push(chunk)).collect();
+        out.extend(transcoder.end());
+        out
+    }
+
+    #[test]
+    fn a_passthrough_stream_ends_at_its_last_event_whatever_the_cut_and_line_ends() {
+        let lf = include_bytes!("../fixtures/wire/openai-chat-tool.sdkpy.sse");
+        let crlf = String::from_utf8_lossy(lf).replace('\n', "\r\n").into_bytes();
+        for recording in [lf.to_vec(), crlf] {
+            for piece in 1..8 {
+                let mut transcoder = Transcoder::passthrough(Dialect::OpenAiChat);
+                let out = through(&mut transcoder, &recording, piece);
+                // All of it, but for the `\n` of a CRLF blank line that came after `[DONE]` was read.
+                assert!(recording.starts_with(&out) && out.len() + 1 >= recording.len(), "pieces of {piece}");
+                assert!(transcoder.is_finished());
+            }
+        }
+        // The chunk that held the last event goes out as it came; nothing after it is read.
+        let mut transcoder = Transcoder::passthrough(Dialect::OpenAiChat);
+        let out = transcoder.push(b"data: [DONE]\n\ndata: {\"x\":1}\n\n");
+        assert_eq!(out, b"data: [DONE]\n\ndata: {\"x\":1}\n\n".to_vec());
+        assert!(transcoder.is_finished() && transcoder.push(b"data: more\n\n").is_empty());
+    }
+
+    #[test]
+    fn comment_lines_without_an_event_cannot_fill_a_passthrough_stream() {
+        let mut transcoder = Transcoder::passthrough(Dialect::Anthropic);
+        let comments = b": keep-alive\n".repeat(1024);
+        let mut out = Vec::new();
+        for _ in 0..(sse::MAX_EVENT_BYTES / comments.len() + 2) {
+            out.extend(transcoder.push(&comments));
+            if transcoder.is_finished() {
+                break;
+            }
+        }
+        assert!(transcoder.is_finished());
+        assert!(String::from_utf8_lossy(&out).contains("event: error"), "ends with an error event");
+    }
 }
