@@ -94,6 +94,12 @@ test("every key in the list is accepted", async () => {
   await readJson(response);
 });
 
+test("listing models needs a key too", async () => {
+  const response = await worker.fetch("/v1/models", { headers: { authorization: "Bearer wrong" } });
+  assert.equal(response.status, 401);
+  assert.equal((await readJson(response)).error.type, "authentication_error");
+});
+
 test("health and HEAD / need no key", async () => {
   const health = await worker.fetch("/healthz");
   assert.deepEqual([health.status, await health.text()], [200, "ok"]);

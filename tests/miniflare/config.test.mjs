@@ -111,3 +111,30 @@ test("text that is not JSON is an invalid config too", async () => {
     await worker.putConfig(routingConfig());
   }
 });
+
+test("with no config in KV, the zero-config vars route every model to their one backend", async () => {
+  const zero = await startWorker({ vars: { LLMPROXY_BACKEND: "anthropic", LLMPROXY_BASE_URL: `${UPSTREAM}/zero`,
+    ANTHROPIC_API_KEY: "sk-zero" } });
+  try {
+    zero.upstream = () => json({ id: "msg_1", type: "message", role: "assistant", model: "any", stop_reason: "end_turn",
+      content: [{ type: "text", text: "zero" }], usage: { input_tokens: 1, output_tokens: 1 } });
+    for (const model of ["any-model-at-all", "vendor/with/slashes"]) {
+      const answer = await readJson(await chat(zero, model));
+      assert.equal(answer.choices[0].message.content, "zero");
+      const sent = zero.lastRequest();
+      assert.equal(sent.url, `${UPSTREAM}/zero/v1/messages`);
+      assert.equal(sent.headers["x-api-key"], "sk-zero");
+      assert.equal(JSON.parse(sent.body).model, model);
+    }
+    const none = await startWorker({ vars: {} });
+    try {
+      const response = await chat(none, "gpt-x");
+      assert.equal(response.status, 500);
+      assert.match((await readJson(response)).error.message, /no config: put one under the key `config`/);
+    } finally {
+      await none.dispose();
+    }
+  } finally {
+    await zero.dispose();
+  }
+});

@@ -3,7 +3,9 @@
 
 import assert from "node:assert/strict";
 import { after, test } from "node:test";
-import { json, readChunks, readJson, resetMidBody, sse, sseEvents, ssePayloads, startWorker, wire } from "./harness.mjs";
+import {
+  json, readChunks, readJson, resetMidBody, sse, sseEvents, ssePayloads, startWorker, wire, withTimeout,
+} from "./harness.mjs";
 import { AUTH, MAX_BODY_BYTES, USER_HI, routingConfig, routingVars } from "./fixtures.mjs";
 
 const worker = await startWorker({ vars: routingVars(), config: routingConfig() });
@@ -14,6 +16,24 @@ function eventsThrough(name, marker) {
   const events = wire(name).toString().split(/(?<=\n\n)/);
   return events.slice(0, events.findIndex((e) => e.includes(marker)) + 1);
 }
+
+test("malformed JSON is a 400 in each dialect", async () => {
+  for (const [path, text, kindOf] of [
+    ["/v1/chat/completions", "{not json", (body) => body.error.type],
+    ["/v1/messages", "[1,", (body) => body.type === "error" && body.error.type],
+    ["/v1/responses", "{", (body) => body.error.type],
+  ]) {
+    const response = await worker.fetch(path, { method: "POST", headers: { "content-type": "application/json", ...AUTH }, body: text });
+    assert.equal(response.status, 400, path);
+    const body = await readJson(response);
+    assert.equal(kindOf(body), "invalid_request_error", path);
+    assert.match(body.error.message, /not valid JSON/);
+  }
+  const response = await worker.fetch("/v1beta/models/gemini-x:generateContent",
+    { method: "POST", headers: AUTH, body: "{\"contents\": [" });
+  assert.equal(response.status, 400);
+  assert.equal((await readJson(response)).error.status, "INVALID_ARGUMENT");
+});
 
 test("a body larger than LLMPROXY_MAX_BODY_BYTES is a 413, in the Chat and Messages shapes", async () => {
   worker.upstream = () => assert.fail("the upstream must not be called");
@@ -113,18 +133,67 @@ test("a reset mid-stream on a same-dialect route becomes an error chunk", async 
   assert.match(payloads.at(-1).error.message, /Network connection lost/);
 });
 
-test("a stream that ends cleanly before its end marker becomes an error too", async () => {
+test("a stream that ends cleanly before its end marker becomes an error too, translated or not", async () => {
   worker.upstream = () => sse(eventsThrough("anthropic-tool-use.sdkpy.sse", "input_json_delta"));
-  const response = await worker.post("/v1/chat/completions", { model: "claude-t-short", messages: USER_HI, stream: true }, AUTH);
-  const last = ssePayloads((await readChunks(response)).text).at(-1);
+  let response = await worker.post("/v1/chat/completions", { model: "claude-t-short", messages: USER_HI, stream: true }, AUTH);
+  let last = ssePayloads((await readChunks(response)).text).at(-1);
   assert.equal(last.error.message, "the upstream stream ended before the answer was complete");
+
+  worker.upstream = () => sse(eventsThrough("openai-chat-tool.sdkpy.sse", "arguments"));
+  response = await worker.post("/v1/chat/completions", { model: "gpt-t-short", messages: USER_HI, stream: true }, AUTH);
+  last = ssePayloads((await readChunks(response)).text).at(-1);
+  assert.equal(last.error.message, "the upstream stream ended before the answer was complete");
+
+  worker.upstream = () => sse(eventsThrough("anthropic-tool-use.sdkpy.sse", "input_json_delta"));
+  response = await worker.post("/v1/messages", { model: "claude-t-short", max_tokens: 5, messages: USER_HI, stream: true }, AUTH);
+  const events = sseEvents((await readChunks(response)).text);
+  assert.equal(events.at(-1).event, "error");
+  assert.equal(JSON.parse(events.at(-1).data).error.message, "the upstream stream ended before the answer was complete");
 });
+
+for (const [model, recording] of [["claude-t-gated", "anthropic-tool-use.sdkpy.sse"], ["gpt-t-gated", "openai-chat-tool.sdkpy.sse"]]) {
+  test(`the first event reaches the client while the upstream still holds the rest (${model})`, async () => {
+    const events = wire(recording).toString().split(/(?<=\n\n)/);
+    let released;
+    const gate = new Promise((resolve) => (released = resolve));
+    // The upstream sends two events, then the rest only once the client has read its first one.
+    worker.upstream = () => {
+      const response = sse([events[0], events[1]]);
+      const reader = response.body.getReader();
+      const rest = new ReadableStream({
+        async pull(controller) {
+          const { done, value } = await reader.read();
+          if (!done) return controller.enqueue(value);
+          await gate;
+          for (const event of events.slice(2)) controller.enqueue(new TextEncoder().encode(event));
+          controller.close();
+        },
+      });
+      return new Response(rest, { headers: response.headers });
+    };
+    const response = await worker.post("/v1/messages", { model, max_tokens: 5, messages: USER_HI, stream: true }, AUTH);
+    const reader = response.body.getReader();
+    const { value } = await withTimeout(reader.read(), 5000, "the first event");
+    assert.match(new TextDecoder().decode(value), /^event: message_start\n/, "the first event, before the upstream's rest");
+    released();
+    let text = new TextDecoder().decode(value);
+    for (;;) {
+      const chunk = await withTimeout(reader.read(), 5000, "the rest of the stream");
+      if (chunk.done) break;
+      text += new TextDecoder().decode(chunk.value);
+    }
+    const stop = sseEvents(text).find((e) => e.event === "message_delta");
+    assert.equal(JSON.parse(stop.data).delta.stop_reason, "tool_use");
+  });
+}
 
 test("an upstream error event becomes the client's error", async () => {
   const events = eventsThrough("anthropic-tool-use.sdkpy.sse", "text_delta");
   events.push('event: error\ndata: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}\n\n');
   worker.upstream = () => sse(events);
   const response = await worker.post("/v1/chat/completions", { model: "claude-t-error-event", messages: USER_HI, stream: true }, AUTH);
-  const last = ssePayloads((await readChunks(response)).text).at(-1);
-  assert.equal(last.error.message, "Overloaded");
+  const payloads = ssePayloads((await readChunks(response)).text);
+  assert.equal(payloads.at(-1).error.message, "Overloaded");
+  const text = payloads.map((p) => p.choices?.[0]?.delta?.content ?? "").join("");
+  assert.equal(text, "I", "what came before the failure was delivered");
 });
