@@ -117,3 +117,49 @@ test("a stall before the headers delays the answer", async () => {
   worker.upstream = (request) => stallBeforeHeaders(request);
   await assert.rejects(worker.post("/v1/chat/completions", CHAT, {}, { timeoutMs: 300 }), /took longer than 300 ms/);
 });
+
+// The bindings that per-key limits and usage records will use run under the same harness, locally
+// and for real: a Durable Object with SQL storage, a D1 database and the rate-limit binding.
+const BINDINGS_SCRIPT = `
+import { DurableObject } from "cloudflare:workers";
+export class Counter extends DurableObject {
+  constructor(ctx, env) {
+    super(ctx, env);
+    ctx.storage.sql.exec("CREATE TABLE IF NOT EXISTS hits (n INTEGER)");
+  }
+  hit() {
+    this.ctx.storage.sql.exec("INSERT INTO hits VALUES (1)");
+    return this.ctx.storage.sql.exec("SELECT COUNT(*) AS n FROM hits").one().n;
+  }
+}
+export default {
+  async fetch(request, env) {
+    const counter = env.COUNTER.get(env.COUNTER.idFromName("key-1"));
+    const hits = await counter.hit();
+    await env.DB.exec("CREATE TABLE IF NOT EXISTS usage (id TEXT)");
+    await env.DB.prepare("INSERT INTO usage VALUES (?)").bind(String(hits)).run();
+    const rows = (await env.DB.prepare("SELECT COUNT(*) AS n FROM usage").first()).n;
+    const { success } = await env.LIMITER.limit({ key: "key-1" });
+    return Response.json({ hits, rows, allowed: success });
+  },
+};`;
+
+test("Durable Objects, D1 and the rate-limit binding run under the harness", async () => {
+  const bound = await startWorker({ miniflare: {
+    modules: true, script: BINDINGS_SCRIPT,
+    durableObjects: { COUNTER: { className: "Counter", useSQLite: true } },
+    d1Databases: ["DB"],
+    ratelimits: { LIMITER: { namespace_id: "1001", simple: { limit: 2, period: 60 } } },
+  } });
+  try {
+    const answers = [];
+    for (let i = 0; i < 3; i++) answers.push(await (await bound.fetch("/")).json());
+    assert.deepEqual(answers, [
+      { hits: 1, rows: 1, allowed: true },
+      { hits: 2, rows: 2, allowed: true },
+      { hits: 3, rows: 3, allowed: false },
+    ]);
+  } finally {
+    await bound.dispose();
+  }
+});
