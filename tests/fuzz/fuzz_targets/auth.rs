@@ -21,7 +21,8 @@ fuzz_target!(|data: &[u8]| {
         assert!(!key.is_empty() || part(0).is_none_or(|v| !v.trim().to_ascii_lowercase().starts_with("bearer ")));
     }
     let authorized = auth::is_authorized(configured, presented.as_deref());
-    let listed = presented.as_deref().is_some_and(|p| configured.split(',').map(str::trim).any(|k| !k.is_empty() && k == p));
+    let listed =
+        presented.as_deref().is_some_and(|p| configured.split(',').map(str::trim).any(|k| !k.is_empty() && k == p));
     assert_eq!(authorized, listed, "configured {configured:?}, presented {presented:?}");
     let _ = auth::is_local(part(5).unwrap_or_default(), part(6));
 });

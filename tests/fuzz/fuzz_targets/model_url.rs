@@ -37,7 +37,9 @@ fn check(backend: &Backend, operation: Operation, stream: bool, model: &str, url
             (&["v1beta", "models"], if stream { "streamGenerateContent" } else { "generateContent" }, model)
         }
         (true, true, Operation::CountTokens) => (VERTEX_ANTHROPIC, "rawPredict", "count-tokens"),
-        (true, true, Operation::Generate) => (VERTEX_ANTHROPIC, if stream { "streamRawPredict" } else { "rawPredict" }, model),
+        (true, true, Operation::Generate) => {
+            (VERTEX_ANTHROPIC, if stream { "streamRawPredict" } else { "rawPredict" }, model)
+        }
         (true, false, Operation::CountTokens) => (VERTEX_GOOGLE, "countTokens", model),
         (true, false, Operation::Generate) => {
             (VERTEX_GOOGLE, if stream { "streamGenerateContent" } else { "generateContent" }, model)
@@ -54,13 +56,16 @@ fn check(backend: &Backend, operation: Operation, stream: bool, model: &str, url
     assert_eq!(decoded, in_url, "the URL names another model: {url}");
 }
 
-const VERTEX_ANTHROPIC: &[&str] = &["v1", "projects", "proj", "locations", "us-east5", "publishers", "anthropic", "models"];
+const VERTEX_ANTHROPIC: &[&str] =
+    &["v1", "projects", "proj", "locations", "us-east5", "publishers", "anthropic", "models"];
 const VERTEX_GOOGLE: &[&str] = &["v1", "projects", "proj", "locations", "us-east5", "publishers", "google", "models"];
 
 fn plan_path(path: &str) {
     let Some(endpoint) = endpoint::post(path) else { return };
     let body: &[u8] = match endpoint.dialect {
-        Dialect::Anthropic => br#"{"model": "claude-x", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}"#,
+        Dialect::Anthropic => {
+            br#"{"model": "claude-x", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}"#
+        }
         _ => br#"{"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}"#,
     };
     for config in configs() {
@@ -87,7 +92,9 @@ fuzz_target!(|data: &[u8]| {
     let model = String::from_utf8_lossy(data);
     for config in configs() {
         let backend = &config.backends[0];
-        for (operation, stream) in [(Operation::Generate, false), (Operation::Generate, true), (Operation::CountTokens, false)] {
+        for (operation, stream) in
+            [(Operation::Generate, false), (Operation::Generate, true), (Operation::CountTokens, false)]
+        {
             if let Ok(url) = upstream_url(backend, operation, stream, &model) {
                 check(backend, operation, stream, &model, &url);
             }

@@ -27,8 +27,16 @@ const CONFIG: &str = r#"{
 }"#;
 
 /// One model per backend (Vertex twice: Claude and Gemini), and an alias.
-const MODELS: [&str; 8] =
-    ["gpt-4o", "o3", "claude-sonnet-4-5@20250929", "vgemini-2.5-pro", "claude-sonnet-4-5", "gemini-2.5-flash", "mock-1", "fast"];
+const MODELS: [&str; 8] = [
+    "gpt-4o",
+    "o3",
+    "claude-sonnet-4-5@20250929",
+    "vgemini-2.5-pro",
+    "claude-sonnet-4-5",
+    "gemini-2.5-flash",
+    "mock-1",
+    "fast",
+];
 
 fn config() -> &'static Config {
     static CONFIG_ONCE: OnceLock<Config> = OnceLock::new();
@@ -57,11 +65,15 @@ fn run(dialect: Dialect, operation: Operation, model: Option<&str>, stream: Opti
         Err(error) => assert!((400..600).contains(&error.status), "an error status of {}", error.status),
         Ok(Plan::Upstream(call)) => {
             assert_json_text(&call.body, "the upstream request body");
-            let url = url::Url::parse(&call.url).unwrap_or_else(|e| panic!("unparsable upstream URL {:?}: {e}", call.url));
+            let url =
+                url::Url::parse(&call.url).unwrap_or_else(|e| panic!("unparsable upstream URL {:?}: {e}", call.url));
             assert!(matches!(url.scheme(), "https" | "http") && url.fragment().is_none(), "{url}");
             assert!(!call.url.contains("client-key"), "the client's key went upstream: {}", call.url);
             for (name, value) in &call.headers {
-                assert!(!name.is_empty() && name.bytes().all(|b| b.is_ascii_graphic() && b != b':'), "header name {name:?}");
+                assert!(
+                    !name.is_empty() && name.bytes().all(|b| b.is_ascii_graphic() && b != b':'),
+                    "header name {name:?}"
+                );
                 assert!(!value.contains(['\r', '\n', '\0']), "header {name}: {value:?}");
             }
         }

@@ -130,7 +130,10 @@ fn list(u: &mut Unstructured, max: usize, item: impl Fn(&mut Unstructured) -> Re
 // Anthropic Messages.
 
 fn anthropic_block(u: &mut Unstructured) -> Result<Value> {
-    let kind = name(u, &["text", "thinking", "redacted_thinking", "tool_use", "server_tool_use", "image", "web_search_tool_result"])?;
+    let kind = name(
+        u,
+        &["text", "thinking", "redacted_thinking", "tool_use", "server_tool_use", "image", "web_search_tool_result"],
+    )?;
     Ok(obj(vec![
         ("type", Some(kind)),
         ("text", field(u, text)?),
@@ -200,10 +203,7 @@ fn anthropic_event(u: &mut Unstructured) -> Result<Value> {
         "message_delta" => {
             let delta = |u: &mut Unstructured| -> Result<Value> {
                 let reasons = ["end_turn", "tool_use", "max_tokens", "stop_sequence", "refusal", "pause_turn"];
-                Ok(obj(vec![
-                    ("stop_reason", field(u, |u| name(u, &reasons))?),
-                    ("stop_sequence", field(u, text)?),
-                ]))
+                Ok(obj(vec![("stop_reason", field(u, |u| name(u, &reasons))?), ("stop_sequence", field(u, text)?)]))
             };
             vec![("delta", field(u, delta)?), ("usage", field(u, usage)?)]
         }
@@ -269,7 +269,8 @@ fn chat_chunk(u: &mut Unstructured) -> Result<Value> {
             ("completion_tokens_details", field(u, |u| Ok(obj(vec![("reasoning_tokens", field(u, count)?)])))?),
         ]))
     };
-    let error = if u.ratio(1, 24)? { Some(obj(vec![("message", field(u, text)?), ("type", field(u, text)?)])) } else { None };
+    let error =
+        if u.ratio(1, 24)? { Some(obj(vec![("message", field(u, text)?), ("type", field(u, text)?)])) } else { None };
     Ok(obj(vec![
         ("id", field(u, |u| name(u, &["chatcmpl-1"]))?),
         ("object", Some(json!("chat.completion.chunk"))),
@@ -294,7 +295,12 @@ fn responses_item(u: &mut Unstructured) -> Result<Value> {
         ("namespace", if u.ratio(1, 6)? { field(u, |u| name(u, &["mcp", "tools"]))? } else { None }),
         ("arguments", field(u, text)?),
         ("encrypted_content", field(u, text)?),
-        ("summary", field(u, |u| list(u, 2, |u| Ok(obj(vec![("type", Some(json!("summary_text"))), ("text", field(u, text)?)]))))?),
+        (
+            "summary",
+            field(u, |u| {
+                list(u, 2, |u| Ok(obj(vec![("type", Some(json!("summary_text"))), ("text", field(u, text)?)])))
+            })?,
+        ),
     ]))
 }
 
@@ -334,13 +340,19 @@ fn responses_event(u: &mut Unstructured) -> Result<Value> {
             ("usage", field(u, usage)?),
             (
                 "incomplete_details",
-                field(u, |u| Ok(obj(vec![("reason", field(u, |u| name(u, &["max_output_tokens", "content_filter"]))?)])))?,
+                field(u, |u| {
+                    Ok(obj(vec![("reason", field(u, |u| name(u, &["max_output_tokens", "content_filter"]))?)]))
+                })?,
             ),
             ("error", field(u, |u| Ok(obj(vec![("code", field(u, text)?), ("message", field(u, text)?)])))?),
         ]))
     };
     let body = match kind {
-        "response.created" | "response.in_progress" | "response.completed" | "response.incomplete" | "response.failed" => {
+        "response.created"
+        | "response.in_progress"
+        | "response.completed"
+        | "response.incomplete"
+        | "response.failed" => {
             vec![("response", field(u, response)?)]
         }
         "response.output_item.added" | "response.output_item.done" => {
@@ -385,12 +397,19 @@ fn gemini_part(u: &mut Unstructured) -> Result<Value> {
     let partial = |u: &mut Unstructured| -> Result<Value> {
         let value = match u.int_in_range(0..=4u8)? {
             0 => ("stringValue", field(u, text)?),
-            1 => ("numberValue", field(u, |u| Ok(json!(u.arbitrary::<f64>().map(|f| if f.is_finite() { f } else { 1e308 })?)))?),
+            1 => (
+                "numberValue",
+                field(u, |u| Ok(json!(u.arbitrary::<f64>().map(|f| if f.is_finite() { f } else { 1e308 })?)))?,
+            ),
             2 => ("boolValue", field(u, |u| Ok(json!(u.arbitrary::<bool>()?)))?),
             3 => ("nullValue", Some(Value::Null)),
             _ => ("otherValue", Some(json!(1))),
         };
-        Ok(obj(vec![("jsonPath", field(u, json_path)?), value, ("willContinue", field(u, |u| Ok(json!(u.arbitrary::<bool>()?)))?)]))
+        Ok(obj(vec![
+            ("jsonPath", field(u, json_path)?),
+            value,
+            ("willContinue", field(u, |u| Ok(json!(u.arbitrary::<bool>()?)))?),
+        ]))
     };
     let call = |u: &mut Unstructured| -> Result<Value> {
         Ok(obj(vec![
@@ -417,7 +436,9 @@ fn gemini_chunk(u: &mut Unstructured) -> Result<Value> {
         Ok(obj(vec![
             (
                 "content",
-                field(u, |u| Ok(obj(vec![("role", Some(json!("model"))), ("parts", field(u, |u| list(u, 3, gemini_part))?)])))?,
+                field(u, |u| {
+                    Ok(obj(vec![("role", Some(json!("model"))), ("parts", field(u, |u| list(u, 3, gemini_part))?)]))
+                })?,
             ),
             ("finishReason", if u.ratio(1, 5)? { field(u, |u| name(u, &reasons))? } else { None }),
             ("index", field(u, index)?),

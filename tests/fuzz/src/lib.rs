@@ -159,9 +159,9 @@ pub fn check_stream(client: Dialect, backend: Dialect, input: &[u8], chunks: &[&
 /// A passthrough gives the client the upstream's bytes unchanged, up to an event's end, then at
 /// most one event of its own (the error that ends a broken stream).
 fn check_passthrough(client: Dialect, input: &[u8], out: &[u8]) {
-    let candidates = (0..=out.len()).rev().filter(|&k| {
-        k == out.len() || out[k..].starts_with(b"event: error\n") || out[k..].starts_with(b"data: {")
-    });
+    let candidates = (0..=out.len())
+        .rev()
+        .filter(|&k| k == out.len() || out[k..].starts_with(b"event: error\n") || out[k..].starts_with(b"data: {"));
     for k in candidates {
         if !input.starts_with(&out[..k]) {
             continue;
@@ -172,7 +172,8 @@ fn check_passthrough(client: Dialect, input: &[u8], out: &[u8]) {
         if let Ok(events) = try_written_events(&out[k..]) {
             if events.len() == 1 {
                 let error: serde_json::Value = serde_json::from_str(&events[0].data).unwrap();
-                let is_error = error.get("error").is_some() || error.get("type").and_then(|t| t.as_str()) == Some("error");
+                let is_error =
+                    error.get("error").is_some() || error.get("type").and_then(|t| t.as_str()) == Some("error");
                 assert!(is_error, "{client:?} passthrough added an event that is not an error: {:?}", events[0]);
                 return;
             }
@@ -190,7 +191,8 @@ fn check_passthrough(client: Dialect, input: &[u8], out: &[u8]) {
 pub fn assert_json_text(bytes: &[u8], what: &str) {
     let text = std::str::from_utf8(bytes)
         .unwrap_or_else(|e| panic!("{what} is not UTF-8 ({e}): {:?}", String::from_utf8_lossy(bytes)));
-    serde_json::from_str::<serde::de::IgnoredAny>(text).unwrap_or_else(|e| panic!("{what} is not JSON ({e}): {text:?}"));
+    serde_json::from_str::<serde::de::IgnoredAny>(text)
+        .unwrap_or_else(|e| panic!("{what} is not JSON ({e}): {text:?}"));
 }
 
 /// Panics unless `bytes` is one JSON document.
