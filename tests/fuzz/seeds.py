@@ -99,6 +99,19 @@ def main():
     add("request", "tiny-chat", '{"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}], "stream": true}')
     add("request", "tiny-messages", '{"model": "claude-x", "max_tokens": 9, "messages": [{"role": "user", "content": "hi"}]}')
     add("request", "tiny-responses", '{"model": "o3", "input": "hi", "stream": true}')
+    add("request", "thinking-messages", '{"model": "claude-x", "max_tokens": 1024, "thinking": {"type": "enabled",'
+        ' "budget_tokens": 2048}, "messages": [{"role": "user", "content": "hi"}]}')
+    add("request", "effort-chat", '{"model": "gpt-4o", "reasoning_effort": "high", "max_completion_tokens": 100,'
+        ' "n": 1, "seed": 7, "response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema":'
+        ' {"type": "object"}}}, "messages": [{"role": "developer", "content": "be brief"}, {"role": "user",'
+        ' "content": [{"type": "text", "text": "hi"}, {"type": "image_url", "image_url": {"url":'
+        ' "data:image/png;base64,AA=="}}]}]}')
+    add("request", "effort-responses", '{"model": "o3", "reasoning": {"effort": "low"}, "max_output_tokens": 50,'
+        ' "tools": [{"type": "namespace", "name": "ns", "tools": [{"type": "function", "name": "f",'
+        ' "parameters": {}}]}], "input": [{"type": "message", "role": "user", "content": "hi"}]}')
+    add("request", "budget-gemini", '{"contents": [{"role": "user", "parts": [{"text": "hi"}]}],'
+        ' "generationConfig": {"maxOutputTokens": 10, "thinkingConfig": {"thinkingBudget": 30000,'
+        ' "includeThoughts": true}, "responseMimeType": "application/json"}}')
     add("request", "tiny-gemini", '{"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}')
 
     config = (fixtures / "config.dev.json").read_text()
