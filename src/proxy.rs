@@ -104,6 +104,10 @@ struct Peek<'a> {
 }
 
 pub fn plan(config: &Config, inbound: &Inbound) -> Result<Plan, ProxyError> {
+    // Fields the peek skips are not checked for UTF-8, and a same-dialect body is forwarded as it
+    // came: JSON text must be UTF-8 (RFC 8259), so the whole body is checked here.
+    std::str::from_utf8(inbound.body)
+        .map_err(|e| ProxyError::invalid(format!("the request body is not valid JSON: it is not UTF-8 ({e})")))?;
     let peek: Peek = serde_json::from_slice(inbound.body)
         .map_err(|e| ProxyError::invalid(format!("the request body is not valid JSON: {e}")))?;
     let requested = inbound.model.or(peek.model.as_deref()).filter(|m| !m.is_empty()).ok_or_else(|| {
@@ -565,6 +569,26 @@ mod tests {
             let encoded = upstream_url(&config.backends[0], Operation::Generate, false, "a:b@1").unwrap();
             assert!(encoded.ends_with("/models/a%3Ab@1:generateContent"), "{encoded}");
         }
+    }
+
+    #[test]
+    fn a_body_that_is_not_utf8_is_refused_not_forwarded() {
+        let config = Config::from_json(CONFIG).unwrap();
+        let (secret, header) = (|_: &str| Some("k".to_string()), |_: &str| None);
+        let body = b"{\"model\": \"gpt-4o\", \"messages\": [], \"user\": \"\x9b\xd7\"}";
+        let inbound = Inbound {
+            dialect: Dialect::OpenAiChat,
+            operation: Operation::Generate,
+            model: None,
+            stream: None,
+            body,
+            query: "",
+            header: &header,
+            secret: &secret,
+            now: 1,
+        };
+        let error = plan(&config, &inbound).err().expect("refused, never sent");
+        assert_eq!(error.status, 400);
     }
 
     #[test]

@@ -72,7 +72,8 @@ impl Parser {
     }
 
     fn feed_lines(&mut self, mut bytes: &[u8], on_event: &mut impl FnMut(Event)) {
-        if self.after_cr {
+        // An empty chunk says nothing of whether a `\n` follows the `\r`.
+        if self.after_cr && !bytes.is_empty() {
             self.after_cr = false;
             if let Some(b'\n') = bytes.first() {
                 bytes = &bytes[1..];
@@ -208,6 +209,16 @@ mod tests {
     #[test]
     fn event_name_without_data_is_not_dispatched_and_does_not_leak() {
         assert_eq!(parse_in_pieces(b"event: ping\n\ndata: y\n\n", 5), vec![ev("", "y")]);
+    }
+
+    #[test]
+    fn an_empty_chunk_between_cr_and_lf_is_no_line_end() {
+        let mut parser = Parser::new();
+        let mut events = Vec::new();
+        for chunk in [&b"event: ping\r"[..], b"", b"\ndata: {}\r\n\r\n"] {
+            parser.feed(chunk, &mut |e| events.push(e)).unwrap();
+        }
+        assert_eq!(events, vec![ev("ping", "{}")]);
     }
 
     #[test]

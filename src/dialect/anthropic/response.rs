@@ -30,11 +30,12 @@ pub fn stop_reason_from_ir(reason: &StopReason) -> &'static str {
 }
 
 /// Anthropic counts cached prompt tokens apart from `input_tokens`; the IR counts them inside.
+/// Counts are the upstream's, so sums saturate rather than overflow.
 pub fn usage_to_ir(usage: &AnthropicUsage) -> Usage {
     let cache_read = usage.cache_read_input_tokens.unwrap_or(0);
     let cache_write = usage.cache_creation_input_tokens.unwrap_or(0);
     Usage {
-        input_tokens: usage.input_tokens.unwrap_or(0) + cache_read + cache_write,
+        input_tokens: usage.input_tokens.unwrap_or(0).saturating_add(cache_read).saturating_add(cache_write),
         output_tokens: usage.output_tokens,
         cache_read_tokens: cache_read,
         cache_write_tokens: cache_write,
@@ -44,7 +45,9 @@ pub fn usage_to_ir(usage: &AnthropicUsage) -> Usage {
 
 pub fn usage_from_ir(usage: &Usage) -> AnthropicUsage {
     AnthropicUsage {
-        input_tokens: Some(usage.input_tokens.saturating_sub(usage.cache_read_tokens + usage.cache_write_tokens)),
+        input_tokens: Some(
+            usage.input_tokens.saturating_sub(usage.cache_read_tokens.saturating_add(usage.cache_write_tokens)),
+        ),
         output_tokens: usage.output_tokens,
         cache_creation_input_tokens: Some(usage.cache_write_tokens),
         cache_read_input_tokens: Some(usage.cache_read_tokens),
@@ -135,5 +138,23 @@ pub fn from_ir(response: ir::Response) -> MessagesResponse {
         stop_reason: Some(stop_reason.into()),
         stop_sequence: response.stop_sequence,
         usage: usage_from_ir(&response.usage),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_counts_past_u64_saturate() {
+        let huge = AnthropicUsage {
+            input_tokens: Some(u64::MAX),
+            output_tokens: 1,
+            cache_creation_input_tokens: Some(u64::MAX),
+            cache_read_input_tokens: Some(1),
+        };
+        assert_eq!(usage_to_ir(&huge).input_tokens, u64::MAX);
+        let usage = Usage { input_tokens: 5, cache_read_tokens: u64::MAX, cache_write_tokens: 1, ..Usage::default() };
+        assert_eq!(usage_from_ir(&usage).input_tokens, Some(0));
     }
 }

@@ -33,7 +33,7 @@ pub fn usage_to_ir(usage: &UsageMetadata) -> Usage {
     let thoughts = usage.thoughts_token_count.unwrap_or(0);
     Usage {
         input_tokens: usage.prompt_token_count,
-        output_tokens: usage.candidates_token_count + thoughts,
+        output_tokens: usage.candidates_token_count.saturating_add(thoughts),
         cache_read_tokens: usage.cached_content_token_count.unwrap_or(0),
         cache_write_tokens: 0,
         reasoning_tokens: thoughts,
@@ -44,7 +44,7 @@ pub fn usage_from_ir(usage: &Usage) -> UsageMetadata {
     UsageMetadata {
         prompt_token_count: usage.input_tokens,
         candidates_token_count: usage.output_tokens.saturating_sub(usage.reasoning_tokens),
-        total_token_count: usage.input_tokens + usage.output_tokens,
+        total_token_count: usage.input_tokens.saturating_add(usage.output_tokens),
         cached_content_token_count: (usage.cache_read_tokens > 0).then_some(usage.cache_read_tokens),
         thoughts_token_count: (usage.reasoning_tokens > 0).then_some(usage.reasoning_tokens),
         extra: Default::default(),
@@ -510,5 +510,17 @@ mod tests {
         );
         assert_eq!(gemini.cached_content_token_count, Some(40));
         assert_eq!(usage_to_ir(&gemini), usage);
+    }
+
+    #[test]
+    fn token_counts_past_u64_saturate() {
+        let gemini = UsageMetadata {
+            candidates_token_count: u64::MAX,
+            thoughts_token_count: Some(1),
+            ..UsageMetadata::default()
+        };
+        assert_eq!(usage_to_ir(&gemini).output_tokens, u64::MAX);
+        let usage = Usage { input_tokens: u64::MAX, output_tokens: 1, ..Usage::default() };
+        assert_eq!(usage_from_ir(&usage).total_token_count, u64::MAX);
     }
 }

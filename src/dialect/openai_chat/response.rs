@@ -36,7 +36,7 @@ pub fn usage_from_ir(usage: &Usage) -> ChatUsage {
     ChatUsage {
         prompt_tokens: usage.input_tokens,
         completion_tokens: usage.output_tokens,
-        total_tokens: usage.input_tokens + usage.output_tokens,
+        total_tokens: usage.input_tokens.saturating_add(usage.output_tokens),
         prompt_tokens_details: Some(PromptTokensDetails { cached_tokens: usage.cache_read_tokens }),
         completion_tokens_details: Some(CompletionTokensDetails { reasoning_tokens: usage.reasoning_tokens }),
     }
@@ -118,5 +118,16 @@ pub fn from_ir(response: ir::Response, created: u64) -> ChatCompletion {
         }],
         usage: Some(usage_from_ir(&response.usage)),
         extra: Default::default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_counts_past_u64_saturate() {
+        let usage = Usage { input_tokens: u64::MAX, output_tokens: 1, ..Usage::default() };
+        assert_eq!(usage_from_ir(&usage).total_tokens, u64::MAX);
     }
 }

@@ -22,7 +22,7 @@ pub fn usage_from_ir(usage: &Usage) -> ResponsesUsage {
         input_tokens_details: TokenDetails { cached_tokens: Some(usage.cache_read_tokens), reasoning_tokens: None },
         output_tokens: usage.output_tokens,
         output_tokens_details: TokenDetails { cached_tokens: None, reasoning_tokens: Some(usage.reasoning_tokens) },
-        total_tokens: usage.input_tokens + usage.output_tokens,
+        total_tokens: usage.input_tokens.saturating_add(usage.output_tokens),
     }
 }
 
@@ -204,5 +204,16 @@ pub fn from_ir(response: ir::Response, created_at: u64, namespaces: &[String]) -
         incomplete_details,
         error: None,
         extra: Map::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_counts_past_u64_saturate() {
+        let usage = Usage { input_tokens: u64::MAX, output_tokens: 1, ..Usage::default() };
+        assert_eq!(usage_from_ir(&usage).total_tokens, u64::MAX);
     }
 }

@@ -1,0 +1,144 @@
+#!/usr/bin/env python3
+"""Writes the fuzz targets' seed corpora from the repository's recorded data.
+
+    seeds.py FIXTURES_DIR CORPUS_DIR
+
+Each seed goes to CORPUS_DIR/<target>/seed-<name>; seeds are rewritten on every run, and files
+the fuzzer added beside them are kept. Long strings in captured requests are cut short, so the
+seeds keep the requests' shape at a size the fuzzer mutates quickly.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+DIALECTS = ["chat", "anthropic", "responses", "gemini"]  # the order of DIALECTS in src/lib.rs
+MAX_STRING = 80
+
+
+def backend_of(name):
+    for prefix, dialect in [("anthropic-", "anthropic"), ("openai-chat-", "chat"),
+                            ("openai-responses-", "responses"), ("gemini-", "gemini"), ("vertex-", "gemini")]:
+        if name.startswith(prefix):
+            return dialect
+    raise SystemExit(f"no dialect for {name}")
+
+
+def framed(jsonl):
+    """A *.chunks.jsonl recording as the SSE its backend sends (Anthropic and Responses events
+    named after their type)."""
+    out = []
+    for line in jsonl.splitlines():
+        if line.strip():
+            kind = json.loads(line).get("type")
+            out.append((f"event: {kind}\n" if isinstance(kind, str) else "") + f"data: {line}\n\n")
+    return "".join(out).encode()
+
+
+def shrink(value):
+    if isinstance(value, str):
+        return value if len(value) <= MAX_STRING else value[:MAX_STRING]
+    if isinstance(value, list):
+        return [shrink(v) for v in value[:6]]
+    if isinstance(value, dict):
+        return {k: shrink(v) for k, v in value.items()}
+    return value
+
+
+def main():
+    fixtures, corpus = Path(sys.argv[1]), Path(sys.argv[2])
+    seeds = {}
+
+    def add(target, name, data):
+        seeds.setdefault(target, {})[name] = data if isinstance(data, bytes) else data.encode()
+
+    wire = fixtures / "wire"
+    streams = []
+    for path in sorted(wire.iterdir()):
+        if path.name.endswith(".sse"):
+            streams.append((path.stem, backend_of(path.name), path.read_bytes()))
+        elif path.name.endswith(".chunks.jsonl"):
+            streams.append((path.name.removesuffix(".chunks.jsonl"), backend_of(path.name), framed(path.read_text())))
+        elif path.name.endswith(".json"):
+            add("answer", path.stem, path.read_bytes())
+
+    for name, backend, data in streams:
+        add("sse", name, data)
+        add("sse", name + ".crlf", data.replace(b"\n", b"\r\n"))
+        # One event at a time, too: the smallest inputs that reach each decoder branch.
+        for i, event in enumerate(data.split(b"\n\n")[:40]):
+            if event.strip():
+                add("sse", f"{name}.{i}", event + b"\n\n")
+        for client, client_name in enumerate(DIALECTS):
+            pair = client | DIALECTS.index(backend) << 2
+            for size in (0, 7):
+                add("stream", f"{name}.to-{client_name}.{size}", bytes([pair, size]) + data)
+            # The stream cut short, which must end in an error event.
+            add("stream", f"{name}.to-{client_name}.cut", bytes([pair, 0]) + data[: len(data) // 2])
+        if backend in ("anthropic", "chat", "gemini"):
+            for i, event in enumerate(data.split(b"\n\n")):
+                if event.startswith((b"data: {", b"event: ")):
+                    add("answer", f"{name}.event{i}", event.split(b"data: ", 1)[1])
+                    break
+    # Error bodies in each dialect's shape.
+    add("answer", "error-openai", '{"error": {"message": "Incorrect API key provided: sk-proj-Zq8X********LmN5",'
+        ' "type": "invalid_request_error", "param": null, "code": "invalid_api_key"}}')
+    add("answer", "error-anthropic", '{"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}')
+    add("answer", "error-gemini", '{"error": {"code": 429, "message": "Resource exhausted", "status": "RESOURCE_EXHAUSTED"}}')
+    add("answer", "error-text", "upstream connect error or disconnect/reset before headers")
+
+    models = ["gemini-2.5-flash", "claude-sonnet-4-5@20250929", "a:b%c+é", "x%2F..%2F..%2Fv1", "..", ".", "%2e%2e",
+              "models/gemini-pro", "a?b#c", "gemini-2.5-flash:streamGenerateContent?alt=sse"]
+    for i, model in enumerate(models):
+        add("model_url", f"model{i}", model)
+    for path in sorted((fixtures / "captures").glob("*.json")):
+        capture = json.loads(path.read_text())
+        body = json.dumps(shrink(capture["body"]), ensure_ascii=False)
+        add("request", path.stem, body)
+        add("model_url", path.stem, capture["path"])
+    add("request", "tiny-chat", '{"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}], "stream": true}')
+    add("request", "tiny-messages", '{"model": "claude-x", "max_tokens": 9, "messages": [{"role": "user", "content": "hi"}]}')
+    add("request", "tiny-responses", '{"model": "o3", "input": "hi", "stream": true}')
+    add("request", "thinking-messages", '{"model": "claude-x", "max_tokens": 1024, "thinking": {"type": "enabled",'
+        ' "budget_tokens": 2048}, "messages": [{"role": "user", "content": "hi"}]}')
+    add("request", "effort-chat", '{"model": "gpt-4o", "reasoning_effort": "high", "max_completion_tokens": 100,'
+        ' "n": 1, "seed": 7, "response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema":'
+        ' {"type": "object"}}}, "messages": [{"role": "developer", "content": "be brief"}, {"role": "user",'
+        ' "content": [{"type": "text", "text": "hi"}, {"type": "image_url", "image_url": {"url":'
+        ' "data:image/png;base64,AA=="}}]}]}')
+    add("request", "effort-responses", '{"model": "o3", "reasoning": {"effort": "low"}, "max_output_tokens": 50,'
+        ' "tools": [{"type": "namespace", "name": "ns", "tools": [{"type": "function", "name": "f",'
+        ' "parameters": {}}]}], "input": [{"type": "message", "role": "user", "content": "hi"}]}')
+    add("request", "budget-gemini", '{"contents": [{"role": "user", "parts": [{"text": "hi"}]}],'
+        ' "generationConfig": {"maxOutputTokens": 10, "thinkingConfig": {"thinkingBudget": 30000,'
+        ' "includeThoughts": true}, "responseMimeType": "application/json"}}')
+    add("request", "tiny-gemini", '{"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}')
+
+    config = (fixtures / "config.dev.json").read_text()
+    add("config", "dev", config + "\0gpt-4o\0fast\0smart\0echo\0claude-sonnet-4-5\0unknown/model")
+    add("config", "vertex", '{"backends": [{"name": "v", "kind": "vertex", "project": "p", "location": "global",'
+        ' "service_account_env": "SA", "auth": "self_signed_jwt", "models": ["claude-*@*", "gemini-{2,3}*",'
+        ' "meta-llama/**", "o[0-9]*"]}], "aliases": {"a": "b", "b": "a", "c": "claude-x@1"}}\0a\0c\0meta-llama/x/y')
+
+    for i, parts in enumerate([
+        ["Bearer k1", "", "", "", "k1,k2"],
+        ["bearer  k2 ", "", "", "", " k1 , k2 "],
+        ["", "k1", "", "", "k1"],
+        ["", "", "k2", "alt=sse", "k1,k2"],
+        ["", "", "", "alt=sse&key=k%31", "k1"],
+        ["Bearer é", "", "", "", "é", "127.0.0.1", "::1"],
+    ]):
+        add("auth", f"auth{i}", "\0".join(parts))
+
+    for target, files in seeds.items():
+        directory = corpus / target
+        directory.mkdir(parents=True, exist_ok=True)
+        for name, data in files.items():
+            (directory / f"seed-{name}").write_bytes(data)
+    (corpus / "stream_events").mkdir(parents=True, exist_ok=True)
+    for target in sorted(seeds):
+        print(f"{target}: {len(seeds[target])} seeds")
+
+
+if __name__ == "__main__":
+    main()
