@@ -1,6 +1,6 @@
-//! Errors the proxy reports, rendered in whichever dialect the client speaks.
+//! Errors the proxy reports, with each dialect's names for their kinds: read from what upstreams
+//! say, and written in the error shapes the dialects' codecs use.
 
-use crate::dialect::Dialect;
 use serde_json::{json, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +49,19 @@ impl ErrorKind {
             Self::Api => "api_error",
             Self::Overloaded => "overloaded_error",
             Self::Timeout => "timeout_error",
+        }
+    }
+
+    fn gemini_status(self) -> &'static str {
+        match self {
+            Self::InvalidRequest | Self::PayloadTooLarge => "INVALID_ARGUMENT",
+            Self::Authentication => "UNAUTHENTICATED",
+            Self::Permission => "PERMISSION_DENIED",
+            Self::NotFound => "NOT_FOUND",
+            Self::RateLimit | Self::Billing => "RESOURCE_EXHAUSTED",
+            Self::Api => "INTERNAL",
+            Self::Overloaded => "UNAVAILABLE",
+            Self::Timeout => "DEADLINE_EXCEEDED",
         }
     }
 
@@ -133,27 +146,19 @@ impl ProxyError {
         Self::new(504, ErrorKind::Timeout, message)
     }
 
-    /// The error as the JSON body the client's dialect uses.
-    pub fn to_json(&self, dialect: Dialect) -> Value {
-        match dialect {
-            Dialect::Anthropic => json!({
-                "type": "error",
-                "error": {"type": self.kind.anthropic_type(), "message": self.message},
-            }),
-            Dialect::Gemini => crate::dialect::gemini::response::error_to_json(self),
-            Dialect::OpenAiChat | Dialect::OpenAiResponses => json!({
-                "error": {
-                    "message": self.message,
-                    "type": self.kind.openai_type(),
-                    "param": self.param,
-                    "code": self.code,
-                },
-            }),
-        }
+    /// The error object both OpenAI dialects use: `{"message", "type", "param", "code"}`.
+    pub fn openai_object(&self) -> Value {
+        json!({"message": self.message, "type": self.kind.openai_type(), "param": self.param, "code": self.code})
     }
 
-    pub fn to_body(&self, dialect: Dialect) -> String {
-        self.to_json(dialect).to_string()
+    /// The error as Anthropic's error body.
+    pub fn anthropic_body(&self) -> Value {
+        json!({"type": "error", "error": {"type": self.kind.anthropic_type(), "message": self.message}})
+    }
+
+    /// The error as Gemini's error body, which Gemini also sends inside a stream.
+    pub fn gemini_body(&self) -> Value {
+        json!({"error": {"code": self.status, "message": self.message, "status": self.kind.gemini_status()}})
     }
 
     /// Reads an error an upstream sent inside a stream: `{"type", "message"}` (Anthropic, Chat),
@@ -267,11 +272,17 @@ mod tests {
     fn renders_each_dialect() {
         let e = ProxyError::not_found("model `x` is not routed");
         assert_eq!(
-            e.to_json(Dialect::Anthropic),
+            e.anthropic_body(),
             json!({"type":"error","error":{"type":"not_found_error","message":"model `x` is not routed"}})
         );
-        assert_eq!(e.to_json(Dialect::OpenAiChat)["error"]["type"], "not_found_error");
-        assert_eq!(e.to_json(Dialect::OpenAiChat)["error"]["message"], "model `x` is not routed");
+        assert_eq!(
+            e.openai_object(),
+            json!({"message": "model `x` is not routed", "type": "not_found_error", "param": null, "code": null})
+        );
+        assert_eq!(
+            e.gemini_body(),
+            json!({"error": {"code": 404, "message": "model `x` is not routed", "status": "NOT_FOUND"}})
+        );
     }
 
     #[test]

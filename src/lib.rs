@@ -1,11 +1,13 @@
-//! An edge LLM proxy: clients speak OpenAI Chat Completions or Anthropic Messages, backends speak
-//! either, and requests are routed by model name. The core here is plain Rust with no Workers
-//! dependency; `worker` (wasm32 only) is the thin shell that runs it on Cloudflare Workers.
+//! An edge LLM proxy: clients speak OpenAI Chat Completions, OpenAI Responses, Anthropic Messages or
+//! Gemini, backends speak any of them, and requests are routed by model name. The core here is plain
+//! Rust with no Workers dependency; `worker` (wasm32 only) is the thin shell that runs it on
+//! Cloudflare Workers.
 
 pub mod auth;
+pub mod backend;
+pub mod codec;
 pub mod config;
 pub mod dialect;
-pub mod endpoint;
 pub mod error;
 pub mod ir;
 pub mod limits;

@@ -1,38 +1,11 @@
 //! Streams translated event by event as bytes arrive: SSE framing → the backend dialect's decoder
 //! → IR events → the client dialect's encoder → SSE bytes. Nothing waits for the whole answer.
 
-use crate::dialect::{Dialect, EndMark};
+use crate::codec::{truncated, EndMark, StreamDecoder, StreamEncoder};
+use crate::dialect::Dialect;
 use crate::error::ProxyError;
 use crate::ir::{EmptyArguments, StreamEvent};
 use crate::sse;
-
-/// Turns a backend dialect's stream events into IR events.
-pub trait StreamDecoder {
-    fn event(&mut self, event: sse::Event, out: &mut Vec<StreamEvent>) -> Result<(), ProxyError>;
-    /// Whether the stream's end marker has come.
-    fn is_done(&self) -> bool;
-    /// The upstream closed the stream: fails unless the answer was complete.
-    fn end(&mut self, _out: &mut Vec<StreamEvent>) -> Result<(), ProxyError> {
-        if self.is_done() {
-            Ok(())
-        } else {
-            Err(truncated())
-        }
-    }
-}
-
-/// One stream event's JSON payload; unreadable JSON is the upstream's failure.
-pub fn parse_event<T: serde::de::DeserializeOwned>(data: &str) -> Result<T, ProxyError> {
-    serde_json::from_str(data)
-        .map_err(|e| ProxyError::bad_gateway(format!("the upstream sent an unreadable stream event: {e}")))
-}
-
-/// Writes IR events as a client dialect's stream.
-pub trait StreamEncoder {
-    fn event(&mut self, event: StreamEvent, out: &mut Vec<u8>);
-    /// Ends the stream with an error the client's SDK raises.
-    fn error(&mut self, error: &ProxyError, out: &mut Vec<u8>);
-}
 
 enum Mode {
     Translate {
@@ -111,7 +84,7 @@ impl Transcoder {
         match &mut self.mode {
             Mode::Passthrough { complete, held } => {
                 let mut last = false;
-                parse(&mut |event| match client.end_mark(&event) {
+                parse(&mut |event| match client.codec().end_mark(&event) {
                     Some(EndMark::Last) => (*complete, last) = (true, true),
                     Some(EndMark::Complete) => *complete = true,
                     None => {}
@@ -182,7 +155,7 @@ impl Transcoder {
         let error = &error.clone().redacted(&secrets);
         match &mut self.mode {
             Mode::Translate { encoder, .. } => encoder.error(error, out),
-            Mode::Passthrough { .. } => self.client.write_stream_error(error, out),
+            Mode::Passthrough { .. } => self.client.codec().write_stream_error(error, out),
         }
         self.finished = true;
     }
@@ -197,11 +170,6 @@ fn last_event_end(bytes: &[u8], from: usize) -> Option<usize> {
         (b'\n', b'\r') if tail.get(i + 1) == Some(&b'\n') => Some(from + i + 2),
         _ => None,
     })
-}
-
-/// The error for a stream that stopped before its end marker.
-pub fn truncated() -> ProxyError {
-    ProxyError::bad_gateway("the upstream stream ended before the answer was complete")
 }
 
 #[cfg(test)]

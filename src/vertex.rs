@@ -1,12 +1,30 @@
-//! Vertex AI: where a model lives (the regional host and the publisher path), how bodies differ
-//! from the publishers' own APIs, and the service-account JWT the worker signs to get a token.
-//! Signing itself is the Workers shell's (WebCrypto); everything around it is here.
+//! Vertex AI: where a model lives (the regional host and the publisher path), the paths agents set
+//! up for Vertex call, and the service-account JWT the worker signs to get a token. Signing itself
+//! is the Workers shell's (WebCrypto); everything around it is here.
 
-use crate::config::ConfigError;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use serde::Deserialize;
 use serde_json::{json, Value};
+
+/// A Vertex publisher path, as agents set up for Vertex call it:
+/// `/{v1|v1beta1}/[projects/{p}/locations/{l}/]publishers/{publisher}/models/{model}:{method}`.
+/// The project and location are the client's, and not used. Returns the publisher, the model
+/// (percent-decoded) and the method.
+pub fn publisher_path(path: &str) -> Option<(&str, String, &str)> {
+    let rest = path.strip_prefix("/v1/").or_else(|| path.strip_prefix("/v1beta1/"))?;
+    let rest = match rest.strip_prefix("projects/") {
+        Some(project) => {
+            let (_, after) = project.split_once("/locations/")?;
+            after.split_once('/')?.1
+        }
+        None => rest,
+    };
+    let (publisher, model_method) = rest.strip_prefix("publishers/")?.split_once("/models/")?;
+    let (model, method) = model_method.rsplit_once(':')?;
+    let model = percent_encoding::percent_decode_str(model).decode_utf8().ok()?.into_owned();
+    Some((publisher, model, method))
+}
 
 /// What Vertex wants in Claude bodies instead of an `anthropic-version` header.
 pub const ANTHROPIC_VERSION: &str = "vertex-2023-10-16";
@@ -53,19 +71,6 @@ pub fn model_url(base: &str, project: &str, location: &str, publisher: Publisher
     format!("{base}/v1/projects/{project}/locations/{location}/publishers/{publisher}/models/{model}:{method}")
 }
 
-/// A Messages body as Vertex takes it: Vertex's `anthropic_version`, whatever the client sent,
-/// and the model only where the URL does not name it (`model`, for token counting).
-pub fn claude_body(body: &[u8], model: Option<&str>) -> Result<Vec<u8>, String> {
-    let mut fields: serde_json::Map<String, Value> =
-        serde_json::from_slice(body).map_err(|e| format!("the request body is not a JSON object: {e}"))?;
-    match model {
-        Some(model) => fields.insert("model".into(), model.into()),
-        None => fields.remove("model"),
-    };
-    fields.insert("anthropic_version".into(), ANTHROPIC_VERSION.into());
-    serde_json::to_vec(&fields).map_err(|e| e.to_string())
-}
-
 /// The fields of a service-account key the worker uses. The key never leaves the worker.
 #[derive(Clone, Deserialize)]
 pub struct ServiceAccount {
@@ -90,17 +95,17 @@ fn default_token_uri() -> String {
 impl ServiceAccount {
     /// Reads the JSON key held in the secret `secret`; errors name the secret and the field, never
     /// a value.
-    pub fn from_json(text: &str, secret: &str) -> Result<Self, ConfigError> {
-        let value: Value = serde_json::from_str(text)
-            .map_err(|_| ConfigError(format!("{secret}: the service-account key is not JSON")))?;
+    pub fn from_json(text: &str, secret: &str) -> Result<Self, String> {
+        let value: Value =
+            serde_json::from_str(text).map_err(|_| format!("{secret}: the service-account key is not JSON"))?;
         for field in ["client_email", "private_key", "private_key_id"] {
             if value.get(field).and_then(Value::as_str).is_none_or(str::is_empty) {
-                return Err(ConfigError(format!("{secret}: the service-account key has no `{field}`")));
+                return Err(format!("{secret}: the service-account key has no `{field}`"));
             }
         }
         let account: Self = serde_json::from_value(value)
-            .map_err(|_| ConfigError(format!("{secret}: the service-account key has a field of the wrong type")))?;
-        account.private_key_der().map_err(|why| ConfigError(format!("{secret}: `private_key` {why}")))?;
+            .map_err(|_| format!("{secret}: the service-account key has a field of the wrong type"))?;
+        account.private_key_der().map_err(|why| format!("{secret}: `private_key` {why}"))?;
         Ok(account)
     }
 
@@ -200,17 +205,6 @@ mod tests {
     }
 
     #[test]
-    fn claude_bodies_lose_the_model_and_gain_vertex_version() {
-        let body =
-            claude_body(br#"{"model":"claude-x","anthropic_version":"2023-06-01","max_tokens":5}"#, None).unwrap();
-        let body: Value = serde_json::from_slice(&body).unwrap();
-        assert_eq!(body, json!({"anthropic_version": "vertex-2023-10-16", "max_tokens": 5}));
-        let count = claude_body(br#"{"messages":[]}"#, Some("claude-y@1")).unwrap();
-        let count: Value = serde_json::from_slice(&count).unwrap();
-        assert_eq!(count, json!({"anthropic_version": "vertex-2023-10-16", "model": "claude-y@1", "messages": []}));
-    }
-
-    #[test]
     fn jwt_claims_for_exchange_and_self_signed() {
         let account = account();
         let input = account.signing_input(1000, false);
@@ -231,11 +225,11 @@ mod tests {
     #[test]
     fn bad_keys_are_named_without_their_values() {
         let error = ServiceAccount::from_json("{\"client_email\":\"x\"}", "VERTEX_SA").unwrap_err();
-        assert_eq!(error.0, "VERTEX_SA: the service-account key has no `private_key`");
+        assert_eq!(error, "VERTEX_SA: the service-account key has no `private_key`");
         let bad_pem = json!({"client_email": "x", "private_key": "secret-material", "private_key_id": "k"});
         let error = ServiceAccount::from_json(&bad_pem.to_string(), "VERTEX_SA").unwrap_err();
-        assert!(error.0.contains("`private_key` is not a PEM") && !error.0.contains("secret-material"));
-        assert_eq!(ServiceAccount::from_json("nope", "S").unwrap_err().0, "S: the service-account key is not JSON");
+        assert!(error.contains("`private_key` is not a PEM") && !error.contains("secret-material"));
+        assert_eq!(ServiceAccount::from_json("nope", "S").unwrap_err(), "S: the service-account key is not JSON");
         assert!(!format!("{:?}", account()).contains("PRIVATE KEY"));
     }
 

@@ -6,8 +6,7 @@ mod google_auth;
 mod upstream;
 
 use crate::config::Config;
-use crate::dialect::Dialect;
-use crate::endpoint::{self, Endpoint};
+use crate::dialect::{Dialect, Endpoint};
 use crate::error::{ErrorKind, ProxyError};
 use crate::limits::Limits;
 use crate::proxy::{self, Inbound, Plan};
@@ -28,10 +27,10 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Respo
     }
 }
 
-/// The dialect errors are reported in: the called endpoint's, else Anthropic's when the client
-/// sent `anthropic-version`, else OpenAI's.
+/// The dialect errors are reported in: the called endpoint's, else the one whose client the
+/// request looks like, else OpenAI's.
 fn error_dialect(req: &Request) -> Dialect {
-    endpoint::error_dialect(&req.path(), header(req, "anthropic-version").is_some())
+    Dialect::of_errors(&req.path(), &|name| header(req, name))
 }
 
 fn header(req: &Request, name: &str) -> Option<String> {
@@ -54,16 +53,16 @@ async fn handle(req: &mut Request, env: &Env, ctx: &Context) -> Result<Response,
     let query = url.query().unwrap_or("").to_string();
     authorize(req, env, &query, url.host_str().unwrap_or(""))?;
     let limits = Limits::from_vars(|name| string_binding(env, name))?;
-    let called = endpoint::post(&path);
+    let called = Dialect::endpoint(&path);
     if let Some(endpoint) = called.clone().filter(|_| method == Method::Post) {
         return call(req, env, ctx, &limits, endpoint, &query).await;
     }
-    let listing =
-        endpoint::models(&path, header(req, "anthropic-version").is_some(), header(req, "x-goog-api-key").is_some());
+    let listing = Dialect::model_list(&path, &|name| header(req, name));
     match (method, listing) {
         (Method::Get, Some(dialect)) => {
             let config = load_config(env, &limits).await?;
-            json_response(200, proxy::models_list(&config, dialect).to_string().as_bytes(), &[])
+            let list = proxy::models_list(&config, dialect).ok_or_else(|| ProxyError::not_found("no model list"))?;
+            json_response(200, list.to_string().as_bytes(), &[])
         }
         _ if listing.is_some() || called.is_some() => {
             Err(ProxyError::new(405, ErrorKind::InvalidRequest, format!("{path} does not accept this method")))
@@ -153,9 +152,9 @@ async fn call(
     let config = load_config(env, limits).await?;
     let inbound = Inbound {
         dialect: endpoint.dialect,
-        operation: endpoint.operation,
-        model: endpoint.model.as_deref(),
-        stream: endpoint.stream,
+        operation: endpoint.call.operation,
+        model: endpoint.call.model.as_deref(),
+        stream: endpoint.call.stream,
         body: &body,
         query,
         header: &|name| header(req, name),
@@ -210,6 +209,6 @@ fn json_response(status: u16, body: &[u8], meta: &[(&str, String)]) -> Result<Re
 }
 
 fn error_response(error: &ProxyError, dialect: Dialect) -> worker::Result<Response> {
-    json_response(error.status, error.to_body(dialect).as_bytes(), &[])
+    json_response(error.status, dialect.error_body(error).as_bytes(), &[])
         .or_else(|_| Response::error(error.message.clone(), 500))
 }

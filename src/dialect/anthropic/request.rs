@@ -260,12 +260,9 @@ fn block_from_ir(part: Part, dropped: &mut Vec<String>) -> Option<Block> {
         Part::Document { source, name } => {
             Block::Document { source: media_from_ir(source), title: name, extra: Map::new() }
         }
-        Part::ToolCall(call) => Block::ToolUse {
-            id: tool_id(call.id),
-            name: call.name,
-            input: super::response::tool_input(&call.arguments),
-            extra: Map::new(),
-        },
+        Part::ToolCall(call) => {
+            Block::ToolUse { input: call.arguments_object(), id: tool_id(call.id), name: call.name, extra: Map::new() }
+        }
         Part::ToolResult(result) => Block::ToolResult {
             tool_use_id: tool_id(result.call_id),
             content: Some(MessageContent::Blocks(

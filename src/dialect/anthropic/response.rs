@@ -3,7 +3,7 @@
 use super::types::*;
 use crate::error::ProxyError;
 use crate::ir::{self, Part, Provider, Signature, StopReason, ToolCall, Usage};
-use serde_json::{json, Map, Value};
+use serde_json::Map;
 
 pub fn stop_reason_to_ir(reason: &str) -> StopReason {
     match reason {
@@ -54,18 +54,6 @@ pub fn usage_from_ir(usage: &Usage) -> AnthropicUsage {
     }
 }
 
-/// Parses tool-call arguments for Anthropic's `input` object.
-pub fn tool_input(arguments: &str) -> Value {
-    if arguments.trim().is_empty() {
-        return json!({});
-    }
-    // A model that produced broken JSON is kept as a string inside an object, so nothing is lost.
-    serde_json::from_str::<Value>(arguments)
-        .ok()
-        .filter(Value::is_object)
-        .unwrap_or_else(|| json!({"input": arguments}))
-}
-
 pub fn to_ir(response: MessagesResponse) -> Result<ir::Response, ProxyError> {
     let content = response
         .content
@@ -113,12 +101,9 @@ pub fn from_ir(response: ir::Response) -> MessagesResponse {
         .into_iter()
         .filter_map(|part| match part {
             Part::Text(text) | Part::Refusal(text) => Some(Block::Text { text, extra: Map::new() }),
-            Part::ToolCall(call) => Some(Block::ToolUse {
-                id: call.id,
-                name: call.name,
-                input: tool_input(&call.arguments),
-                extra: Map::new(),
-            }),
+            Part::ToolCall(call) => {
+                Some(Block::ToolUse { input: call.arguments_object(), id: call.id, name: call.name, extra: Map::new() })
+            }
             Part::Thinking { text, signature } => Some(Block::Thinking {
                 thinking: text,
                 signature: signature.map(|s| s.for_client(Some(Provider::Anthropic))).unwrap_or_default(),

@@ -2,10 +2,10 @@
 
 use super::response::{stop_reason_for, stop_reason_to_ir, usage_from_ir, usage_to_ir};
 use super::types::{self, AnthropicUsage, Block, BlockDelta, MessageDeltaBody, MessagesResponse};
+use crate::codec::{StreamDecoder, StreamEncoder};
 use crate::error::ProxyError;
-use crate::ir::{BlockStart, Delta, Provider, Signature, StopReason, StreamEvent, Usage};
+use crate::ir::{BlockStart, Blocks, Delta, Provider, Signature, StopReason, StreamEvent, Usage};
 use crate::sse;
-use crate::transcode::{StreamDecoder, StreamEncoder};
 use serde_json::{json, Map};
 
 #[derive(Debug, Default)]
@@ -13,7 +13,8 @@ pub struct Decoder {
     /// IR block index per Anthropic block index (the upstream's number, never used as a position);
     /// None for blocks with no IR counterpart.
     blocks: Vec<(usize, Option<usize>)>,
-    next_block: usize,
+    /// Anthropic's blocks are explicit: none is ever the open one.
+    ir_blocks: Blocks<()>,
     usage: Usage,
     stop_reason: Option<StopReason>,
     stop_sequence: Option<String>,
@@ -45,10 +46,8 @@ impl Decoder {
                 return;
             }
         };
-        let ir_index = self.next_block;
-        self.next_block += 1;
+        let ir_index = self.ir_blocks.start(start, out);
         self.set_block(index, Some(ir_index));
-        out.push(StreamEvent::BlockStart { index: ir_index, block: start });
         if let Some(delta) = first.filter(|d| !matches!(d, Delta::Text(t) | Delta::Thinking(t) if t.is_empty())) {
             out.push(StreamEvent::Delta { index: ir_index, delta });
         }
@@ -61,7 +60,7 @@ impl Decoder {
 
 impl StreamDecoder for Decoder {
     fn event(&mut self, event: sse::Event, out: &mut Vec<StreamEvent>) -> Result<(), ProxyError> {
-        let parsed: types::StreamEvent = crate::transcode::parse_event(&event.data)?;
+        let parsed: types::StreamEvent = crate::codec::parse_event(&event.data)?;
         match parsed {
             types::StreamEvent::MessageStart { message } => {
                 self.usage = usage_to_ir(&message.usage);
@@ -117,6 +116,11 @@ impl StreamDecoder for Decoder {
     fn is_done(&self) -> bool {
         self.done
     }
+}
+
+/// An error as the event Anthropic's SDKs raise on.
+pub fn write_error(error: &ProxyError, out: &mut Vec<u8>) {
+    sse::write_event(out, Some("error"), &error.anthropic_body().to_string());
 }
 
 /// Writes IR events as a Messages stream.
@@ -202,6 +206,6 @@ impl StreamEncoder for Encoder {
     }
 
     fn error(&mut self, error: &ProxyError, out: &mut Vec<u8>) {
-        crate::dialect::Dialect::Anthropic.write_stream_error(error, out);
+        write_error(error, out);
     }
 }

@@ -2,9 +2,9 @@
 //! share with them.
 
 use super::types::*;
-use crate::error::{ErrorKind, ProxyError};
+use crate::error::ProxyError;
 use crate::ir::{self, Media, Provider, Signature, StopReason, ToolCall, ToolResult, Usage};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// Gemini says `STOP` also when the answer calls functions; `called_functions` tells them apart.
 pub fn stop_reason_to_ir(reason: &str, called_functions: bool) -> StopReason {
@@ -49,21 +49,6 @@ pub fn usage_from_ir(usage: &Usage) -> UsageMetadata {
         thoughts_token_count: (usage.reasoning_tokens > 0).then_some(usage.reasoning_tokens),
         extra: Default::default(),
     }
-}
-
-/// An error as Gemini writes it, both as a response body and inside a stream.
-pub fn error_to_json(error: &ProxyError) -> Value {
-    let status = match error.kind {
-        ErrorKind::InvalidRequest | ErrorKind::PayloadTooLarge => "INVALID_ARGUMENT",
-        ErrorKind::Authentication => "UNAUTHENTICATED",
-        ErrorKind::Permission => "PERMISSION_DENIED",
-        ErrorKind::NotFound => "NOT_FOUND",
-        ErrorKind::RateLimit | ErrorKind::Billing => "RESOURCE_EXHAUSTED",
-        ErrorKind::Api => "INTERNAL",
-        ErrorKind::Overloaded => "UNAVAILABLE",
-        ErrorKind::Timeout => "DEADLINE_EXCEEDED",
-    };
-    json!({"error": {"code": error.status, "message": error.message, "status": status}})
 }
 
 /// Ids for the function calls and responses that came without one. Gemini pairs them by name and
@@ -197,9 +182,9 @@ fn data_to_ir(part: Part, calls: &mut CallIds) -> Result<Option<ir::Part>, Strin
 /// An IR tool call as Gemini's whole function call.
 pub fn function_call_from_ir(call: ToolCall) -> FunctionCall {
     FunctionCall {
+        args: call.arguments_object(),
         id: Some(call.id).filter(|id| !id.is_empty()),
         name: call.name,
-        args: crate::dialect::anthropic::response::tool_input(&call.arguments),
         ..FunctionCall::default()
     }
 }

@@ -4,14 +4,13 @@
 
 use super::partial_args::Arguments;
 use super::response::{
-    arguments_to_ir, error_to_json, function_call_from_ir, stop_reason_from_ir, stop_reason_to_ir, usage_from_ir,
-    usage_to_ir, CallIds,
+    arguments_to_ir, function_call_from_ir, stop_reason_from_ir, stop_reason_to_ir, usage_from_ir, usage_to_ir, CallIds,
 };
 use super::types::*;
+use crate::codec::{StreamDecoder, StreamEncoder};
 use crate::error::ProxyError;
-use crate::ir::{BlockStart, Delta, Provider, Signature, StopReason, StreamEvent, ToolCall, Usage};
+use crate::ir::{BlockStart, Blocks, Delta, Provider, Signature, StopReason, StreamEvent, ToolCall, Usage};
 use crate::sse;
-use crate::transcode::{StreamDecoder, StreamEncoder};
 use serde_json::Value;
 
 /// What the parts that extend the open block hold.
@@ -24,9 +23,8 @@ enum Run {
 #[derive(Debug, Default)]
 pub struct Decoder {
     started: bool,
-    /// The open block; a function call comes whole, so its block never stays open.
-    open: Option<(usize, Run)>,
-    next_block: usize,
+    /// A function call's block is never the open one: it comes whole, or as a streamed call.
+    blocks: Blocks<Run>,
     calls: CallIds,
     /// The call whose arguments are being streamed, by its block, and what has come of them.
     streamed_call: Option<(usize, Arguments)>,
@@ -38,33 +36,17 @@ pub struct Decoder {
 impl Decoder {
     /// Starts a block after closing the open one.
     fn start(&mut self, block: BlockStart, out: &mut Vec<StreamEvent>) -> usize {
-        self.close(out);
-        let index = self.next_block;
-        self.next_block += 1;
-        out.push(StreamEvent::BlockStart { index, block });
-        index
+        self.blocks.close(out);
+        self.blocks.start(block, out)
     }
 
     /// The open block when it holds `run`, else a new one.
     fn extend(&mut self, run: Run, out: &mut Vec<StreamEvent>) -> usize {
-        match self.open {
-            Some((index, open)) if open == run => index,
-            _ => {
-                let block = match run {
-                    Run::Text => BlockStart::Text,
-                    Run::Thinking => BlockStart::Thinking,
-                };
-                let index = self.start(block, out);
-                self.open = Some((index, run));
-                index
-            }
-        }
-    }
-
-    fn close(&mut self, out: &mut Vec<StreamEvent>) {
-        if let Some((index, _)) = self.open.take() {
-            out.push(StreamEvent::BlockStop { index });
-        }
+        let block = || match run {
+            Run::Text => BlockStart::Text,
+            Run::Thinking => BlockStart::Thinking,
+        };
+        self.blocks.open(run, block, out)
     }
 
     fn part(&mut self, mut part: Part, out: &mut Vec<StreamEvent>) -> Result<(), ProxyError> {
@@ -92,7 +74,7 @@ impl Decoder {
             if let Some(signature) = signature {
                 out.push(StreamEvent::Delta { index, delta: signature });
                 // The signature signs the thought so far: a thought after it is another block.
-                self.close(out);
+                self.blocks.close(out);
             }
             return Ok(());
         }
@@ -156,7 +138,7 @@ impl Decoder {
         if self.streamed_call.is_some() {
             return Err(ProxyError::bad_gateway("the upstream finished inside a streamed function call"));
         }
-        self.close(out);
+        self.blocks.close(out);
         self.done = true;
         out.push(StreamEvent::Finish { stop_reason: Some(stop_reason), stop_sequence: None, usage: self.usage });
         Ok(())
@@ -165,7 +147,7 @@ impl Decoder {
 
 impl StreamDecoder for Decoder {
     fn event(&mut self, event: sse::Event, out: &mut Vec<StreamEvent>) -> Result<(), ProxyError> {
-        let chunk: GenerateContentResponse = crate::transcode::parse_event(&event.data)?;
+        let chunk: GenerateContentResponse = crate::codec::parse_event(&event.data)?;
         if let Some(error) = &chunk.error {
             // Gemini reports a failure inside a stream as it does in an error body.
             let status = error.get("code").and_then(Value::as_u64).and_then(|code| u16::try_from(code).ok());
@@ -278,7 +260,7 @@ impl StreamEncoder for Encoder {
 
     /// Gemini SDKs raise on a chunk holding `error`, shaped as Gemini's error bodies.
     fn error(&mut self, error: &ProxyError, out: &mut Vec<u8>) {
-        sse::write_event(out, None, &error_to_json(error).to_string());
+        sse::write_event(out, None, &error.gemini_body().to_string());
     }
 }
 
@@ -510,7 +492,7 @@ mod tests {
         let cut = framed(RECORDED.lines().next().unwrap());
         let (events, ended) = decode_until_end(&cut, cut.len());
         assert!(matches!(events.last(), Some(StreamEvent::BlockStop { .. })));
-        assert_eq!(ended.unwrap_err(), crate::transcode::truncated());
+        assert_eq!(ended.unwrap_err(), crate::codec::truncated());
 
         let error = br#"data: {"error": {"code": 429, "message": "Resource has been exhausted", "status": "RESOURCE_EXHAUSTED"}}"#;
         let (_, ended) = decode_until_end(error, 9);

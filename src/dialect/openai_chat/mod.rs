@@ -1,6 +1,107 @@
-//! OpenAI Chat Completions (`POST /v1/chat/completions`).
+//! OpenAI Chat Completions (`POST /v1/chat/completions`), as OpenAI and compatible servers speak it.
 
 pub mod request;
 pub mod response;
 pub mod stream;
 pub mod types;
+
+use crate::codec::{self, Call, Claim, ClientContext, Codec, EndMark, Operation, StreamDecoder, StreamEncoder};
+use crate::config::Backend;
+use crate::error::ProxyError;
+use crate::{ir, sse};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+pub struct OpenAiChat;
+
+impl Codec for OpenAiChat {
+    fn endpoint(&self, path: &str) -> Option<Call> {
+        (path == "/v1/chat/completions").then(|| Call::of(Operation::Generate))
+    }
+
+    /// OpenAI's shapes are the default for requests nobody else claims.
+    fn claim(&self, _path: &str, _header: &dyn Fn(&str) -> Option<String>) -> Option<Claim> {
+        Some(Claim::Fallback)
+    }
+
+    fn lists_models(&self, path: &str) -> bool {
+        path == "/v1/models"
+    }
+
+    fn request_to_ir(&self, body: &[u8]) -> Result<ir::Request, ProxyError> {
+        request::to_ir(serde_json::from_slice(body).map_err(codec::invalid_request)?)
+    }
+
+    fn client_context(&self, body: &[u8], now: u64) -> ClientContext {
+        #[derive(Deserialize)]
+        struct Options {
+            include_usage: Option<bool>,
+        }
+        #[derive(Deserialize)]
+        struct Peek {
+            stream_options: Option<Options>,
+        }
+        let include_usage = serde_json::from_slice::<Peek>(body)
+            .ok()
+            .and_then(|peek| peek.stream_options?.include_usage)
+            .unwrap_or(false);
+        ClientContext { now, include_usage, ..ClientContext::default() }
+    }
+
+    fn response_from_ir(&self, response: ir::Response, client: &ClientContext) -> Result<Vec<u8>, ProxyError> {
+        codec::to_json(&response::from_ir(response, client.now))
+    }
+
+    fn encoder(&self, client: &ClientContext) -> Box<dyn StreamEncoder> {
+        Box::new(stream::Encoder::new(client.now, client.include_usage))
+    }
+
+    fn error_body(&self, error: &ProxyError) -> Value {
+        json!({"error": error.openai_object()})
+    }
+
+    fn write_stream_error(&self, error: &ProxyError, out: &mut Vec<u8>) {
+        stream::write_error(error, out);
+    }
+
+    fn models_list(&self, models: &[(&str, &str)]) -> Option<Value> {
+        let data: Vec<Value> = models
+            .iter()
+            .map(|(id, owner)| json!({"id": id, "object": "model", "created": 0, "owned_by": owner}))
+            .collect();
+        Some(json!({"object": "list", "data": data}))
+    }
+
+    fn token_count(&self, _tokens: u64) -> Option<Value> {
+        None
+    }
+
+    fn answer_id(&self, now: u64) -> String {
+        format!("chatcmpl-mock{now}")
+    }
+
+    fn request_from_ir(&self, request: ir::Request, backend: &Backend) -> Result<(Vec<u8>, Vec<String>), ProxyError> {
+        let (request, dropped) = request::from_ir(request, backend)?;
+        Ok((codec::to_json(&request)?, dropped))
+    }
+
+    fn response_to_ir(&self, body: &[u8]) -> Result<ir::Response, ProxyError> {
+        response::to_ir(serde_json::from_slice(body).map_err(codec::unreadable_answer)?)
+    }
+
+    fn decoder(&self) -> Box<dyn StreamDecoder> {
+        Box::<stream::Decoder>::default()
+    }
+
+    fn end_mark(&self, event: &sse::Event) -> Option<EndMark> {
+        let data = &event.data;
+        if data == "[DONE]" || data.starts_with("{\"error\"") {
+            Some(EndMark::Last)
+        } else if data.contains("\"finish_reason\":\"") || data.contains("\"finish_reason\": \"") {
+            // The usage chunk and `[DONE]` follow; some compatible servers send neither.
+            Some(EndMark::Complete)
+        } else {
+            None
+        }
+    }
+}

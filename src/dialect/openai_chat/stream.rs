@@ -2,10 +2,10 @@
 
 use super::response::{stop_reason_from_ir, stop_reason_to_ir, usage_from_ir, usage_to_ir};
 use super::types::*;
+use crate::codec::{StreamDecoder, StreamEncoder};
 use crate::error::ProxyError;
-use crate::ir::{BlockStart, Delta, StopReason, StreamEvent, Usage};
+use crate::ir::{BlockStart, Blocks, Delta, StopReason, StreamEvent, Usage};
 use crate::sse;
-use crate::transcode::{StreamDecoder, StreamEncoder};
 
 /// What kind of block a Chat delta belongs to; Chat has no blocks, so the decoder makes them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,43 +19,27 @@ enum Source {
 #[derive(Debug, Default)]
 pub struct Decoder {
     started: bool,
-    /// The open block, and what it holds.
-    open: Option<(usize, Source)>,
+    blocks: Blocks<Source>,
     /// Block index per Chat tool-call index, for arguments that come back to an earlier call.
     tools: Vec<(usize, usize)>,
-    next_block: usize,
     stop_reason: Option<StopReason>,
     usage: Usage,
     done: bool,
 }
 
 impl Decoder {
+    /// The block a delta from `source` belongs to: a call's block is its own wherever its
+    /// arguments come, anything else extends the open block of its kind or starts one.
     fn block_for(&mut self, source: Source, start: impl FnOnce() -> BlockStart, out: &mut Vec<StreamEvent>) -> usize {
-        if let Some((index, open)) = self.open {
-            if open == source {
-                return index;
-            }
+        let Source::Tool(tool) = source else {
+            return self.blocks.open(source, start, out);
+        };
+        if let Some(&(_, index)) = self.tools.iter().find(|(t, _)| *t == tool) {
+            return index;
         }
-        if let Source::Tool(tool) = source {
-            if let Some(&(_, index)) = self.tools.iter().find(|(t, _)| *t == tool) {
-                return index;
-            }
-        }
-        self.close(out);
-        let index = self.next_block;
-        self.next_block += 1;
-        if let Source::Tool(tool) = source {
-            self.tools.push((tool, index));
-        }
-        out.push(StreamEvent::BlockStart { index, block: start() });
-        self.open = Some((index, source));
+        let index = self.blocks.open(source, start, out);
+        self.tools.push((tool, index));
         index
-    }
-
-    fn close(&mut self, out: &mut Vec<StreamEvent>) {
-        if let Some((index, _)) = self.open.take() {
-            out.push(StreamEvent::BlockStop { index });
-        }
     }
 
     fn chunk(&mut self, chunk: ChatChunk, out: &mut Vec<StreamEvent>) {
@@ -91,13 +75,13 @@ impl Decoder {
             }
         }
         if let Some(reason) = choice.finish_reason {
-            self.close(out);
+            self.blocks.close(out);
             self.stop_reason = Some(stop_reason_to_ir(&reason));
         }
     }
 
     fn finish_events(&mut self, out: &mut Vec<StreamEvent>) {
-        self.close(out);
+        self.blocks.close(out);
         self.done = true;
         out.push(StreamEvent::Finish { stop_reason: self.stop_reason.take(), stop_sequence: None, usage: self.usage });
     }
@@ -109,7 +93,7 @@ impl StreamDecoder for Decoder {
             self.finish_events(out);
             return Ok(());
         }
-        let chunk: ChatChunk = crate::transcode::parse_event(&event.data)?;
+        let chunk: ChatChunk = crate::codec::parse_event(&event.data)?;
         if let Some(error) = &chunk.error {
             return Err(ProxyError::from_stream_error(error));
         }
@@ -130,8 +114,13 @@ impl StreamDecoder for Decoder {
             self.finish_events(out);
             return Ok(());
         }
-        Err(crate::transcode::truncated())
+        Err(crate::codec::truncated())
     }
+}
+
+/// An error as the chunk OpenAI's SDKs raise on: one holding `error`.
+pub fn write_error(error: &ProxyError, out: &mut Vec<u8>) {
+    sse::write_event(out, None, &serde_json::json!({"error": error.openai_object()}).to_string());
 }
 
 /// Writes IR events as Chat Completions chunks.
@@ -244,6 +233,6 @@ impl StreamEncoder for Encoder {
     }
 
     fn error(&mut self, error: &ProxyError, out: &mut Vec<u8>) {
-        crate::dialect::Dialect::OpenAiChat.write_stream_error(error, out);
+        write_error(error, out);
     }
 }

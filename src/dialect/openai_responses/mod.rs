@@ -4,3 +4,101 @@ pub mod request;
 pub mod response;
 pub mod stream;
 pub mod types;
+
+use crate::codec::{self, Call, Claim, ClientContext, Codec, EndMark, Operation, StreamDecoder, StreamEncoder};
+use crate::config::Backend;
+use crate::error::ProxyError;
+use crate::{ir, sse};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+pub struct OpenAiResponses;
+
+impl Codec for OpenAiResponses {
+    fn endpoint(&self, path: &str) -> Option<Call> {
+        (path == "/v1/responses").then(|| Call::of(Operation::Generate))
+    }
+
+    fn claim(&self, _path: &str, _header: &dyn Fn(&str) -> Option<String>) -> Option<Claim> {
+        None
+    }
+
+    fn lists_models(&self, _path: &str) -> bool {
+        false
+    }
+
+    fn request_to_ir(&self, body: &[u8]) -> Result<ir::Request, ProxyError> {
+        request::to_ir(serde_json::from_slice(body).map_err(codec::invalid_request)?)
+    }
+
+    fn client_context(&self, body: &[u8], now: u64) -> ClientContext {
+        #[derive(Deserialize)]
+        struct Peek {
+            #[serde(default)]
+            tools: Vec<types::Tool>,
+        }
+        let namespaces =
+            serde_json::from_slice::<Peek>(body).map(|peek| stream::namespaces_of(&peek.tools)).unwrap_or_default();
+        ClientContext { now, namespaces, ..ClientContext::default() }
+    }
+
+    fn response_from_ir(&self, response: ir::Response, client: &ClientContext) -> Result<Vec<u8>, ProxyError> {
+        codec::to_json(&response::from_ir(response, client.now, &client.namespaces))
+    }
+
+    fn encoder(&self, client: &ClientContext) -> Box<dyn StreamEncoder> {
+        Box::new(stream::Encoder::new(client.now, client.namespaces.clone()))
+    }
+
+    fn error_body(&self, error: &ProxyError) -> Value {
+        json!({"error": error.openai_object()})
+    }
+
+    /// Outside a translated stream the response's id is not known, so the failure is the
+    /// protocol's plain `error` event rather than `response.failed`.
+    fn write_stream_error(&self, error: &ProxyError, out: &mut Vec<u8>) {
+        let mut event = error.openai_object();
+        event["type"] = "error".into();
+        sse::write_event(out, Some("error"), &event.to_string());
+    }
+
+    /// Responses clients list models through Chat's `/v1/models`.
+    fn models_list(&self, _models: &[(&str, &str)]) -> Option<Value> {
+        None
+    }
+
+    fn token_count(&self, _tokens: u64) -> Option<Value> {
+        None
+    }
+
+    fn answer_id(&self, now: u64) -> String {
+        format!("resp_mock{now}")
+    }
+
+    fn request_from_ir(&self, request: ir::Request, backend: &Backend) -> Result<(Vec<u8>, Vec<String>), ProxyError> {
+        let (request, dropped) = request::from_ir(request, backend)?;
+        Ok((codec::to_json(&request)?, dropped))
+    }
+
+    fn response_to_ir(&self, body: &[u8]) -> Result<ir::Response, ProxyError> {
+        response::to_ir(serde_json::from_slice(body).map_err(codec::unreadable_answer)?)
+    }
+
+    fn decoder(&self) -> Box<dyn StreamDecoder> {
+        Box::<stream::Decoder>::default()
+    }
+
+    fn end_mark(&self, event: &sse::Event) -> Option<EndMark> {
+        #[derive(Deserialize)]
+        struct Kind<'a> {
+            #[serde(rename = "type", borrow)]
+            kind: Option<&'a str>,
+        }
+        match serde_json::from_str::<Kind>(&event.data).ok()?.kind? {
+            "response.completed" | "response.incomplete" | "response.failed" => Some(EndMark::Last),
+            // OpenAI sends `response.failed` after an `error`.
+            "error" => Some(EndMark::Complete),
+            _ => None,
+        }
+    }
+}

@@ -8,10 +8,10 @@ use super::response::{
     usage_to_ir,
 };
 use super::types::{self, ContentPart, Item, ResponseObject};
+use crate::codec::{StreamDecoder, StreamEncoder};
 use crate::error::ProxyError;
-use crate::ir::{BlockStart, Delta, Part, Provider, Signature, StreamEvent, ToolCall, Usage};
+use crate::ir::{BlockStart, Blocks, Delta, Part, Provider, Signature, StreamEvent, ToolCall, Usage};
 use crate::sse;
-use crate::transcode::{StreamDecoder, StreamEncoder};
 use serde::Serialize;
 use serde_json::json;
 
@@ -50,7 +50,8 @@ impl OpenItem {
 #[derive(Debug, Default)]
 pub struct Decoder {
     items: Vec<OpenItem>,
-    next_block: usize,
+    /// Items are explicit: none is ever the open block.
+    blocks: Blocks<()>,
     done: bool,
 }
 
@@ -59,19 +60,13 @@ impl Decoder {
         self.items.iter_mut().find(|item| item.output_index == output_index)
     }
 
-    fn new_block(&mut self) -> usize {
-        self.next_block += 1;
-        self.next_block - 1
-    }
-
     /// The IR block of a message item, started now as `start` if it has not yet been.
     fn block(&mut self, output_index: usize, start: BlockStart, out: &mut Vec<StreamEvent>) -> Option<usize> {
         let block = self.item(output_index)?.block;
         if block.is_some() {
             return block;
         }
-        let index = self.new_block();
-        out.push(StreamEvent::BlockStart { index, block: start });
+        let index = self.blocks.start(start, out);
         self.item(output_index)?.block = Some(index);
         Some(index)
     }
@@ -87,7 +82,7 @@ fn call_name(item: &Item) -> String {
 
 impl StreamDecoder for Decoder {
     fn event(&mut self, event: sse::Event, out: &mut Vec<StreamEvent>) -> Result<(), ProxyError> {
-        let parsed: types::StreamEvent = crate::transcode::parse_event(&event.data)?;
+        let parsed: types::StreamEvent = crate::codec::parse_event(&event.data)?;
         match parsed {
             types::StreamEvent::Created { response } => {
                 out.push(StreamEvent::Start { id: response.id, model: response.model, usage: Usage::default() })
@@ -95,19 +90,13 @@ impl StreamDecoder for Decoder {
             types::StreamEvent::ItemAdded { output_index, item } => {
                 let (kind, block) = match item.kind.as_deref() {
                     Some("message") => (ItemKind::Message, None),
-                    Some("reasoning") => {
-                        let index = self.new_block();
-                        out.push(StreamEvent::BlockStart { index, block: BlockStart::Thinking });
-                        (ItemKind::Reasoning, Some(index))
-                    }
+                    Some("reasoning") => (ItemKind::Reasoning, Some(self.blocks.start(BlockStart::Thinking, out))),
                     Some("function_call") => {
-                        let index = self.new_block();
                         let start = BlockStart::ToolCall {
                             id: item.call_id.clone().unwrap_or_default(),
                             name: call_name(&item),
                         };
-                        out.push(StreamEvent::BlockStart { index, block: start });
-                        (ItemKind::FunctionCall, Some(index))
+                        (ItemKind::FunctionCall, Some(self.blocks.start(start, out)))
                     }
                     // Hosted-tool items have no counterpart in other dialects.
                     _ => return Ok(()),
@@ -507,7 +496,7 @@ impl StreamEncoder for Encoder {
     /// Codex and the SDKs read a failure as the response, by its id, turning `failed`.
     fn error(&mut self, error: &ProxyError, out: &mut Vec<u8>) {
         self.response.status = Some("failed".into());
-        self.response.error = Some(error.to_json(crate::dialect::Dialect::OpenAiResponses)["error"].take());
+        self.response.error = Some(error.openai_object());
         self.write_response(out, "response.failed");
     }
 }

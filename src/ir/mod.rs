@@ -2,8 +2,13 @@
 //! each dialect maps its requests, responses and stream events to and from these types, so N client
 //! dialects and M backend dialects need N + M mappings, not N × M.
 
-use base64::Engine;
 use serde_json::Value;
+
+mod signature;
+mod stream;
+
+pub use signature::{Provider, Signature};
+pub use stream::{BlockStart, Blocks, Delta, EmptyArguments, StreamEvent};
 
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Request {
@@ -99,6 +104,20 @@ pub struct ToolCall {
     pub name: String,
     /// The arguments as JSON text, exactly as the model produced them.
     pub arguments: String,
+}
+
+impl ToolCall {
+    /// The arguments as the JSON object Anthropic's `input` and Gemini's `args` hold. A model that
+    /// produced broken JSON is kept as a string inside an object, so nothing is lost.
+    pub fn arguments_object(&self) -> Value {
+        if self.arguments.trim().is_empty() {
+            return serde_json::json!({});
+        }
+        serde_json::from_str::<Value>(&self.arguments)
+            .ok()
+            .filter(Value::is_object)
+            .unwrap_or_else(|| serde_json::json!({"input": self.arguments}))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -260,159 +279,6 @@ pub struct Response {
     pub usage: Usage,
 }
 
-/// What a streamed answer is made of. Content comes as blocks, numbered from 0 in the order they
-/// start; a block's deltas come between its start and its stop.
-#[derive(Debug, Clone, PartialEq)]
-pub enum StreamEvent {
-    Start { id: String, model: String, usage: Usage },
-    BlockStart { index: usize, block: BlockStart },
-    Delta { index: usize, delta: Delta },
-    BlockStop { index: usize },
-    Finish { stop_reason: Option<StopReason>, stop_sequence: Option<String>, usage: Usage },
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum BlockStart {
-    Text,
-    /// A refusal, whose deltas are `Delta::Text`.
-    Refusal,
-    Thinking,
-    RedactedThinking {
-        data: Signature,
-    },
-    ToolCall {
-        id: String,
-        name: String,
-    },
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum Delta {
-    Text(String),
-    Thinking(String),
-    Signature(Signature),
-    ToolArguments(String),
-}
-
-/// A tool called with no arguments has the empty object for them: Anthropic streams an empty
-/// `input_json_delta` (or none), and Chat and Responses clients must still get `"{}"`.
-#[derive(Debug, Default)]
-pub struct EmptyArguments {
-    /// Tool-call blocks open with no arguments yet.
-    waiting: Vec<usize>,
-}
-
-impl EmptyArguments {
-    /// Puts `{}` before the stop of each tool-call block in `events` that had no arguments.
-    pub fn fill(&mut self, events: &mut Vec<StreamEvent>) {
-        let mut i = 0;
-        while i < events.len() {
-            match &events[i] {
-                StreamEvent::BlockStart { index, block: BlockStart::ToolCall { .. } } => self.waiting.push(*index),
-                StreamEvent::Delta { index, delta: Delta::ToolArguments(arguments) }
-                    if !arguments.trim().is_empty() =>
-                {
-                    self.waiting.retain(|w| w != index)
-                }
-                StreamEvent::BlockStop { index } if self.waiting.contains(index) => {
-                    let index = *index;
-                    self.waiting.retain(|w| *w != index);
-                    events.insert(i, StreamEvent::Delta { index, delta: Delta::ToolArguments("{}".into()) });
-                    i += 1;
-                }
-                _ => {}
-            }
-            i += 1;
-        }
-    }
-}
-
-impl Response {
-    /// Tool calls with no arguments get the empty object, as in streams (see `EmptyArguments`).
-    pub fn fill_empty_arguments(&mut self) {
-        for part in &mut self.content {
-            if let Part::ToolCall(call) = part {
-                if call.arguments.trim().is_empty() {
-                    call.arguments = "{}".into();
-                }
-            }
-        }
-    }
-}
-
-/// The providers whose reasoning comes with an opaque token that must go back to that provider only.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Provider {
-    Anthropic,
-    /// OpenAI Responses `encrypted_content`.
-    OpenAi,
-    /// Gemini `thoughtSignature`.
-    Gemini,
-}
-
-impl Provider {
-    fn tag(self) -> &'static str {
-        match self {
-            Self::Anthropic => "anthropic",
-            Self::OpenAi => "openai",
-            Self::Gemini => "gemini",
-        }
-    }
-
-    fn from_tag(tag: &str) -> Option<Self> {
-        [Self::Anthropic, Self::OpenAi, Self::Gemini].into_iter().find(|p| p.tag() == tag)
-    }
-}
-
-/// A reasoning signature (or encrypted reasoning) and the provider that made it. A client of
-/// another dialect receives it sealed with its provider's name, gives it back unchanged on the
-/// next turn, and the proxy then sends it only to that provider: any other would reject it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Signature {
-    pub provider: Provider,
-    pub value: String,
-}
-
-/// What a sealed signature starts with (once decoded from base64, for Gemini clients).
-const SEAL: &str = "llmproxy1.";
-
-impl Signature {
-    /// A signature a backend of `provider` made.
-    pub fn native(provider: Provider, value: String) -> Self {
-        Self { provider, value }
-    }
-
-    /// The signature as a client that speaks `client`'s dialect should hold it: its own provider's
-    /// as it came, any other sealed as `llmproxy1.<provider>.<signature>`, and that base64-encoded
-    /// for Gemini clients, which hold signatures as bytes.
-    pub fn for_client(&self, client: Option<Provider>) -> String {
-        if client == Some(self.provider) {
-            return self.value.clone();
-        }
-        let sealed = format!("{SEAL}{}.{}", self.provider.tag(), self.value);
-        match client {
-            Some(Provider::Gemini) => base64::engine::general_purpose::STANDARD.encode(sealed),
-            _ => sealed,
-        }
-    }
-
-    /// A signature a client sent back: sealed ones name their provider; anything else is the
-    /// client's own provider's. SDKs may hand base64 back in the URL-safe alphabet.
-    pub fn from_client(text: String, client: Provider) -> Self {
-        use base64::engine::general_purpose::{STANDARD, URL_SAFE};
-        let unseal = |sealed: &str| {
-            let (tag, value) = sealed.strip_prefix(SEAL)?.split_once('.')?;
-            Provider::from_tag(tag).map(|provider| Self { provider, value: value.to_string() })
-        };
-        if let Some(signature) = unseal(&text) {
-            return signature;
-        }
-        let decoded =
-            STANDARD.decode(&text).or_else(|_| URL_SAFE.decode(&text)).ok().and_then(|b| String::from_utf8(b).ok());
-        decoded.as_deref().and_then(unseal).unwrap_or(Self { provider: client, value: text })
-    }
-}
-
 /// The text of some parts, one after another; parts that are not text are left out.
 pub fn join_text(parts: &[Part]) -> String {
     parts
@@ -487,42 +353,6 @@ pub fn dropped_header(dropped: &[String]) -> Option<String> {
     (!names.is_empty()).then(|| names.join(", "))
 }
 
-impl Response {
-    /// The response as the events a stream of it would carry, for answers made whole (the mock).
-    pub fn into_events(self) -> Vec<StreamEvent> {
-        let mut events = vec![StreamEvent::Start {
-            id: self.id,
-            model: self.model,
-            usage: Usage { output_tokens: 0, reasoning_tokens: 0, ..self.usage },
-        }];
-        let blocks = self.content.into_iter().filter_map(|part| match part {
-            Part::Text(text) => Some((BlockStart::Text, vec![Delta::Text(text)])),
-            Part::Refusal(text) => Some((BlockStart::Refusal, vec![Delta::Text(text)])),
-            Part::Thinking { text, signature } => {
-                let deltas = std::iter::once(Delta::Thinking(text)).chain(signature.map(Delta::Signature)).collect();
-                Some((BlockStart::Thinking, deltas))
-            }
-            Part::RedactedThinking { data } => Some((BlockStart::RedactedThinking { data }, Vec::new())),
-            Part::ToolCall(call) => Some((
-                BlockStart::ToolCall { id: call.id, name: call.name },
-                vec![Delta::ToolArguments(call.arguments)],
-            )),
-            Part::Image(_) | Part::Document { .. } | Part::ToolResult(_) => None,
-        });
-        for (index, (block, deltas)) in blocks.enumerate() {
-            events.push(StreamEvent::BlockStart { index, block });
-            events.extend(deltas.into_iter().map(|delta| StreamEvent::Delta { index, delta }));
-            events.push(StreamEvent::BlockStop { index });
-        }
-        events.push(StreamEvent::Finish {
-            stop_reason: self.stop_reason,
-            stop_sequence: self.stop_sequence,
-            usage: self.usage,
-        });
-        events
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -544,26 +374,5 @@ mod tests {
         assert!(header.ends_with(", ...") && header.len() < 4096, "{}", header.len());
         assert!(header.bytes().all(|b| (0x20..0x7f).contains(&b)));
         assert_eq!(dropped_header(&[]), None);
-    }
-
-    #[test]
-    fn signatures_reach_their_own_provider_raw_and_others_sealed() {
-        let signature = Signature::native(Provider::Anthropic, "EqQBCkYIBxgC.x".into());
-        assert_eq!(signature.for_client(Some(Provider::Anthropic)), "EqQBCkYIBxgC.x");
-        let sealed = signature.for_client(Some(Provider::OpenAi));
-        assert_eq!(sealed, "llmproxy1.anthropic.EqQBCkYIBxgC.x");
-        assert_eq!(Signature::from_client(sealed, Provider::OpenAi), signature);
-        let for_gemini = signature.for_client(Some(Provider::Gemini));
-        assert_eq!(for_gemini, base64::engine::general_purpose::STANDARD.encode("llmproxy1.anthropic.EqQBCkYIBxgC.x"));
-        assert_eq!(Signature::from_client(for_gemini.clone(), Provider::Gemini), signature);
-        let url_safe = for_gemini.replace('+', "-").replace('/', "_");
-        assert_eq!(Signature::from_client(url_safe, Provider::Gemini), signature);
-        assert_eq!(Signature::from_client("EqQBCkYIBxgC.x".into(), Provider::Anthropic), signature);
-        let gemini_own = Signature::from_client("EpEgCo4gAb4+9vvW".into(), Provider::Gemini);
-        assert_eq!(
-            gemini_own,
-            Signature::native(Provider::Gemini, "EpEgCo4gAb4+9vvW".into()),
-            "base64, but not a seal"
-        );
     }
 }

@@ -1,0 +1,62 @@
+//! Anthropic's own API: Messages and token counting, keyed with `x-api-key`.
+
+use super::{edit_object, ClientHeaders, HeaderList, Upstream};
+use crate::codec::Operation;
+use crate::config::Backend;
+use crate::dialect::Dialect;
+use crate::error::ProxyError;
+
+/// The `anthropic-version` sent when the client is not an Anthropic client.
+pub const ANTHROPIC_VERSION: &str = "2023-06-01";
+
+pub struct Messages;
+
+impl Upstream for Messages {
+    fn dialect(&self, _model: &str) -> Dialect {
+        Dialect::Anthropic
+    }
+
+    fn url(&self, backend: &Backend, operation: Operation, _stream: bool, _model: &str) -> Result<String, ProxyError> {
+        Ok(match operation {
+            Operation::Generate => format!("{}/v1/messages", backend.base_url),
+            Operation::CountTokens => format!("{}/v1/messages/count_tokens", backend.base_url),
+        })
+    }
+
+    fn headers(&self, key: Option<String>, client: &ClientHeaders, headers: &mut HeaderList) {
+        if let Some(key) = key {
+            headers.push(("x-api-key".into(), key));
+        }
+        let version = client.same_dialect.then(|| (client.header)("anthropic-version")).flatten();
+        headers.push(("anthropic-version".into(), version.unwrap_or_else(|| ANTHROPIC_VERSION.into())));
+        if let Some(beta) = (client.header)("anthropic-beta") {
+            headers.push(("anthropic-beta".into(), beta));
+        }
+    }
+
+    /// Vertex-shaped Claude paths name the model in the URL and Vertex's version in the body;
+    /// Anthropic's own API wants the model in the body and the version as a header.
+    fn body(
+        &self,
+        body: Vec<u8>,
+        model: &str,
+        _operation: Operation,
+        model_in_url: bool,
+    ) -> Result<Vec<u8>, ProxyError> {
+        if !model_in_url {
+            return Ok(body);
+        }
+        edit_object(&body, |fields| {
+            fields.remove("anthropic_version");
+            fields.insert("model".into(), model.into());
+        })
+    }
+
+    fn keeps_query(&self) -> bool {
+        true
+    }
+
+    fn counts_tokens(&self) -> bool {
+        true
+    }
+}

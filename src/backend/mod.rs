@@ -1,0 +1,79 @@
+//! The backend kinds of the config: for each, the dialect it speaks, where a call goes, how it is
+//! authenticated and what it needs of the body beyond its dialect. This is the one place that
+//! lists them; the mock answers locally and has none.
+
+mod anthropic;
+mod gemini;
+mod openai;
+mod vertex;
+
+use crate::codec::Operation;
+use crate::config::{Backend, BackendKind};
+use crate::dialect::Dialect;
+use crate::error::ProxyError;
+
+/// Header names and values, in order.
+pub type HeaderList = Vec<(String, String)>;
+
+/// The client's headers, as a backend kind may pass some of them on.
+pub struct ClientHeaders<'a> {
+    pub header: &'a dyn Fn(&str) -> Option<String>,
+    /// The client speaks the backend's dialect, so its version headers mean what they say.
+    pub same_dialect: bool,
+}
+
+/// A remote backend kind.
+pub trait Upstream: Sync {
+    /// The dialect the backend speaks for `model`.
+    fn dialect(&self, model: &str) -> Dialect;
+    /// Where a call goes; `model` is the one the backend knows.
+    fn url(&self, backend: &Backend, operation: Operation, stream: bool, model: &str) -> Result<String, ProxyError>;
+    /// Adds the backend's key, and what the client says in headers that the backend must hear.
+    fn headers(&self, key: Option<String>, client: &ClientHeaders, headers: &mut HeaderList);
+    /// The body as the backend takes it, from a body in its dialect. `model_in_url` tells that
+    /// the client named the model in its URL, not its body.
+    fn body(
+        &self,
+        body: Vec<u8>,
+        model: &str,
+        operation: Operation,
+        model_in_url: bool,
+    ) -> Result<Vec<u8>, ProxyError> {
+        let _ = (model, operation, model_in_url);
+        Ok(body)
+    }
+    /// Whether a same-dialect call keeps the client's query (the backend's own key aside).
+    fn keeps_query(&self) -> bool;
+    /// Whether the backend counts tokens for clients of its dialect.
+    fn counts_tokens(&self) -> bool;
+}
+
+/// The remote side of a backend kind; None for the mock, which answers locally.
+pub fn of(kind: BackendKind) -> Option<&'static dyn Upstream> {
+    match kind {
+        BackendKind::OpenAi => Some(&openai::ChatCompletions),
+        BackendKind::OpenResponses => Some(&openai::Responses),
+        BackendKind::Anthropic => Some(&anthropic::Messages),
+        BackendKind::Gemini => Some(&gemini::GenerateContent),
+        BackendKind::Vertex => Some(&vertex::Vertex),
+        BackendKind::Mock => None,
+    }
+}
+
+/// Where a call to `backend` goes (see `Upstream::url`).
+pub fn url(backend: &Backend, operation: Operation, stream: bool, model: &str) -> Result<String, ProxyError> {
+    let upstream =
+        of(backend.kind).ok_or_else(|| ProxyError::internal(format!("backend `{}` answers locally", backend.name)))?;
+    upstream.url(backend, operation, stream, model)
+}
+
+/// A JSON object body, with `edit` applied to its fields.
+fn edit_object(
+    body: &[u8],
+    edit: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>),
+) -> Result<Vec<u8>, ProxyError> {
+    let mut fields: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(body)
+        .map_err(|e| ProxyError::invalid(format!("the request body is not a JSON object: {e}")))?;
+    edit(&mut fields);
+    serde_json::to_vec(&fields).map_err(|e| ProxyError::internal(e.to_string()))
+}

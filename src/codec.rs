@@ -1,0 +1,158 @@
+//! The one interface every dialect implements (`src/dialect/<name>/`): where clients call it, how
+//! its requests, answers, streams and errors map to and from the IR, and how its streams end. The
+//! orchestrator and the shell know dialects only through it; `dialect::Dialect` names them.
+
+use crate::config::Backend;
+use crate::error::ProxyError;
+use crate::ir;
+use crate::sse;
+use serde_json::Value;
+
+/// What the client asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    /// An answer (`/v1/chat/completions`, `/v1/messages`, `/v1/responses`, Gemini's
+    /// `:generateContent` and `:streamGenerateContent`).
+    Generate,
+    /// The prompt's token count (`/v1/messages/count_tokens`, Gemini's `:countTokens`).
+    CountTokens,
+}
+
+/// A `POST` a dialect serves, read from its path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Call {
+    pub operation: Operation,
+    /// The model named in the URL (Gemini and Vertex paths), which the body then does not name.
+    pub model: Option<String>,
+    /// Whether the URL asks for a stream (Gemini and Vertex paths).
+    pub stream: Option<bool>,
+}
+
+impl Call {
+    pub fn of(operation: Operation) -> Self {
+        Self { operation, model: None, stream: None }
+    }
+}
+
+/// How strongly a request that reached no endpoint of a dialect still belongs to it, for the
+/// shape of a model list or an error: by its path, by a header only its clients send, or for want
+/// of any other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Claim {
+    Fallback,
+    Header,
+    Path,
+}
+
+/// What translating for one client needs of its request beyond the IR.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ClientContext {
+    /// Unix seconds, for ids and `created` stamps.
+    pub now: u64,
+    /// A Chat client asked for the usage chunk at the end of its stream.
+    pub include_usage: bool,
+    /// A Responses client's `namespace` tools, whose calls are given back under their namespace.
+    pub namespaces: Vec<String>,
+}
+
+/// How far a stream event takes the answer towards its end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndMark {
+    /// The answer is whole, but events may follow (a Chat usage chunk, `[DONE]`).
+    Complete,
+    /// Nothing follows: the client's stream can be closed.
+    Last,
+}
+
+/// Turns a backend dialect's stream events into IR events.
+pub trait StreamDecoder {
+    fn event(&mut self, event: sse::Event, out: &mut Vec<ir::StreamEvent>) -> Result<(), ProxyError>;
+    /// Whether the stream's end marker has come.
+    fn is_done(&self) -> bool;
+    /// The upstream closed the stream: fails unless the answer was complete.
+    fn end(&mut self, _out: &mut Vec<ir::StreamEvent>) -> Result<(), ProxyError> {
+        if self.is_done() {
+            Ok(())
+        } else {
+            Err(truncated())
+        }
+    }
+}
+
+/// Writes IR events as a client dialect's stream.
+pub trait StreamEncoder {
+    fn event(&mut self, event: ir::StreamEvent, out: &mut Vec<u8>);
+    /// Ends the stream with an error the client's SDK raises.
+    fn error(&mut self, error: &ProxyError, out: &mut Vec<u8>);
+}
+
+/// A dialect, as the rest of the proxy knows it.
+pub trait Codec: Sync {
+    // --- Where its clients call it -----------------------------------------------------------
+
+    /// The endpoint a `POST` to `path` calls, if it is one of this dialect's.
+    fn endpoint(&self, path: &str) -> Option<Call>;
+    /// Whether a request that reached no endpoint (a model list, an error) is this dialect's.
+    fn claim(&self, path: &str, header: &dyn Fn(&str) -> Option<String>) -> Option<Claim>;
+    /// Whether `path` lists models in this dialect's shape when it is claimed (`GET /v1/models`).
+    fn lists_models(&self, path: &str) -> bool;
+
+    // --- As the client's dialect -------------------------------------------------------------
+
+    /// A client's request, read into the IR; errors name the field at fault.
+    fn request_to_ir(&self, body: &[u8]) -> Result<ir::Request, ProxyError>;
+    /// What of the client's request its answer must remember (see `ClientContext`).
+    fn client_context(&self, body: &[u8], now: u64) -> ClientContext;
+    /// A whole answer for the client.
+    fn response_from_ir(&self, response: ir::Response, client: &ClientContext) -> Result<Vec<u8>, ProxyError>;
+    /// The stream writer for the client.
+    fn encoder(&self, client: &ClientContext) -> Box<dyn StreamEncoder>;
+    /// An error as this dialect's error body.
+    fn error_body(&self, error: &ProxyError) -> Value;
+    /// An error as the stream event its SDKs raise on, outside a translated stream.
+    fn write_stream_error(&self, error: &ProxyError, out: &mut Vec<u8>);
+    /// The model list (`(id, owner)` pairs) in this dialect's shape, or None when its clients
+    /// list models through another dialect's endpoint.
+    fn models_list(&self, models: &[(&str, &str)]) -> Option<Value>;
+    /// A token count answer, or None when the dialect has no count endpoint.
+    fn token_count(&self, tokens: u64) -> Option<Value>;
+    /// An answer id for answers the proxy makes itself.
+    fn answer_id(&self, now: u64) -> String;
+
+    // --- As the backend's dialect ------------------------------------------------------------
+
+    /// The IR as this dialect's request body, with the fields it had no place for.
+    fn request_from_ir(&self, request: ir::Request, backend: &Backend) -> Result<(Vec<u8>, Vec<String>), ProxyError>;
+    /// A whole upstream answer, read into the IR.
+    fn response_to_ir(&self, body: &[u8]) -> Result<ir::Response, ProxyError>;
+    /// The stream reader for the upstream.
+    fn decoder(&self) -> Box<dyn StreamDecoder>;
+    /// What a stream event says of the stream's end, for streams passed through unread.
+    fn end_mark(&self, event: &sse::Event) -> Option<EndMark>;
+}
+
+/// A client body that does not match the dialect's API.
+pub fn invalid_request(e: serde_json::Error) -> ProxyError {
+    ProxyError::invalid(format!("the request does not match the API: {e}"))
+}
+
+/// An upstream answer that does not match the dialect's API.
+pub fn unreadable_answer(e: serde_json::Error) -> ProxyError {
+    ProxyError::bad_gateway(format!("the upstream answer is unreadable: {e}"))
+}
+
+/// A value written as JSON bytes; failing only for values no dialect type can hold.
+pub fn to_json<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, ProxyError> {
+    serde_json::to_vec(value).map_err(|e| ProxyError::internal(format!("could not write JSON: {e}")))
+}
+
+/// One stream event's JSON payload; unreadable JSON is the upstream's failure.
+pub fn parse_event<T: serde::de::DeserializeOwned>(data: &str) -> Result<T, ProxyError> {
+    serde_json::from_str(data)
+        .map_err(|e| ProxyError::bad_gateway(format!("the upstream sent an unreadable stream event: {e}")))
+}
+
+/// The error for a stream that stopped before its end marker.
+pub fn truncated() -> ProxyError {
+    ProxyError::bad_gateway("the upstream stream ended before the answer was complete")
+}
