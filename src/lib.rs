@@ -13,6 +13,7 @@ pub mod ir;
 pub mod limits;
 pub mod mock;
 pub mod proxy;
+pub mod resilience;
 pub mod routing;
 pub mod sse;
 pub mod transcode;

@@ -1,8 +1,9 @@
 //! The orchestrator: what the Workers shell must do with a client request, in the same steps for
-//! every dialect and backend — read the request, route it to a target, encode it for that target —
-//! and, for the answer, the `Exchange` that decodes and translates it back. It knows dialects and
-//! backend kinds only through `codec::Codec` and `backend::Upstream`. Everything here is pure, so
-//! it is tested natively.
+//! every dialect and backend — read the request, route it to its chain of targets, and encode it
+//! for the target of each attempt (the shell runs the attempts, see `resilience`) — and, for the
+//! answer, the `Exchange` that decodes and translates it back. It knows dialects and backend kinds
+//! only through `codec::Codec` and `backend::Upstream`. Everything here is pure, so it is tested
+//! natively.
 
 use crate::backend::{self, ClientHeaders, HeaderList, Upstream};
 use crate::codec::{ClientContext, Operation};
@@ -10,6 +11,7 @@ use crate::config::{Backend, Config, VertexSettings};
 use crate::dialect::Dialect;
 use crate::error::ProxyError;
 use crate::mock;
+use crate::resilience::{Chain, ChainTarget};
 use crate::routing;
 use crate::transcode::Transcoder;
 use serde::Deserialize;
@@ -34,11 +36,23 @@ pub struct Inbound<'a> {
     pub secret: &'a dyn Fn(&str) -> Option<String>,
     /// Unix seconds, for ids and `created` stamps.
     pub now: u64,
+    /// Draws the order of a balanced route.
+    pub random: u64,
 }
 
-pub enum Plan {
+/// What one attempt at a target is.
+pub enum Attempt {
     Upstream(UpstreamCall),
+    /// The mock's answer, or the proxy's own token estimate.
     Local(LocalAnswer),
+}
+
+/// A request routed to its chain of targets; each attempt is encoded for its target when it is
+/// made, so only the targets tried cost a translation.
+pub struct Plan<'a> {
+    inbound: &'a Inbound<'a>,
+    request: ClientRequest,
+    pub chain: Chain<'a>,
 }
 
 pub struct UpstreamCall {
@@ -76,21 +90,19 @@ pub struct Exchange {
 }
 
 /// What the orchestrator reads of a client's request before it routes it.
-struct ClientRequest<'a> {
-    /// The model as the client named it, and as routing resolved it.
-    requested: &'a str,
-    model: &'a str,
+struct ClientRequest {
+    /// The model as the client named it, and as aliases resolved it.
+    requested: String,
+    model: String,
     stream: bool,
     context: ClientContext,
 }
 
-/// Where a request goes: a backend, the model it knows, and the dialect it speaks for it.
+/// Where an attempt goes: a backend, the model it knows, and the dialect it speaks for it.
 struct Target<'a> {
     backend: &'a Backend,
     model: &'a str,
     dialect: Dialect,
-    /// None for a backend that answers locally.
-    upstream: Option<&'static dyn Upstream>,
 }
 
 #[derive(Deserialize)]
@@ -100,44 +112,61 @@ struct Peek<'a> {
     stream: Option<bool>,
 }
 
-pub fn plan(config: &Config, inbound: &Inbound) -> Result<Plan, ProxyError> {
+pub fn plan<'a>(config: &'a Config, inbound: &'a Inbound<'a>) -> Result<Plan<'a>, ProxyError> {
     // JSON text is UTF-8 (RFC 8259), and a same-dialect body is forwarded as it came: fields the
     // peek skips are not checked otherwise.
     std::str::from_utf8(inbound.body)
         .map_err(|e| ProxyError::invalid(format!("the request body is not valid JSON: it is not UTF-8 ({e})")))?;
     let peek: Peek = serde_json::from_slice(inbound.body)
         .map_err(|e| ProxyError::invalid(format!("the request body is not valid JSON: {e}")))?;
-    let request = read(config, inbound, &peek)?;
-    let target = route(config, &request, inbound.dialect)?;
-    let native_count = target.upstream.is_some_and(Upstream::counts_tokens) && target.dialect == inbound.dialect;
-    match target.upstream {
-        _ if inbound.operation == Operation::CountTokens && !native_count => estimate_tokens(inbound, &target),
-        None => answer_locally(inbound, &request, &target),
-        Some(upstream) => encode(inbound, &request, &target, upstream).map(Plan::Upstream),
+    let request = read(config, inbound, peek)?;
+    let chain = config.chain(&request.model, inbound.random)?;
+    Ok(Plan { inbound, request, chain })
+}
+
+impl Plan<'_> {
+    /// The dialect the client speaks, which its errors are told in.
+    pub fn client(&self) -> Dialect {
+        self.inbound.dialect
+    }
+
+    /// The attempt at the chain's target `index`, with the key in the secret `key` (see
+    /// `resilience::KeyRing`).
+    pub fn attempt(&self, index: usize, key: Option<&str>) -> Result<Attempt, ProxyError> {
+        let ChainTarget { backend, model } = self
+            .chain
+            .targets
+            .get(index)
+            .ok_or_else(|| ProxyError::internal(format!("the chain has no target {index}")))?;
+        let upstream = backend::of(backend.kind);
+        // A backend that answers locally speaks the client's dialect.
+        let dialect = upstream.map_or(self.inbound.dialect, |upstream| upstream.dialect(model));
+        let target = Target { backend, model, dialect };
+        let (inbound, request) = (self.inbound, &self.request);
+        let native_count = upstream.is_some_and(Upstream::counts_tokens) && dialect == inbound.dialect;
+        match upstream {
+            _ if inbound.operation == Operation::CountTokens && !native_count => {
+                estimate_tokens(inbound, &target).map(Attempt::Local)
+            }
+            None => answer_locally(inbound, request, &target).map(Attempt::Local),
+            Some(upstream) => encode(inbound, request, &target, upstream, key).map(Attempt::Upstream),
+        }
     }
 }
 
 /// The model asked for (the URL's, else the body's) and resolved, and what the answer needs.
-fn read<'a>(config: &'a Config, inbound: &'a Inbound, peek: &'a Peek) -> Result<ClientRequest<'a>, ProxyError> {
-    let requested = inbound.model.or(peek.model.as_deref()).filter(|m| !m.is_empty()).ok_or_else(|| {
+fn read(config: &Config, inbound: &Inbound, peek: Peek) -> Result<ClientRequest, ProxyError> {
+    let requested = inbound.model.map(Cow::Borrowed).or(peek.model).filter(|m| !m.is_empty()).ok_or_else(|| {
         let mut error = ProxyError::invalid("`model` is required");
         error.param = Some("model".into());
         error
     })?;
-    routing::check_model_name(requested)?;
-    let model = config.resolve_alias(requested)?;
-    routing::check_model_name(model)?;
+    routing::check_model_name(&requested)?;
+    let model = config.resolve_alias(&requested)?.to_string();
+    routing::check_model_name(&model)?;
     let stream = inbound.stream.or(peek.stream).unwrap_or(false);
     let context = inbound.dialect.codec().client_context(inbound.body, inbound.now);
-    Ok(ClientRequest { requested, model, stream, context })
-}
-
-/// The backend for the model; a backend that answers locally speaks the client's dialect.
-fn route<'a>(config: &'a Config, request: &ClientRequest<'a>, client: Dialect) -> Result<Target<'a>, ProxyError> {
-    let backend = config.route(request.model)?;
-    let upstream = backend::of(backend.kind);
-    let dialect = upstream.map_or(client, |upstream| upstream.dialect(request.model));
-    Ok(Target { backend, model: request.model, dialect, upstream })
+    Ok(ClientRequest { requested: requested.into_owned(), model, stream, context })
 }
 
 /// The call to `target`: the body in its dialect (the client's bytes when it is the client's),
@@ -147,13 +176,14 @@ fn encode(
     request: &ClientRequest,
     target: &Target,
     upstream: &dyn Upstream,
+    key: Option<&str>,
 ) -> Result<UpstreamCall, ProxyError> {
     let same_dialect = target.dialect == inbound.dialect;
     let (body, dropped) = if same_dialect {
         // Gemini and Vertex-shaped paths name the model in the URL only.
         let body = match inbound.model {
             Some(_) => inbound.body.to_vec(),
-            None => with_model(inbound.body, request.requested, target.model)?,
+            None => with_model(inbound.body, &request.requested, target.model)?,
         };
         (body, Vec::new())
     } else {
@@ -169,7 +199,7 @@ fn encode(
         url.push('?');
         url.push_str(&forwarded);
     }
-    let key = match &target.backend.api_key_env {
+    let key = match key {
         None => None,
         Some(name) => Some((inbound.secret)(name).filter(|k| !k.is_empty()).ok_or_else(|| {
             let backend = &target.backend.name;
@@ -217,23 +247,23 @@ fn with_model(body: &[u8], requested: &str, model: &str) -> Result<Vec<u8>, Prox
 
 /// Token counting where the backend has no count for the client's dialect: an estimate (about
 /// four characters a token), marked as such in `x-llmproxy-estimate`.
-fn estimate_tokens(inbound: &Inbound, target: &Target) -> Result<Plan, ProxyError> {
+fn estimate_tokens(inbound: &Inbound, target: &Target) -> Result<LocalAnswer, ProxyError> {
     let codec = inbound.dialect.codec();
     let count = codec.request_to_ir(inbound.body)?.estimated_input_tokens();
     let body = codec
         .token_count(count)
         .ok_or_else(|| ProxyError::not_found(format!("{:?} has no token counting endpoint", inbound.dialect)))?;
-    Ok(Plan::Local(LocalAnswer {
+    Ok(LocalAnswer {
         stream: false,
         body: body.to_string().into_bytes(),
         backend: target.backend.name.clone(),
         estimated: true,
         dropped: Vec::new(),
-    }))
+    })
 }
 
 /// The mock's answer, in the client's dialect.
-fn answer_locally(inbound: &Inbound, request: &ClientRequest, target: &Target) -> Result<Plan, ProxyError> {
+fn answer_locally(inbound: &Inbound, request: &ClientRequest, target: &Target) -> Result<LocalAnswer, ProxyError> {
     let codec = inbound.dialect.codec();
     let mut ir = codec.request_to_ir(inbound.body)?;
     ir.model = target.model.to_string();
@@ -249,7 +279,7 @@ fn answer_locally(inbound: &Inbound, request: &ClientRequest, target: &Target) -
         codec.response_from_ir(response, &request.context)?
     };
     let (backend, dropped) = (target.backend.name.clone(), ir.dropped);
-    Ok(Plan::Local(LocalAnswer { stream: request.stream, estimated: false, body, backend, dropped }))
+    Ok(LocalAnswer { stream: request.stream, estimated: false, body, backend, dropped })
 }
 
 impl Exchange {

@@ -1,5 +1,6 @@
 //! Streams translated event by event as bytes arrive: SSE framing → the backend dialect's decoder
-//! → IR events → the client dialect's encoder → SSE bytes. Nothing waits for the whole answer.
+//! → IR events → the client dialect's encoder → SSE bytes. Nothing waits for the whole answer,
+//! but for its start when another attempt could follow a failure (see `Transcoder::hold_start`).
 
 use crate::codec::{truncated, EndMark, StreamDecoder, StreamEncoder};
 use crate::dialect::Dialect;
@@ -20,11 +21,21 @@ enum Mode {
     Passthrough { complete: bool, held: Vec<u8> },
 }
 
+/// The start of a stream, held back until its first content.
+struct Start {
+    held: Vec<u8>,
+    /// A passthrough stream's events are decoded too while its start is held, to see content or
+    /// an error come.
+    watch: Option<Box<dyn StreamDecoder>>,
+    failure: Option<ProxyError>,
+}
+
 pub struct Transcoder {
     client: Dialect,
     parser: sse::Parser,
     mode: Mode,
     finished: bool,
+    start: Option<Start>,
     /// Values no error event may repeat (the backend's credentials).
     secrets: Vec<String>,
 }
@@ -32,7 +43,7 @@ pub struct Transcoder {
 impl Transcoder {
     pub fn translate(client: Dialect, decoder: Box<dyn StreamDecoder>, encoder: Box<dyn StreamEncoder>) -> Self {
         let mode = Mode::Translate { decoder, encoder, events: Vec::new(), empty_arguments: EmptyArguments::default() };
-        Self { client, parser: sse::Parser::new(), mode, finished: false, secrets: Vec::new() }
+        Self { client, parser: sse::Parser::new(), mode, finished: false, start: None, secrets: Vec::new() }
     }
 
     pub fn passthrough(dialect: Dialect) -> Self {
@@ -41,8 +52,29 @@ impl Transcoder {
             parser: sse::Parser::new(),
             mode: Mode::Passthrough { complete: false, held: Vec::new() },
             finished: false,
+            start: None,
             secrets: Vec::new(),
         }
+    }
+
+    /// Holds back everything until the answer's first content (a delta, or its finish): a failure
+    /// before it — an error event, the stream cut or ending early — then writes nothing and is
+    /// kept for `failure_before_content`, so that another attempt can serve the client instead.
+    /// Only the preamble (`message_start`, `response.created`, …) is ever held, never content.
+    pub fn hold_start(mut self) -> Self {
+        let watch = matches!(self.mode, Mode::Passthrough { .. }).then(|| self.client.codec().decoder());
+        self.start = Some(Start { held: Vec::new(), watch, failure: None });
+        self
+    }
+
+    /// Whether the start is still held back.
+    pub fn is_holding(&self) -> bool {
+        self.start.is_some() && !self.finished
+    }
+
+    /// The failure that came before any content, when the start was held.
+    pub fn failure_before_content(&mut self) -> Option<ProxyError> {
+        self.start.as_mut().and_then(|start| start.failure.take())
     }
 
     /// Error events this transcoder writes will not repeat any of `secrets`.
@@ -81,14 +113,25 @@ impl Transcoder {
             None => parser.finish(&mut |event| on_event(event)),
         };
         let mut failure = None;
+        // Whether the answer's content has begun, for a held start.
+        let mut content = false;
         match &mut self.mode {
             Mode::Passthrough { complete, held } => {
                 let mut last = false;
-                parse(&mut |event| match client.codec().end_mark(&event) {
-                    Some(EndMark::Last) => (*complete, last) = (true, true),
-                    Some(EndMark::Complete) => *complete = true,
-                    None => {}
+                let mut watch = self.start.as_mut().and_then(|start| start.watch.as_mut());
+                let mut seen = Vec::new();
+                parse(&mut |event| {
+                    if let Some(decoder) = watch.as_mut().filter(|_| failure.is_none() && !content) {
+                        failure = decoder.event(event.clone(), &mut seen).err();
+                        content = seen.iter().any(is_content);
+                    }
+                    match client.codec().end_mark(&event) {
+                        Some(EndMark::Last) => (*complete, last) = (true, true),
+                        Some(EndMark::Complete) => *complete = true,
+                        None => {}
+                    }
                 });
+                content |= input.is_none() && *complete;
                 match input {
                     Some(bytes) => {
                         let searched_from = held.len().saturating_sub(3);
@@ -123,6 +166,7 @@ impl Transcoder {
                 if input.is_none() && failure.is_none() {
                     failure = decoder.end(events).err();
                 }
+                content = events.iter().any(is_content);
                 empty_arguments.fill(events);
                 for event in events.drain(..) {
                     encoder.event(event, &mut out);
@@ -133,6 +177,22 @@ impl Transcoder {
             }
         }
         let failure = failure.or(too_large.map(|e| ProxyError::bad_gateway(e.to_string())));
+        if let Some(start) = self.start.as_mut() {
+            if let Some(error) = failure {
+                // Nothing reached the client: the failure is the caller's to act on.
+                start.failure = Some(error);
+                self.finished = true;
+                return Vec::new();
+            }
+            if !content {
+                start.held.append(&mut out);
+                return out;
+            }
+            let mut held = std::mem::take(&mut start.held);
+            held.append(&mut out);
+            out = held;
+            self.start = None;
+        }
         match failure {
             Some(error) => self.write_error(&error, &mut out),
             None if input.is_none() => self.finished = true,
@@ -159,6 +219,11 @@ impl Transcoder {
         }
         self.finished = true;
     }
+}
+
+/// Whether an IR event is the answer's content (or its end), which releases a held start.
+fn is_content(event: &StreamEvent) -> bool {
+    matches!(event, StreamEvent::Delta { .. } | StreamEvent::Finish { .. })
 }
 
 /// Where the last complete event in `bytes` ends (just after its blank line), looking at
@@ -215,5 +280,51 @@ mod tests {
         }
         assert!(transcoder.is_finished());
         assert!(String::from_utf8_lossy(&out).contains("event: error"), "ends with an error event");
+    }
+
+    const MESSAGE_START: &[u8] = b"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude\",\"content\":[],\"usage\":{\"input_tokens\":1,\"output_tokens\":0}}}\n\nevent: ping\ndata: {\"type\":\"ping\"}\n\n";
+    const OVERLOADED: &[u8] =
+        b"event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n";
+
+    #[test]
+    fn a_held_start_gives_up_an_error_before_content_and_writes_nothing() {
+        let translated = || {
+            let encoder = Dialect::OpenAiChat.codec().encoder(&Default::default());
+            Transcoder::translate(Dialect::OpenAiChat, Dialect::Anthropic.codec().decoder(), encoder)
+        };
+        for mut transcoder in [Transcoder::passthrough(Dialect::Anthropic).hold_start(), translated().hold_start()] {
+            assert!(through(&mut transcoder, &[MESSAGE_START, OVERLOADED].concat(), 9).is_empty());
+            let failure = transcoder.failure_before_content().expect("the error, for another attempt");
+            assert_eq!((failure.status, failure.message.as_str()), (529, "Overloaded"));
+            assert!(transcoder.is_finished() && !transcoder.is_holding());
+        }
+        // Cut before any content: the same.
+        let mut transcoder = translated().hold_start();
+        assert!(through(&mut transcoder, MESSAGE_START, 5).is_empty());
+        assert_eq!(transcoder.failure_before_content(), Some(truncated()));
+    }
+
+    #[test]
+    fn a_held_start_is_released_whole_with_the_first_content() {
+        let recording = include_bytes!("../fixtures/wire/anthropic-tool-use.sdkpy.sse");
+        let mut transcoder = Transcoder::passthrough(Dialect::Anthropic).hold_start();
+        let mut out = Vec::new();
+        for chunk in recording.chunks(7) {
+            let piece = transcoder.push(chunk);
+            if transcoder.is_holding() {
+                assert!(piece.is_empty(), "nothing before the content");
+            }
+            out.extend(piece);
+        }
+        out.extend(transcoder.end());
+        assert_eq!(out, recording.to_vec(), "then every byte, in order");
+        assert_eq!(transcoder.failure_before_content(), None);
+        // An error after content is the client's error event, as without a held start.
+        let cut = &recording[..recording.len() / 2];
+        let mut transcoder = Transcoder::passthrough(Dialect::Anthropic).hold_start();
+        let out = through(&mut transcoder, cut, 64);
+        let text = String::from_utf8_lossy(&out);
+        assert!(text.starts_with("event: message_start") && text.contains("\n\nevent: error\n"), "{text}");
+        assert_eq!(transcoder.failure_before_content(), None);
     }
 }

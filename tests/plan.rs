@@ -1,43 +1,66 @@
-//! What `plan` makes of client requests: where they go, with which key and body, and what it
-//! refuses before anything is sent.
+//! What `plan` makes of client requests: the chain of targets they go to, and for each attempt the
+//! URL, key and body sent, or what is refused before anything is sent.
 
 use llmproxy::backend;
 use llmproxy::codec::Operation;
 use llmproxy::config::Config;
 use llmproxy::dialect::Dialect;
 use llmproxy::error::ProxyError;
-use llmproxy::proxy::{plan, Inbound, Plan, UpstreamCall};
+use llmproxy::proxy::{plan, Attempt, Inbound, UpstreamCall};
 use serde_json::{json, Value};
 
 const CONFIG: &str = r#"{"backends": [
-    {"name": "openai", "kind": "openai", "api_key_env": "OPENAI_API_KEY", "models": ["gpt-*"]},
+    {"name": "openai", "kind": "openai", "api_key_env": ["OPENAI_API_KEY", "OPENAI_KEY_2"], "models": ["gpt-*"]},
     {"name": "anthropic", "kind": "anthropic", "api_key_env": "ANTHROPIC_API_KEY", "models": ["claude-*"]},
-    {"name": "mock", "kind": "mock", "models": ["mock-*"]}], "aliases": {"fast": "gpt-4o-mini"}}"#;
+    {"name": "mock", "kind": "mock", "models": ["mock-*"]}],
+  "aliases": {"fast": "gpt-4o-mini", "smart": "claude-sonnet-4-5"},
+  "routes": {"claude-sonnet-4-5": {"targets": [
+    {"backend": "anthropic"}, {"backend": "openai", "model": "gpt-5"}, {"backend": "mock", "model": "mock-1"}]}}}"#;
 
-fn plan_for(dialect: Dialect, body: Value, secrets: &[(&str, &str)]) -> Result<Plan, ProxyError> {
-    let config = Config::from_json(CONFIG).unwrap();
-    let body = body.to_string();
-    let secret = |name: &str| secrets.iter().find(|(n, _)| *n == name).map(|(_, v)| v.to_string());
-    let header = |_: &str| None;
-    let inbound = Inbound {
-        dialect,
-        operation: Operation::Generate,
-        model: None,
-        stream: None,
-        body: body.as_bytes(),
-        query: "",
-        header: &header,
-        secret: &secret,
-        now: 1,
-    };
-    plan(&config, &inbound)
+/// A request as the shell would make it, and what attempting the chain's target `index` with the
+/// key in secret `key` gives; `model` and `stream` are what the URL says (Gemini paths).
+struct Request<'a> {
+    dialect: Dialect,
+    operation: Operation,
+    model: Option<&'a str>,
+    stream: Option<bool>,
+    body: &'a [u8],
+    secrets: &'a [(&'a str, &'a str)],
 }
 
-fn upstream(plan: Plan) -> UpstreamCall {
-    match plan {
-        Plan::Upstream(call) => call,
-        Plan::Local(_) => panic!("expected an upstream call"),
+impl<'a> Request<'a> {
+    fn new(dialect: Dialect, body: &'a [u8]) -> Self {
+        Self { dialect, operation: Operation::Generate, model: None, stream: None, body, secrets: &[] }
     }
+
+    fn attempt(&self, config: &Config, index: usize, key: Option<&str>) -> Result<Attempt, ProxyError> {
+        let secret = |name: &str| self.secrets.iter().find(|(n, _)| *n == name).map(|(_, v)| v.to_string());
+        let header = |_: &str| None;
+        let inbound = Inbound {
+            dialect: self.dialect,
+            operation: self.operation,
+            model: self.model,
+            stream: self.stream,
+            body: self.body,
+            query: "",
+            header: &header,
+            secret: &secret,
+            now: 1,
+            random: 7,
+        };
+        plan(config, &inbound)?.attempt(index, key)
+    }
+}
+
+fn upstream(attempt: Attempt) -> UpstreamCall {
+    match attempt {
+        Attempt::Upstream(call) => call,
+        Attempt::Local(_) => panic!("expected an upstream call"),
+    }
+}
+
+fn config() -> Config {
+    Config::from_json(CONFIG).unwrap()
 }
 
 #[test]
@@ -50,19 +73,14 @@ fn a_model_in_the_path_never_leaves_its_path_segment() {
     ] {
         let config =
             Config::from_json(&format!(r#"{{"backends": [{{"name": "b", {kind}, "models": ["**"]}}]}}"#)).unwrap();
-        let (secret, header) = (|_: &str| Some("k".to_string()), |_: &str| None);
-        let inbound = Inbound {
-            dialect: Dialect::Gemini,
+        let request = Request {
             operation: endpoint.operation,
             model: endpoint.model.as_deref(),
             stream: endpoint.stream,
-            body: b"{\"contents\": []}",
-            query: "",
-            header: &header,
-            secret: &secret,
-            now: 1,
+            secrets: &[("K", "k")],
+            ..Request::new(Dialect::Gemini, b"{\"contents\": []}")
         };
-        let error = plan(&config, &inbound).err().expect("refused, never sent");
+        let error = request.attempt(&config, 0, Some("K")).err().expect("refused, never sent");
         assert_eq!((error.status, error.param.as_deref()), (400, Some("model")), "{kind}");
         let encoded = backend::url(&config.backends[0], Operation::Generate, false, "a:b@1").unwrap();
         assert!(encoded.ends_with("/models/a%3Ab@1:generateContent"), "{encoded}");
@@ -71,29 +89,16 @@ fn a_model_in_the_path_never_leaves_its_path_segment() {
 
 #[test]
 fn a_body_that_is_not_utf8_is_refused_not_forwarded() {
-    let config = Config::from_json(CONFIG).unwrap();
-    let (secret, header) = (|_: &str| Some("k".to_string()), |_: &str| None);
     let body = b"{\"model\": \"gpt-4o\", \"messages\": [], \"user\": \"\x9b\xd7\"}";
-    let inbound = Inbound {
-        dialect: Dialect::OpenAiChat,
-        operation: Operation::Generate,
-        model: None,
-        stream: None,
-        body,
-        query: "",
-        header: &header,
-        secret: &secret,
-        now: 1,
-    };
-    let error = plan(&config, &inbound).err().expect("refused, never sent");
+    let error = Request::new(Dialect::OpenAiChat, body).attempt(&config(), 0, None).err().expect("refused");
     assert_eq!(error.status, 400);
 }
 
 #[test]
 fn a_missing_backend_secret_is_named_but_never_invented() {
-    let error = plan_for(Dialect::OpenAiChat, json!({"model": "claude-x", "messages": []}), &[])
-        .err()
-        .expect("no key, no call");
+    let body = json!({"model": "claude-x", "messages": []}).to_string();
+    let request = Request::new(Dialect::OpenAiChat, body.as_bytes());
+    let error = request.attempt(&config(), 0, Some("ANTHROPIC_API_KEY")).err().expect("no key, no call");
     assert_eq!(error.status, 500);
     assert!(error.message.contains("`ANTHROPIC_API_KEY`"));
 }
@@ -101,9 +106,31 @@ fn a_missing_backend_secret_is_named_but_never_invented() {
 #[test]
 fn aliases_are_rewritten_on_a_passthrough_and_nothing_else_changes() {
     let body = json!({"model": "fast", "messages": [{"role": "user", "content": "hi"}], "zeta": {"a": [1, 2.5]}});
-    let call = upstream(plan_for(Dialect::OpenAiChat, body.clone(), &[("OPENAI_API_KEY", "k")]).unwrap());
+    let text = body.to_string();
+    let request = Request { secrets: &[("OPENAI_KEY_2", "k2")], ..Request::new(Dialect::OpenAiChat, text.as_bytes()) };
+    let call = upstream(request.attempt(&config(), 0, Some("OPENAI_KEY_2")).unwrap());
     let sent: Value = serde_json::from_slice(&call.body).unwrap();
     assert_eq!(sent, json!({"model": "gpt-4o-mini", "messages": body["messages"], "zeta": body["zeta"]}));
     assert_eq!(call.url, "https://api.openai.com/v1/chat/completions");
-    assert!(call.headers.contains(&("authorization".into(), "Bearer k".into())));
+    assert!(call.headers.contains(&("authorization".into(), "Bearer k2".into())), "the key the shell chose");
+    assert_eq!(call.secrets, ["k2"]);
+}
+
+#[test]
+fn a_route_is_a_chain_of_targets_each_attempt_in_its_own_dialect() {
+    let body = json!({"model": "smart", "max_tokens": 9, "messages": [{"role": "user", "content": "hi"}]}).to_string();
+    let request = Request {
+        secrets: &[("ANTHROPIC_API_KEY", "a"), ("OPENAI_API_KEY", "o")],
+        ..Request::new(Dialect::Anthropic, body.as_bytes())
+    };
+    let config = config();
+    let first = upstream(request.attempt(&config, 0, Some("ANTHROPIC_API_KEY")).unwrap());
+    assert_eq!((first.backend.as_str(), first.exchange.backend), ("anthropic", Dialect::Anthropic));
+    assert_eq!(serde_json::from_slice::<Value>(&first.body).unwrap()["model"], "claude-sonnet-4-5");
+    let second = upstream(request.attempt(&config, 1, Some("OPENAI_API_KEY")).unwrap());
+    assert_eq!((second.backend.as_str(), second.exchange.backend), ("openai", Dialect::OpenAiChat));
+    let sent: Value = serde_json::from_slice(&second.body).unwrap();
+    assert_eq!((sent["model"].as_str(), sent["max_completion_tokens"].as_u64()), (Some("gpt-5"), Some(9)));
+    let Attempt::Local(last) = request.attempt(&config, 2, None).unwrap() else { panic!("the mock answers locally") };
+    assert_eq!(last.backend, "mock");
 }

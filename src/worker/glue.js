@@ -57,20 +57,48 @@ export async function readWithin(stream, limit, idleMs) {
   return bytes;
 }
 
+/** The reader of a body. */
+export function readerOf(stream) {
+  return stream.getReader();
+}
+
+/**
+ * The next chunk a reader gives, or null at the end of its body; rejects with an error named
+ * TimeoutError when none comes within `idleMs`, and with the reader's own error when it fails.
+ */
+export async function readChunk(reader, idleMs) {
+  let timer = 0;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(Object.assign(new Error("timed out"), { name: "TimeoutError" })), idleMs);
+  });
+  try {
+    const { done, value } = await Promise.race([reader.read(), timeout]);
+    return done ? null : value;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Lets a body go: what was not read is cancelled. */
+export function release(reader) {
+  reader.cancel().catch(() => {});
+}
+
 /** Reads a body to its end without keeping it, so a client still sending sees the answer. */
 export async function drain(stream) {
   if (stream) await stream.pipeTo(new WritableStream()).catch(() => {});
 }
 
 /**
- * The upstream body translated by `transcoder` (a Rust `StreamTranscoder`), pulled by the client:
- * the upstream is read only when the client wants more. A read that waits longer than `idleMs`
- * ends the stream with the transcoder's timeout event; so does a failed read, with its failure.
- * The stream closes as soon as the transcoder has written the last event, and the upstream is
- * then cancelled, whether or not it closed its end.
+ * The upstream body, read by `reader`, translated by `transcoder` (a Rust `StreamTranscoder`) and
+ * pulled by the client, `first` (what the transcoder already gave) before anything else: the
+ * upstream is read only when the client wants more. A read that waits longer than `idleMs` ends
+ * the stream with the transcoder's timeout event; so does a failed read, with its failure. The
+ * stream closes as soon as the transcoder has written the last event, and the upstream is then
+ * cancelled, whether or not it closed its end.
  */
-export function transcoded(upstream, transcoder, idleMs) {
-  const reader = upstream.getReader();
+export function transcoded(reader, transcoder, idleMs, first) {
+  let pending = first.byteLength > 0 ? first : null;
   let closed = false;
   // When the pending upstream read began, or 0 while none is pending.
   let waitingSince = 0;
@@ -110,6 +138,12 @@ export function transcoded(upstream, transcoder, idleMs) {
         timer = setTimeout(watch, idleMs);
       },
       async pull() {
+        if (pending) {
+          send(pending);
+          pending = null;
+          if (transcoder.finished) finish(new Uint8Array(0));
+          return;
+        }
         // One pull ends with something sent, or the stream closed.
         while (!closed) {
           waitingSince = Date.now();

@@ -16,8 +16,14 @@ extern "C" {
     async fn read_within(stream: Option<ReadableStream>, limit: f64, idle_ms: f64) -> Result<JsValue, JsValue>;
     #[wasm_bindgen(catch, js_name = drain)]
     async fn drain_stream(stream: Option<ReadableStream>) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(js_name = readerOf)]
+    fn reader_of(stream: &ReadableStream) -> JsValue;
+    #[wasm_bindgen(catch, js_name = readChunk)]
+    async fn read_chunk(reader: &JsValue, idle_ms: f64) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(js_name = release)]
+    fn release_reader(reader: &JsValue);
     #[wasm_bindgen(js_name = transcoded)]
-    fn transcoded_stream(upstream: ReadableStream, transcoder: StreamTranscoder, idle_ms: f64) -> ReadableStream;
+    fn transcoded_stream(reader: &JsValue, transcoder: StreamTranscoder, idle_ms: f64, first: &[u8]) -> ReadableStream;
 }
 
 /// Sends `request`; None when its response headers took longer than `ms`.
@@ -48,9 +54,35 @@ pub async fn drain(stream: Option<ReadableStream>) {
     let _ = drain_stream(stream).await;
 }
 
-/// The upstream body as the client's stream, translated as it is pulled (see `glue.js`).
-pub fn transcoded(upstream: ReadableStream, transcoder: Transcoder, idle_ms: u64) -> ReadableStream {
-    transcoded_stream(upstream, StreamTranscoder { transcoder, idle_seconds: idle_ms / 1000 }, idle_ms as f64)
+/// An upstream body read chunk by chunk.
+pub struct Body(JsValue);
+
+impl Body {
+    pub fn new(stream: &ReadableStream) -> Self {
+        Self(reader_of(stream))
+    }
+
+    /// The next chunk, or None at the end of the body.
+    pub async fn chunk(&self, idle_ms: u64) -> Result<Option<Vec<u8>>, ReadFailure> {
+        match read_chunk(&self.0, idle_ms as f64).await {
+            Ok(chunk) if chunk.is_null() => Ok(None),
+            Ok(chunk) => Ok(Some(chunk.unchecked_into::<Uint8Array>().to_vec())),
+            Err(error) if error_name(&error) == "TimeoutError" => Err(ReadFailure::TimedOut),
+            Err(error) => Err(ReadFailure::Failed(error_text(&error))),
+        }
+    }
+
+    /// The rest of the body is not wanted.
+    pub fn release(self) {
+        release_reader(&self.0);
+    }
+
+    /// The rest of the body as the client's stream, translated as it is pulled, after `first`
+    /// (see `glue.js`).
+    pub fn transcoded(self, transcoder: Transcoder, idle_ms: u64, first: &[u8]) -> ReadableStream {
+        let transcoder = StreamTranscoder { transcoder, idle_seconds: idle_ms / 1000 };
+        transcoded_stream(&self.0, transcoder, idle_ms as f64, first)
+    }
 }
 
 fn error_name(error: &JsValue) -> String {

@@ -9,7 +9,7 @@ use crate::config::Config;
 use crate::dialect::{Dialect, Endpoint};
 use crate::error::{ErrorKind, ProxyError};
 use crate::limits::Limits;
-use crate::proxy::{self, Inbound, Plan};
+use crate::proxy::{self, Inbound};
 use std::cell::RefCell;
 use std::rc::Rc;
 use worker::{event, Context, Env, Headers, Method, Request, Response, ResponseBody};
@@ -56,6 +56,12 @@ async fn handle(req: &mut Request, env: &Env, ctx: &Context) -> Result<Response,
     let called = Dialect::endpoint(&path);
     if let Some(endpoint) = called.clone().filter(|_| method == Method::Post) {
         return call(req, env, ctx, &limits, endpoint, &query).await;
+    }
+    if (&method, path.as_str()) == (&Method::Get, "/status") {
+        let config = load_config(env, &limits).await?;
+        let backends = upstream::status(config.backends.iter().map(|b| b.name.as_str()), &config.breaker);
+        let status = serde_json::json!({"backends": backends, "scope": "this isolate"});
+        return json_response(200, status.to_string().as_bytes(), &[]);
     }
     let listing = Dialect::model_list(&path, &|name| header(req, name));
     match (method, listing) {
@@ -160,22 +166,10 @@ async fn call(
         header: &|name| header(req, name),
         secret: &|name| string_binding(env, name),
         now: (js_sys::Date::now() / 1000.0) as u64,
+        random: (js_sys::Math::random() * 9_007_199_254_740_992.0) as u64,
     };
-    match proxy::plan(&config, &inbound)? {
-        Plan::Local(answer) => {
-            let mut meta = meta_headers(&answer.backend, &answer.dropped);
-            if answer.estimated {
-                meta.push(("x-llmproxy-estimate", "true".into()));
-            }
-            if answer.stream {
-                let response = Response::from_bytes(answer.body).map_err(|e| ProxyError::internal(e.to_string()))?;
-                stream_response(response, &meta)
-            } else {
-                json_response(200, &answer.body, &meta)
-            }
-        }
-        Plan::Upstream(call) => upstream::forward(call, env, ctx, limits).await,
-    }
+    let plan = proxy::plan(&config, &inbound)?;
+    upstream::serve(plan, &config.breaker, env, ctx, limits).await
 }
 
 fn meta_headers(backend: &str, dropped: &[String]) -> Vec<(&'static str, String)> {

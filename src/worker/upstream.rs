@@ -1,32 +1,173 @@
-//! The upstream call: the request the core planned, sent with deadlines and without following
-//! redirects, and its answer handed back to the client, translated, streamed or not.
+//! The attempts of a request along its chain (`resilience::Attempts` decides; this runs them): each
+//! attempt sent with deadlines and without following redirects, and its answer handed back to the
+//! client, translated, streamed or not — or, when it failed before anything reached the client,
+//! the next attempt made instead. The isolate's breakers and key rings remember backends across
+//! requests.
 
 use super::{glue, google_auth, json_response, meta_headers, stream_response};
+use crate::config::{Backend, BreakerPolicy};
 use crate::error::ProxyError;
 use crate::limits::Limits;
-use crate::proxy::UpstreamCall;
-use worker::{Context, Env, Headers, Method, Request, RequestInit, RequestRedirect, Response, ResponseBody};
+use crate::proxy::{Attempt, LocalAnswer, Plan, UpstreamCall};
+use crate::resilience::{self, Attempts, Breakers, Failure, FailureClass, KeyRing, Next};
+use std::cell::RefCell;
+use std::time::Duration;
+use worker::{Context, Delay, Env, Headers, Method, Request, RequestInit, RequestRedirect, Response, ResponseBody};
 
 /// The most of an upstream's error body that is read: enough for any message, and bounded.
 const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
 /// The largest whole (not streamed) answer accepted from an upstream.
 const MAX_ANSWER_BYTES: usize = 32 * 1024 * 1024;
 
-pub async fn forward(
-    mut call: UpstreamCall,
+thread_local! {
+    /// What the isolate knows of its backends: their breakers and their keys' turns.
+    static BACKENDS: RefCell<(Breakers, KeyRing)> = RefCell::default();
+}
+
+/// A failed attempt, with what the client is told if no other attempt serves it.
+struct Failed {
+    failure: Failure,
+    answer: Answer,
+}
+
+/// What a failed attempt would have the client told.
+enum Answer {
+    /// The upstream's own error answer, in the client's dialect, with its `Retry-After`.
+    Upstream {
+        status: u16,
+        body: Vec<u8>,
+        retry_after: Option<String>,
+    },
+    Error(ProxyError),
+}
+
+impl Failed {
+    fn error(class: FailureClass, error: ProxyError) -> Self {
+        Self { failure: Failure { class, retry_after_ms: None }, answer: Answer::Error(error) }
+    }
+}
+
+fn now() -> f64 {
+    js_sys::Date::now()
+}
+
+/// Serves a planned request: attempts along its chain until one serves the client, or none can.
+pub async fn serve(
+    plan: Plan<'_>,
+    breaker: &BreakerPolicy,
     env: &Env,
     ctx: &Context,
     limits: &Limits,
 ) -> Result<Response, ProxyError> {
+    let seed = (js_sys::Math::random() * 9_007_199_254_740_992.0) as u64;
+    let mut attempts = Attempts::new(&plan.chain, now(), seed);
+    let mut allowed =
+        |backend: &Backend| BACKENDS.with_borrow_mut(|(breakers, _)| breakers.allows(&backend.name, breaker, now()));
+    let mut next = attempts.first(&mut allowed);
+    let mut last: Option<(Failed, String)> = None;
+    loop {
+        let Next::Try { target, wait_ms } = next else {
+            return match last {
+                Some((failed, model)) => given_up(failed, &plan, &model, attempts.count()),
+                None => Err(ProxyError::bad_gateway("no target could be tried")),
+            };
+        };
+        if wait_ms > 0 {
+            Delay::from(Duration::from_millis(wait_ms)).await;
+        }
+        let backend = plan.chain.targets[target].backend;
+        let key = BACKENDS.with_borrow_mut(|(_, keys)| keys.pick(backend, now()).map(str::to_string));
+        let call = match plan.attempt(target, key.as_deref())? {
+            Attempt::Local(answer) => return local(answer, &plan.chain.targets[target].model, attempts.count()),
+            Attempt::Upstream(call) => call,
+        };
+        let model = plan.chain.targets[target].model.clone();
+        match attempt(call, attempts.may_follow(), env, ctx, limits).await {
+            Ok(response) => {
+                BACKENDS.with_borrow_mut(|(breakers, _)| breakers.success(&backend.name, now()));
+                return with_attempt_headers(response, &model, attempts.count());
+            }
+            Err(failed) => {
+                BACKENDS.with_borrow_mut(|(breakers, keys)| {
+                    if failed.failure.class == FailureClass::KeyRejected {
+                        if let Some(key) = &key {
+                            keys.set_aside(&backend.name, key, now());
+                        }
+                    }
+                    // What the client got wrong says nothing of the backend.
+                    if failed.failure.retryable(plan.chain.retry) {
+                        breakers.failure(&backend.name, failed.failure.class.name(), breaker, now());
+                    }
+                });
+                next = attempts.after(&failed.failure, now(), &mut allowed);
+                last = Some((failed, model));
+            }
+        }
+    }
+}
+
+/// What the isolate knows of `backends`, for `GET /status`.
+pub fn status<'a>(backends: impl Iterator<Item = &'a str>, breaker: &BreakerPolicy) -> serde_json::Value {
+    BACKENDS.with_borrow(|(breakers, _)| breakers.status(backends, breaker, now()))
+}
+
+fn local(answer: LocalAnswer, model: &str, attempts: u32) -> Result<Response, ProxyError> {
+    let mut meta = meta_headers(&answer.backend, &answer.dropped);
+    if answer.estimated {
+        meta.push(("x-llmproxy-estimate", "true".into()));
+    }
+    let response = if answer.stream {
+        let response = Response::from_bytes(answer.body).map_err(|e| ProxyError::internal(e.to_string()))?;
+        stream_response(response, &meta)?
+    } else {
+        json_response(200, &answer.body, &meta)?
+    };
+    with_attempt_headers(response, model, attempts)
+}
+
+/// The last failure, as the client is told it once no attempt is left: the upstream's own error
+/// answer and status (a 429 stays a 429, with its `Retry-After`), or the proxy's error.
+fn given_up(failed: Failed, plan: &Plan, model: &str, attempts: u32) -> Result<Response, ProxyError> {
+    let (status, body, meta) = match failed.answer {
+        Answer::Error(error) => (error.status, plan.client().error_body(&error).into_bytes(), Vec::new()),
+        Answer::Upstream { status, body, retry_after } => {
+            (status, body, retry_after.map(|value| ("retry-after", value)).into_iter().collect())
+        }
+    };
+    with_attempt_headers(json_response(status, &body, &meta)?, model, attempts)
+}
+
+fn with_attempt_headers(response: Response, model: &str, attempts: u32) -> Result<Response, ProxyError> {
+    let headers = response.headers().clone();
+    let set = |name: &str, value: &str| headers.set(name, value).map_err(|e| ProxyError::internal(e.to_string()));
+    // The model is the config's or the client's, checked to be printable when it was read.
+    set("x-llmproxy-model", model)?;
+    set("x-llmproxy-attempts", &attempts.to_string())?;
+    Ok(response.with_headers(headers))
+}
+
+/// One attempt. `may_follow`: another attempt could serve the client if this one fails before
+/// anything reached it, so a stream's start is held back until its first content.
+async fn attempt(
+    mut call: UpstreamCall,
+    may_follow: bool,
+    env: &Env,
+    ctx: &Context,
+    limits: &Limits,
+) -> Result<Response, Failed> {
     let headers = Headers::new();
     for (name, value) in &call.headers {
         headers.set(name, value).map_err(|_| {
-            ProxyError::internal(format!("the upstream header `{name}` has a value that is not allowed"))
+            let error = ProxyError::internal(format!("the upstream header `{name}` has a value that is not allowed"));
+            Failed::error(FailureClass::Status(500), error)
         })?;
     }
     if let Some(settings) = &call.vertex {
-        let token = google_auth::bearer(env, ctx, settings, limits).await?;
-        headers.set("authorization", &format!("Bearer {token}")).map_err(|e| ProxyError::internal(e.to_string()))?;
+        let token = google_auth::bearer(env, ctx, settings, limits).await.map_err(|error| {
+            let class = if error.status == 504 { FailureClass::Timeout } else { FailureClass::Status(error.status) };
+            Failed::error(class, error)
+        })?;
+        let _ = headers.set("authorization", &format!("Bearer {token}"));
         call.secrets.push(token);
     }
     let mut init = RequestInit::new();
@@ -35,33 +176,45 @@ pub async fn forward(
         .with_headers(headers)
         .with_redirect(RequestRedirect::Manual)
         .with_body(Some(js_sys::Uint8Array::from(call.body.as_slice()).into()));
-    let request = Request::new_with_init(&call.url, &init)
-        .map_err(|e| ProxyError::internal(format!("could not build the upstream request: {e}")))?;
+    let request = Request::new_with_init(&call.url, &init).map_err(|e| {
+        Failed::error(
+            FailureClass::Status(500),
+            ProxyError::internal(format!("could not build the upstream request: {e}")),
+        )
+    })?;
     let secrets: Vec<&str> = call.secrets.iter().map(String::as_str).collect();
-    let upstream = glue::fetch(&request, limits.first_byte_ms)
-        .await
-        .map_err(|e| {
-            ProxyError::bad_gateway(format!("could not reach the upstream: {}", crate::error::redact(&e, &secrets)))
-        })?
-        .ok_or_else(|| {
-            ProxyError::gateway_timeout(format!(
-                "the upstream sent no answer within {} s (LLMPROXY_FIRST_BYTE_TIMEOUT_SECONDS)",
-                limits.first_byte_ms / 1000
-            ))
-        })?;
+    let upstream = match glue::fetch(&request, limits.first_byte_ms).await {
+        Ok(Some(upstream)) => upstream,
+        Ok(None) => {
+            let seconds = limits.first_byte_ms / 1000;
+            let error = ProxyError::gateway_timeout(format!(
+                "the upstream sent no answer within {seconds} s (LLMPROXY_FIRST_BYTE_TIMEOUT_SECONDS)"
+            ));
+            return Err(Failed::error(FailureClass::Timeout, error));
+        }
+        Err(e) => {
+            let error = ProxyError::bad_gateway(format!(
+                "could not reach the upstream: {}",
+                crate::error::redact(&e, &secrets)
+            ));
+            return Err(Failed::error(FailureClass::Connection, error));
+        }
+    };
     let status = upstream.status_code();
     if (300..400).contains(&status) {
-        return Err(ProxyError::bad_gateway(format!(
+        let error = ProxyError::bad_gateway(format!(
             "the upstream answered with a redirect (HTTP {status}), which is not followed: check the backend's base_url"
-        )));
+        ));
+        return Err(Failed::error(FailureClass::Status(status), error));
     }
+    let header = |name: &str| upstream.headers().get(name).ok().flatten();
     let mut meta = meta_headers(&call.backend, &call.dropped);
     for name in ["request-id", "x-request-id"] {
-        if let Ok(Some(value)) = upstream.headers().get(name) {
+        if let Some(value) = header(name) {
             meta.push((name, value));
         }
     }
-    let exchange = call.exchange;
+    let exchange = &call.exchange;
     let body = match upstream.body() {
         ResponseBody::Stream(stream) => Some(stream.clone()),
         _ => None,
@@ -70,25 +223,80 @@ pub async fn forward(
         let bytes =
             read_answer(body, MAX_ERROR_BODY_BYTES, limits).await.unwrap_or_else(|error| error.message.into_bytes());
         let bytes = &bytes[..bytes.len().min(MAX_ERROR_BODY_BYTES)];
+        let failure =
+            Failure { class: FailureClass::of_status(status), retry_after_ms: resilience::retry_after_ms(header) };
+        let retry_after = header("retry-after");
         let body = exchange.translate_error(status, bytes, &secrets);
-        return json_response(status, &body, &meta);
+        return Err(Failed { failure, answer: Answer::Upstream { status, body, retry_after } });
     }
     if call.stream {
         let Some(body) = body else {
-            return Err(ProxyError::bad_gateway("the upstream sent no body"));
+            return Err(Failed::error(FailureClass::Connection, ProxyError::bad_gateway("the upstream sent no body")));
         };
-        let transcoder = exchange.transcoder().redacting(call.secrets.clone());
-        let stream = glue::transcoded(body, transcoder, limits.idle_ms);
-        let response = Response::from_body(ResponseBody::Stream(stream))
-            .map_err(|e| ProxyError::internal(format!("could not build the response: {e}")))?;
-        return stream_response(response, &meta);
+        let mut transcoder = exchange.transcoder().redacting(call.secrets.clone());
+        if may_follow {
+            transcoder = transcoder.hold_start();
+        }
+        let body = glue::Body::new(&body);
+        let first = match start_of(&body, &mut transcoder, limits).await {
+            Ok(first) => first,
+            Err(mut failed) => {
+                body.release();
+                if let Answer::Error(error) = failed.answer {
+                    failed.answer = Answer::Error(error.redacted(&secrets));
+                }
+                return Err(failed);
+            }
+        };
+        let stream = body.transcoded(transcoder, limits.idle_ms, &first);
+        let response = Response::from_body(ResponseBody::Stream(stream)).map_err(|e| {
+            Failed::error(FailureClass::Status(500), ProxyError::internal(format!("could not build the response: {e}")))
+        })?;
+        return stream_response(response, &meta).map_err(|error| Failed::error(FailureClass::Status(500), error));
     }
-    let bytes = read_answer(body, MAX_ANSWER_BYTES, limits).await?;
+    let bytes = read_answer(body, MAX_ANSWER_BYTES, limits).await.map_err(|error| {
+        let class = if error.status == 504 { FailureClass::Timeout } else { FailureClass::Connection };
+        Failed::error(class, error)
+    })?;
     if bytes.len() > MAX_ANSWER_BYTES {
-        return Err(ProxyError::bad_gateway(format!("the upstream's answer is larger than {MAX_ANSWER_BYTES} bytes")));
+        let error = ProxyError::bad_gateway(format!("the upstream's answer is larger than {MAX_ANSWER_BYTES} bytes"));
+        return Err(Failed::error(FailureClass::Status(502), error));
     }
-    let body = if exchange.is_passthrough() { bytes } else { exchange.translate_response(&bytes)? };
-    json_response(status, &body, &meta)
+    let body = if exchange.is_passthrough() { Ok(bytes) } else { exchange.translate_response(&bytes) };
+    let body = body.map_err(|error| Failed::error(FailureClass::Status(error.status), error))?;
+    json_response(status, &body, &meta).map_err(|error| Failed::error(FailureClass::Status(500), error))
+}
+
+/// Reads a held stream's start until its first content: what the client gets first. A failure
+/// before it — in-band, a cut, a deadline — is the attempt's.
+async fn start_of(
+    body: &glue::Body,
+    transcoder: &mut crate::transcode::Transcoder,
+    limits: &Limits,
+) -> Result<Vec<u8>, Failed> {
+    let mut first = Vec::new();
+    while transcoder.is_holding() {
+        let bytes = match body.chunk(limits.idle_ms).await {
+            Ok(Some(chunk)) => transcoder.push(&chunk),
+            Ok(None) => transcoder.end(),
+            Err(glue::ReadFailure::TimedOut) => {
+                let seconds = limits.idle_ms / 1000;
+                let error = ProxyError::gateway_timeout(format!(
+                    "the upstream's stream sent nothing for {seconds} s before its answer (LLMPROXY_IDLE_TIMEOUT_SECONDS)"
+                ));
+                return Err(Failed::error(FailureClass::Timeout, error));
+            }
+            Err(glue::ReadFailure::Failed(why)) => {
+                let error = ProxyError::bad_gateway(format!("reading the upstream failed: {why}"));
+                return Err(Failed::error(FailureClass::Connection, error));
+            }
+        };
+        first.extend(bytes);
+        if let Some(error) = transcoder.failure_before_content() {
+            return Err(Failed::error(FailureClass::Status(error.status), error));
+        }
+    }
+    Ok(first)
 }
 
 /// An upstream body, read with the idle deadline.

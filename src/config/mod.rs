@@ -1,6 +1,10 @@
 //! The routing config: which backends exist, which models each serves, and model aliases.
 //! It is JSON kept in Workers KV; keys never live in it, only the names of the secrets that hold them.
 
+mod resilience;
+
+pub use resilience::{BreakerPolicy, RetryPolicy, Route, RouteTarget, DEADLINE_MS, RETRY_ON};
+
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -67,7 +71,9 @@ pub struct Backend {
     pub name: String,
     pub kind: BackendKind,
     pub base_url: String,
-    pub api_key_env: Option<String>,
+    /// The Worker secrets (or vars) holding the backend's keys, tried in turn; none for servers
+    /// that need no key.
+    pub api_key_env: Vec<String>,
     pub models: Vec<String>,
     pub headers: Vec<(String, String)>,
     /// Sent to Anthropic backends when the client gave no output limit (Anthropic requires one).
@@ -91,6 +97,13 @@ pub struct VertexSettings {
 pub struct Config {
     pub backends: Vec<Backend>,
     pub aliases: BTreeMap<String, String>,
+    /// Models served by several targets in turn, by name (after aliases).
+    pub routes: BTreeMap<String, Route>,
+    /// The retry policy of every request, unless its route has its own.
+    pub retry: RetryPolicy,
+    /// The deadline of every request, unless its route has its own.
+    pub deadline_ms: u64,
+    pub breaker: BreakerPolicy,
 }
 
 /// A config that cannot be used, with the path of the field at fault.
@@ -113,6 +126,20 @@ struct RawConfig {
     backends: Vec<Value>,
     #[serde(default)]
     aliases: BTreeMap<String, String>,
+    #[serde(default)]
+    routes: BTreeMap<String, resilience::RawRoute>,
+    #[serde(default)]
+    retry: resilience::RawRetry,
+    deadline_seconds: Option<u64>,
+    breaker: Option<resilience::RawBreaker>,
+}
+
+/// One secret name, or several tried in turn.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum KeyNames {
+    One(String),
+    Several(Vec<String>),
 }
 
 #[derive(Deserialize)]
@@ -121,7 +148,7 @@ struct RawBackend {
     name: String,
     kind: String,
     base_url: Option<String>,
-    api_key_env: Option<String>,
+    api_key_env: Option<KeyNames>,
     models: Vec<String>,
     #[serde(default)]
     headers: BTreeMap<String, String>,
@@ -157,7 +184,15 @@ impl Config {
                 return Err(ConfigError(format!("aliases.{alias}: the target model is empty")));
             }
         }
-        Ok(Self { backends, aliases: raw.aliases })
+        let retry = raw.retry.over(&RetryPolicy::default(), "retry").map_err(ConfigError)?;
+        let deadline_ms = raw.deadline_seconds.map_or(DEADLINE_MS, |s| s.saturating_mul(1000));
+        if deadline_ms == 0 {
+            return Err(ConfigError("deadline_seconds: must be at least 1".into()));
+        }
+        let names: Vec<&str> = backends.iter().map(|b| b.name.as_str()).collect();
+        let routes = resilience::routes(raw.routes, &names, &retry, deadline_ms).map_err(ConfigError)?;
+        let breaker = raw.breaker.map(|b| b.policy()).unwrap_or_default();
+        Ok(Self { backends, aliases: raw.aliases, routes, retry, deadline_ms, breaker })
     }
 
     /// The zero-config mode: no config in KV, one backend from plain variables, every model routed
@@ -194,14 +229,14 @@ impl Config {
             name: kind_name.trim().to_string(),
             kind,
             base_url: normalise_base_url(&base_url),
-            api_key_env: kind.default_api_key_env().map(str::to_string),
+            api_key_env: kind.default_api_key_env().map(str::to_string).into_iter().collect(),
             models: vec!["**".to_string()],
             headers: Vec::new(),
             default_max_tokens: DEFAULT_MAX_TOKENS,
             max_tokens_field: MaxTokensField::default(),
             vertex,
         };
-        Ok(Some(Self { backends: vec![backend], aliases: BTreeMap::new() }))
+        Ok(Some(Self { backends: vec![backend], deadline_ms: DEADLINE_MS, ..Self::default() }))
     }
 }
 
@@ -240,7 +275,14 @@ fn parse_backend(value: Value) -> Result<Backend, String> {
         name: raw.name,
         kind,
         base_url: normalise_base_url(&base_url),
-        api_key_env: raw.api_key_env.filter(|name| !name.is_empty()),
+        api_key_env: match raw.api_key_env {
+            None => Vec::new(),
+            Some(KeyNames::One(name)) => vec![name].into_iter().filter(|name| !name.is_empty()).collect(),
+            Some(KeyNames::Several(names)) if names.iter().any(String::is_empty) => {
+                return Err("api_key_env: a secret name is empty".into())
+            }
+            Some(KeyNames::Several(names)) => names,
+        },
         models: raw.models,
         headers: raw.headers.into_iter().collect(),
         default_max_tokens: raw.default_max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
@@ -380,7 +422,7 @@ mod tests {
         let config = Config::from_vars(vars).unwrap().unwrap();
         let backend = &config.backends[0];
         assert_eq!((backend.kind, backend.base_url.as_str()), (BackendKind::Anthropic, "http://127.0.0.1:9"));
-        assert_eq!(backend.api_key_env.as_deref(), Some("ANTHROPIC_API_KEY"));
+        assert_eq!(backend.api_key_env, ["ANTHROPIC_API_KEY"]);
         assert_eq!(Config::from_vars(|_| None).unwrap(), None);
         let bad = Config::from_vars(|n| (n == "LLMPROXY_BACKEND").then(|| "nope".to_string()));
         assert!(bad.unwrap_err().0.starts_with("LLMPROXY_BACKEND"));
