@@ -98,7 +98,8 @@ export async function drain(stream) {
  * cancelled, whether or not it closed its end.
  */
 export function transcoded(reader, transcoder, idleMs, first) {
-  let pending = first.byteLength > 0 ? first : null;
+  // `first` is a view of wasm memory, valid only during this call: it is copied.
+  let pending = first.byteLength > 0 ? first.slice() : null;
   let closed = false;
   // When the pending upstream read began, or 0 while none is pending.
   let waitingSince = 0;

@@ -108,12 +108,14 @@ async fn load_config(env: &Env, limits: &Limits) -> Result<Rc<Config>, ProxyErro
             .map_err(|e| ProxyError::internal(format!("could not read the config from KV: {e}")))?,
         Err(_) => None,
     };
+    // A config checked in with the worker, as a var, when KV holds none.
+    let stored = stored.or_else(|| string_binding(env, "LLMPROXY_CONFIG"));
     let config_error = |e: crate::config::ConfigError| ProxyError::internal(e.to_string());
     let config = match stored {
         Some(text) => Config::from_json(&text).map_err(config_error)?,
         None => Config::from_vars(|name| string_binding(env, name)).map_err(config_error)?.ok_or_else(|| {
             ProxyError::internal(
-                "no config: put one under the key `config` in the KV namespace bound as CONFIG, or set LLMPROXY_BACKEND",
+                "no config: put one under the key `config` in the KV namespace bound as CONFIG, or in the var LLMPROXY_CONFIG, or set LLMPROXY_BACKEND",
             )
         })?,
     };

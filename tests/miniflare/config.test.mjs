@@ -138,3 +138,19 @@ test("with no config in KV, the zero-config vars route every model to their one 
     await zero.dispose();
   }
 });
+
+test("a config in the var LLMPROXY_CONFIG serves when KV holds none, and KV's wins", async () => {
+  const varConfig = { backends: [{ name: "from-var", kind: "mock", models: ["**"] }] };
+  const fromVar = await startWorker({ vars: { LLMPROXY_CONFIG: JSON.stringify(varConfig), LLMPROXY_CONFIG_TTL_SECONDS: "0" } });
+  try {
+    let response = await chat(fromVar, "anything", "echo me");
+    assert.equal(response.headers.get("x-llmproxy-backend"), "from-var");
+    assert.equal((await readJson(response)).choices[0].message.content, "echo me");
+    await fromVar.putConfig({ backends: [{ name: "from-kv", kind: "mock", models: ["**"] }] });
+    response = await chat(fromVar, "anything");
+    assert.equal(response.headers.get("x-llmproxy-backend"), "from-kv");
+    await readJson(response);
+  } finally {
+    await fromVar.dispose();
+  }
+});

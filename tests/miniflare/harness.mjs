@@ -173,10 +173,13 @@ class Worker {
     let response;
     try {
       response = await this.upstream(request);
-      if (!(response instanceof Response)) throw new TypeError(`it returned ${response} instead of a Response`);
+      if (response !== HANG_UP && !(response instanceof Response)) {
+        throw new TypeError(`it returned ${response} instead of a Response`);
+      }
     } catch (error) {
       response = new Response(`the scripted upstream failed: ${error.stack}`, { status: 599 });
     }
+    if (response === HANG_UP) return res.destroy();
     if (!res.destroyed) await send(response, res);
   }
 
@@ -273,6 +276,10 @@ export async function stallBeforeHeaders(request, ms = Infinity, then = () => js
 
 /** `parts` (see `stream`), then a connection reset instead of the end of the body. */
 export const resetMidBody = (parts, options) => stream([...parts, reset()], options);
+
+const HANG_UP = Symbol("hang up");
+/** No answer at all: the connection is closed before any header, as by a server that went down. */
+export const hangUp = () => HANG_UP;
 
 /** A redirect to `location`. */
 export const redirect = (location, status = 302) => new Response(null, { status, headers: { location } });
