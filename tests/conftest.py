@@ -67,6 +67,9 @@ def routing_config(port: int) -> dict:
             {"name": "mock", "kind": "mock", "models": ["mock-*"]},
         ],
         "aliases": {"fast": "gpt-alias-target", "sonnet": "claude-alias-target"},
+        # The first target fails before content, the second serves (tests/test_resilience.py).
+        "routes": {"res-chain": {"targets": [{"backend": "anthropic", "model": "claude-res-first"},
+                                             {"backend": "openai", "model": "gpt-res-second"}]}},
     }
 
 
