@@ -45,8 +45,27 @@ const GEMINI_ANSWER = JSON.stringify({
   modelVersion: MODEL, responseId: "bench",
 });
 
+// For the fallback load test: `/flaky/v1/chat/completions` fails one request in ten before any
+// content, by turns with a 503 or with an error chunk at the start of a 200 stream.
+let flakyRequests = 0;
+const FLAKY_ERROR = chunk([], { error: { message: "overloaded", type: "server_error" } }).replace(',"choices":[]', "");
+
 function answer(request, response, body) {
-  const path = request.url.split("?")[0];
+  let path = request.url.split("?")[0];
+  if (request.method === "POST" && path === "/flaky/v1/chat/completions") {
+    flakyRequests += 1;
+    if (flakyRequests % 20 === 0) {
+      response.writeHead(503, { "content-type": "application/json" });
+      response.end(JSON.stringify({ error: { message: "unavailable", type: "server_error" } }));
+      return;
+    }
+    if (flakyRequests % 20 === 10) {
+      response.writeHead(200, { "content-type": "text/event-stream; charset=utf-8" });
+      response.end(FLAKY_ERROR);
+      return;
+    }
+    path = "/v1/chat/completions";
+  }
   if (request.method === "POST" && path in TOKEN_LIFETIMES) {
     response.writeHead(200, { "content-type": "application/json" });
     response.end(JSON.stringify({ access_token: "ya29.bench", expires_in: TOKEN_LIFETIMES[path], token_type: "Bearer" }));

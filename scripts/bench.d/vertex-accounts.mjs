@@ -1,6 +1,6 @@
-// Prints two throwaway service-account keys for the Vertex token benchmark, one line each, escaped
-// for a capnp text literal: the first's token endpoint hands out tokens that are stale at once, the
-// second's tokens that live an hour. Usage: node vertex-accounts.mjs <upstream port>
+// Prints two throwaway service-account keys for the Vertex token benchmark, one JSON line each: the
+// first's token endpoint hands out tokens that are stale at once, the second's tokens that live an
+// hour. Usage: node vertex-accounts.mjs <upstream port>
 import { generateKeyPairSync } from "node:crypto";
 
 const port = process.argv[2];
@@ -11,6 +11,5 @@ for (const endpoint of ["fresh", "cached"]) {
     type: "service_account", project_id: "bench", private_key_id: "bench-key", private_key: pem,
     client_email: "bench@bench.iam.gserviceaccount.com", token_uri: `http://127.0.0.1:${port}/token-${endpoint}`,
   };
-  // JSON.stringify twice: a quoted string literal whose escapes capnp reads as C escapes.
-  console.log(JSON.stringify(JSON.stringify(account)).slice(1, -1));
+  console.log(JSON.stringify(account));
 }
