@@ -18,28 +18,37 @@ export async function fetchWithin(request, ms) {
 
 /**
  * A body's bytes, read until its end or until more than `limit` arrived (the rest is then left
- * unread, and the caller sees more than `limit` bytes). A read that waits longer than `idleMs`
- * rejects with an error named TimeoutError.
+ * unread, and the caller sees more than `limit` bytes). When no chunk comes for `idleMs` it
+ * rejects with an error named TimeoutError. One timer watches the whole read: timers cost more
+ * than reads do.
  */
 export async function readWithin(stream, limit, idleMs) {
   if (!stream) return new Uint8Array(0);
   const reader = stream.getReader();
   const chunks = [];
   let size = 0;
-  let timer = 0;
   let ended = false;
-  const timeout = () =>
-    new Promise((_, reject) => {
-      timer = setTimeout(() => reject(Object.assign(new Error("timed out"), { name: "TimeoutError" })), idleMs);
-    });
+  let timedOut = false;
+  let lastChunk = Date.now();
+  const watch = () => {
+    const idle = Date.now() - lastChunk;
+    if (idle < idleMs) {
+      timer = setTimeout(watch, idleMs - idle);
+      return;
+    }
+    timedOut = true;
+    reader.cancel().catch(() => {});
+  };
+  let timer = setTimeout(watch, idleMs);
   try {
     while (size <= limit) {
-      const { done, value } = await Promise.race([reader.read(), timeout()]);
-      clearTimeout(timer);
+      const { done, value } = await reader.read();
+      if (timedOut) throw Object.assign(new Error("timed out"), { name: "TimeoutError" });
       if (done) {
         ended = true;
         break;
       }
+      lastChunk = Date.now();
       size += value.byteLength;
       chunks.push(value);
     }
