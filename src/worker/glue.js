@@ -42,7 +42,11 @@ export async function readWithin(stream, limit, idleMs) {
   let timer = setTimeout(watch, idleMs);
   try {
     while (size <= limit) {
-      const { done, value } = await reader.read();
+      // A read cut short by the watchdog ends or fails, as the runtime has it: either way it timed out.
+      const { done, value } = await reader.read().catch((error) => {
+        if (!timedOut) throw error;
+        return { done: true };
+      });
       if (timedOut) throw Object.assign(new Error("timed out"), { name: "TimeoutError" });
       if (done) {
         ended = true;
