@@ -10,6 +10,7 @@ pub mod config;
 pub mod dialect;
 pub mod error;
 pub mod ir;
+pub mod keys;
 pub mod limits;
 pub mod mock;
 pub mod proxy;

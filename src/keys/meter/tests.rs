@@ -1,0 +1,73 @@
+use super::*;
+use serde_json::json;
+
+fn policy(fields: serde_json::Value) -> KeyPolicy {
+    let mut value = json!({"name": "k"});
+    value.as_object_mut().unwrap().extend(fields.as_object().unwrap().clone());
+    KeyPolicy::from_json(value).unwrap()
+}
+
+#[test]
+fn requests_per_minute_are_exact_in_a_sliding_window() {
+    let policy = policy(json!({"rpm": 3}));
+    let mut meter = Meter::default();
+    for (i, at) in [0.0, 10_000.0, 20_000.0].into_iter().enumerate() {
+        let admitted = meter.admit(&policy, at, &format!("r{i}"), 1, 0.0).unwrap();
+        assert_eq!(admitted.requests.unwrap().remaining, 2 - i as u64);
+    }
+    let denied = meter.admit(&policy, 30_000.0, "r3", 1, 0.0).unwrap_err();
+    assert_eq!((denied.reason, denied.retry_after_seconds), (DenialReason::Requests, 30), "the first leaves at 60 s");
+    assert!(meter.admit(&policy, 60_001.0, "r4", 1, 0.0).is_ok(), "a sliding window, not a fixed one");
+    assert!(meter.admit(&policy, 60_002.0, "r5", 1, 0.0).is_err());
+}
+
+#[test]
+fn tokens_are_reserved_and_settled_with_the_real_usage() {
+    let policy = policy(json!({"tpm": 1000}));
+    let mut meter = Meter::default();
+    meter.admit(&policy, 0.0, "a", 800, 0.0).unwrap();
+    let denied = meter.admit(&policy, 1.0, "b", 300, 0.0).unwrap_err();
+    assert_eq!(denied.reason, DenialReason::Tokens);
+    assert_eq!(denied.tokens.unwrap().remaining, 200);
+    meter.settle("a", 150, 0.0);
+    let admitted = meter.admit(&policy, 2.0, "b", 300, 0.0).unwrap();
+    assert_eq!(admitted.tokens.unwrap().remaining, 550, "the settled 150, then 300 more");
+    let huge = meter.admit(&policy, 3.0, "c", 5000, 0.0).unwrap_err();
+    assert!(huge.message.contains("more than key `k`'s 1000 a minute"), "{}", huge.message);
+}
+
+#[test]
+fn a_budget_is_spent_per_period_and_settled_cost_replaces_the_reserved() {
+    let policy = policy(json!({"budget_usd": 1.0, "budget_period": "day"}));
+    let mut meter = Meter::default();
+    let day = 20_000.0 * DAY_MS;
+    meter.admit(&policy, day, "a", 0, 0.9).unwrap();
+    let denied = meter.admit(&policy, day + 1.0, "b", 0, 0.2).unwrap_err();
+    assert_eq!(denied.reason, DenialReason::Budget);
+    assert_eq!(denied.retry_after_seconds, 86_400, "until the day ends");
+    meter.settle("a", 0, 0.3);
+    let admitted = meter.admit(&policy, day + 2.0, "b", 0, 0.2).unwrap();
+    assert!((admitted.budget_left_usd.unwrap() - 0.5).abs() < 1e-9);
+    assert!(meter.admit(&policy, day + DAY_MS, "c", 0, 0.9).is_ok(), "a new day, a new budget");
+}
+
+#[test]
+fn a_disabled_or_expired_key_is_refused() {
+    let mut meter = Meter::default();
+    let disabled = policy(json!({"disabled": true}));
+    assert_eq!(meter.admit(&disabled, 0.0, "a", 1, 0.0).unwrap_err().reason, DenialReason::Unusable);
+    let expired = policy(json!({"expires_at": 10.0}));
+    assert!(meter.admit(&expired, 5.0, "a", 1, 0.0).is_ok());
+    assert_eq!(meter.admit(&expired, 10.0, "b", 1, 0.0).unwrap_err().reason, DenialReason::Unusable);
+}
+
+#[test]
+fn budget_periods_start_on_utc_days_mondays_and_firsts_of_months() {
+    // 2026-12-02T15:00:00Z, a Wednesday.
+    let now = 1_796_223_600_000.0;
+    assert_eq!(period_start(Period::Day, now), 1_796_169_600_000.0);
+    assert_eq!(period_start(Period::Week, now), 1_795_996_800_000.0, "Monday 2026-11-30");
+    assert_eq!(period_start(Period::Month, now), 1_796_083_200_000.0, "2026-12-01");
+    assert_eq!(period_end(Period::Month, now), 1_798_761_600_000.0, "2027-01-01");
+    assert_eq!(civil_from_days(days_from_civil(2024, 2, 29)), (2024, 2, 29));
+}
