@@ -18,6 +18,7 @@ pub mod resilience;
 pub mod routing;
 pub mod sse;
 pub mod transcode;
+pub mod usage;
 pub mod vertex;
 
 #[cfg(target_arch = "wasm32")]

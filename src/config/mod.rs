@@ -5,6 +5,7 @@ mod resilience;
 
 pub use resilience::{BreakerPolicy, RetryPolicy, Route, RouteTarget, DEADLINE_MS, RETRY_ON};
 
+use crate::usage::{Price, Prices};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -104,6 +105,13 @@ pub struct Config {
     /// The deadline of every request, unless its route has its own.
     pub deadline_ms: u64,
     pub breaker: BreakerPolicy,
+    /// What models cost, for the usage record and spend budgets.
+    pub prices: Prices,
+    /// Where the price table came from, when it was generated (see `scripts/prices`).
+    pub price_source: Option<String>,
+    /// The output tokens a request that sets no output limit reserves against a key's tokens per
+    /// minute until its real usage is known.
+    pub reserved_output_tokens: u64,
 }
 
 /// A config that cannot be used, with the path of the field at fault.
@@ -117,6 +125,7 @@ impl std::fmt::Display for ConfigError {
 }
 
 pub const DEFAULT_MAX_TOKENS: u32 = 4096;
+pub const DEFAULT_RESERVED_OUTPUT_TOKENS: u64 = 4096;
 /// The secret holding the service-account key of a zero-config Vertex backend.
 pub const VERTEX_SERVICE_ACCOUNT: &str = "VERTEX_SERVICE_ACCOUNT";
 
@@ -132,6 +141,10 @@ struct RawConfig {
     retry: resilience::RawRetry,
     deadline_seconds: Option<u64>,
     breaker: Option<resilience::RawBreaker>,
+    #[serde(default)]
+    prices: BTreeMap<String, Price>,
+    price_source: Option<String>,
+    reserved_output_tokens: Option<u64>,
 }
 
 /// One secret name, or several tried in turn.
@@ -192,7 +205,19 @@ impl Config {
         let names: Vec<&str> = backends.iter().map(|b| b.name.as_str()).collect();
         let routes = resilience::routes(raw.routes, &names, &retry, deadline_ms).map_err(ConfigError)?;
         let breaker = raw.breaker.map(|b| b.policy()).unwrap_or_default();
-        Ok(Self { backends, aliases: raw.aliases, routes, retry, deadline_ms, breaker })
+        let prices = Prices::from_map(raw.prices).map_err(ConfigError)?;
+        let reserved_output_tokens = raw.reserved_output_tokens.unwrap_or(DEFAULT_RESERVED_OUTPUT_TOKENS);
+        Ok(Self {
+            backends,
+            aliases: raw.aliases,
+            routes,
+            retry,
+            deadline_ms,
+            breaker,
+            prices,
+            price_source: raw.price_source,
+            reserved_output_tokens,
+        })
     }
 
     /// The zero-config mode: no config in KV, one backend from plain variables, every model routed
@@ -236,7 +261,12 @@ impl Config {
             max_tokens_field: MaxTokensField::default(),
             vertex,
         };
-        Ok(Some(Self { backends: vec![backend], deadline_ms: DEADLINE_MS, ..Self::default() }))
+        Ok(Some(Self {
+            backends: vec![backend],
+            deadline_ms: DEADLINE_MS,
+            reserved_output_tokens: DEFAULT_RESERVED_OUTPUT_TOKENS,
+            ..Self::default()
+        }))
     }
 }
 
@@ -359,6 +389,21 @@ mod tests {
         assert_eq!(config.backends[1].default_max_tokens, DEFAULT_MAX_TOKENS);
         assert_eq!(config.backends[2].kind, BackendKind::Mock);
         assert_eq!(config.aliases["fast"], "gpt-4o-mini");
+        assert_eq!((config.reserved_output_tokens, config.prices.of("gpt-4o")), (DEFAULT_RESERVED_OUTPUT_TOKENS, None));
+    }
+
+    #[test]
+    fn prices_are_read_per_model_glob() {
+        let text = EXAMPLE.replacen(
+            r#""aliases""#,
+            r#""prices": {"gpt-4o*": {"input": 2.5, "output": 10, "cache_read": 1.25}}, "reserved_output_tokens": 512, "aliases""#,
+            1,
+        );
+        let config = Config::from_json(&text).unwrap();
+        assert_eq!(config.prices.of("gpt-4o-mini").map(|p| (p.input, p.cache_read)), Some((2.5, Some(1.25))));
+        assert_eq!(config.reserved_output_tokens, 512);
+        let bad = EXAMPLE.replacen(r#""aliases""#, r#""prices": {"x": {"input": 1}}, "aliases""#, 1);
+        assert!(error_of(&bad).contains("output"), "{}", error_of(&bad));
     }
 
     #[test]

@@ -11,14 +11,18 @@ use std::collections::VecDeque;
 pub const WINDOW_MS: f64 = 60_000.0;
 const DAY_MS: f64 = 86_400_000.0;
 
-/// One admitted request in the window.
+/// How long a request that was never settled (its worker went away) keeps its reserved cost.
+pub const UNSETTLED_KEPT_MS: f64 = 10.0 * WINDOW_MS;
+
+/// One admitted request: when, what it reserved (or, once settled, used), as the key's Durable
+/// Object stores it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-struct Entry {
-    at: f64,
-    id: String,
-    tokens: u64,
-    cost: f64,
-    settled: bool,
+pub struct Entry {
+    pub at: f64,
+    pub id: String,
+    pub tokens: u64,
+    pub cost: f64,
+    pub settled: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -58,6 +62,8 @@ pub enum DenialReason {
     Budget,
     /// Disabled, revoked or expired.
     Unusable,
+    /// The model is not one the key may use.
+    Model,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -70,6 +76,32 @@ pub struct Denial {
 }
 
 impl Meter {
+    /// The meter its stored entries and spend make, at `now`: what is older than the window
+    /// counts only while unsettled.
+    pub fn restore(entries: Vec<Entry>, period_start: f64, spent_usd: f64, now: f64) -> Self {
+        let (mut window, mut unsettled) = (VecDeque::new(), Vec::new());
+        let mut entries = entries;
+        entries.sort_by(|a, b| a.at.total_cmp(&b.at));
+        for entry in entries {
+            if entry.at > now - WINDOW_MS {
+                window.push_back(entry);
+            } else if !entry.settled && entry.at > now - UNSETTLED_KEPT_MS {
+                unsettled.push(entry);
+            }
+        }
+        Self { window, unsettled, period_start, spent_usd }
+    }
+
+    /// The entry of request `id`, while it is kept.
+    pub fn entry(&self, id: &str) -> Option<&Entry> {
+        self.window.iter().chain(&self.unsettled).find(|e| e.id == id)
+    }
+
+    /// When the budget period began, and what was spent in it.
+    pub fn spend(&self) -> (f64, f64) {
+        (self.period_start, self.spent_usd)
+    }
+
     /// Admits a request that needs about `tokens` tokens and `cost` dollars, or says why not.
     pub fn admit(
         &mut self,
@@ -88,7 +120,12 @@ impl Meter {
             tokens: meter.tokens_window(policy, now),
         };
         if !policy.is_usable(now) {
-            return Err(deny(DenialReason::Unusable, 0.0, format!("key `{}` is disabled or expired", policy.name), self));
+            return Err(deny(
+                DenialReason::Unusable,
+                0.0,
+                format!("key `{}` is disabled or expired", policy.name),
+                self,
+            ));
         }
         if let Some(rpm) = policy.rpm {
             if self.window.len() as u64 >= u64::from(rpm) {
@@ -100,7 +137,10 @@ impl Meter {
         if let Some(tpm) = policy.tpm {
             let used = self.tokens_used();
             if tokens > tpm {
-                let message = format!("the request needs about {tokens} tokens, more than key `{}`'s {tpm} a minute", policy.name);
+                let message = format!(
+                    "the request needs about {tokens} tokens, more than key `{}`'s {tpm} a minute",
+                    policy.name
+                );
                 return Err(deny(DenialReason::Tokens, WINDOW_MS / 1000.0, message, self));
             }
             if used + tokens > tpm {
@@ -117,8 +157,10 @@ impl Meter {
                     Period::Week => "week",
                     Period::Month => "month",
                 };
-                let message =
-                    format!("key `{}` has spent ${:.4} of its ${budget} budget for this {period}", policy.name, self.spent_usd);
+                let message = format!(
+                    "key `{}` has spent ${:.4} of its ${budget} budget for this {period}",
+                    policy.name, self.spent_usd
+                );
                 return Err(deny(DenialReason::Budget, retry / 1000.0, message, self));
             }
         }
@@ -161,9 +203,8 @@ impl Meter {
                 self.unsettled.push(entry);
             }
         }
-        // A request never settled (its worker went away) keeps its reserved cost; after a while
-        // it is let go.
-        self.unsettled.retain(|e| e.at > now - 10.0 * WINDOW_MS);
+        // A request never settled keeps its reserved cost for a while, then is let go.
+        self.unsettled.retain(|e| e.at > now - UNSETTLED_KEPT_MS);
         let start = period_start(policy.budget_period, now);
         if start != self.period_start {
             self.period_start = start;

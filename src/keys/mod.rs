@@ -1,11 +1,14 @@
 //! Keys the proxy issues: their format and hash, the policy each carries (models, rate, token and
-//! spend limits, expiry), and the meter its Durable Object keeps (`meter`). Only the hash of a key
-//! is ever stored; the key itself is shown once, when it is made.
+//! spend limits, expiry), the meter its Durable Object keeps (`meter`, `object`), and how a refusal
+//! is told (`answer`). Only the hash of a key is ever stored; the key itself is shown once, when it
+//! is made.
 
+mod answer;
 mod meter;
+pub mod object;
 mod policy;
 
-pub use meter::{Admission, Denial, DenialReason, Meter, Window};
+pub use meter::{Admission, Denial, DenialReason, Entry, Meter, Window, WINDOW_MS};
 pub use policy::{KeyPolicy, Period};
 
 use sha2::{Digest, Sha256};

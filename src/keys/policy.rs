@@ -82,7 +82,10 @@ impl KeyPolicy {
     /// Whether the key may ask for `model` (as the client named it, or as its alias resolved).
     pub fn allows_model(&self, asked: &str, resolved: &str) -> bool {
         self.models.is_empty()
-            || self.models.iter().any(|glob| glob_match::glob_match(glob, asked) || glob_match::glob_match(glob, resolved))
+            || self
+                .models
+                .iter()
+                .any(|glob| glob_match::glob_match(glob, asked) || glob_match::glob_match(glob, resolved))
     }
 
     /// Whether the key has expired or is disabled at `now`.
@@ -105,9 +108,13 @@ mod tests {
         let patched = policy.patched(json!({"rpm": null, "tpm": 500, "disabled": true})).unwrap();
         assert_eq!((patched.rpm, patched.tpm, patched.disabled), (None, Some(500), true));
         assert!(!patched.is_usable(0.0));
-        for bad in [json!({"name": ""}), json!({"name": "x", "rpm": 0}), json!({"name": "x", "budget_usd": -1}),
-            json!({"name": "x", "budget_period": "year"}), json!({"name": "x", "secret": "y"})]
-        {
+        for bad in [
+            json!({"name": ""}),
+            json!({"name": "x", "rpm": 0}),
+            json!({"name": "x", "budget_usd": -1}),
+            json!({"name": "x", "budget_period": "year"}),
+            json!({"name": "x", "secret": "y"}),
+        ] {
             assert!(KeyPolicy::from_json(bad.clone()).is_err(), "{bad}");
         }
         let expiring = KeyPolicy::from_json(json!({"name": "x", "expires_at": 1000.0})).unwrap();

@@ -71,3 +71,26 @@ fn budget_periods_start_on_utc_days_mondays_and_firsts_of_months() {
     assert_eq!(period_end(Period::Month, now), 1_798_761_600_000.0, "2027-01-01");
     assert_eq!(civil_from_days(days_from_civil(2024, 2, 29)), (2024, 2, 29));
 }
+
+#[test]
+fn a_meter_restored_from_its_entries_counts_as_the_one_that_wrote_them() {
+    let policy = policy(json!({"rpm": 3, "tpm": 100}));
+    let mut meter = Meter::default();
+    meter.admit(&policy, 0.0, "old", 10, 0.5).unwrap();
+    meter.admit(&policy, 50_000.0, "a", 20, 0.0).unwrap();
+    meter.settle("a", 5, 0.0);
+    meter.admit(&policy, 55_000.0, "b", 30, 0.0).unwrap();
+    let entries: Vec<Entry> = ["old", "a", "b"].iter().map(|id| meter.entry(id).unwrap().clone()).collect();
+    let (start, spent) = meter.spend();
+    let now = 70_000.0;
+    let mut restored = Meter::restore(entries, start, spent, now);
+    assert_eq!(restored.usage(&policy, now), meter.usage(&policy, now));
+    let denied = restored.admit(&policy, now, "c", 70, 0.0).unwrap_err();
+    assert_eq!(
+        (denied.reason, denied.tokens.unwrap().remaining),
+        (DenialReason::Tokens, 65),
+        "a: 5 used, b: 30 reserved"
+    );
+    restored.settle("old", 1, 0.1);
+    assert!((restored.spend().1 - 0.1).abs() < 1e-12, "an old unsettled request still settles its cost");
+}
