@@ -129,6 +129,19 @@ pub trait Codec: Sync {
     fn decoder(&self) -> Box<dyn StreamDecoder>;
     /// What a stream event says of the stream's end, for streams passed through unread.
     fn end_mark(&self, event: &sse::Event) -> Option<EndMark>;
+
+    // --- Metering a stream passed through --------------------------------------------------
+
+    /// A same-dialect streamed request's body, changed so that its stream reports usage, when it
+    /// would not without being asked (Chat's `stream_options.include_usage`); None when it will.
+    fn with_usage_reported(&self, _body: &[u8]) -> Result<Option<Vec<u8>>, ProxyError> {
+        Ok(None)
+    }
+    /// Whether a stream event only reports the usage `with_usage_reported` asked for, which the
+    /// client did not.
+    fn is_unasked_usage(&self, _event: &sse::Event) -> bool {
+        false
+    }
 }
 
 /// A client body that does not match the dialect's API.

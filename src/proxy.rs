@@ -9,7 +9,9 @@ use crate::backend::{self, ClientHeaders, HeaderList, Upstream};
 use crate::codec::{ClientContext, Operation};
 use crate::config::{Backend, Config, VertexSettings};
 use crate::dialect::Dialect;
-use crate::error::ProxyError;
+use crate::error::{ErrorKind, ProxyError};
+use crate::ir::Usage;
+use crate::keys::KeyPolicy;
 use crate::mock;
 use crate::resilience::{Chain, ChainTarget};
 use crate::routing;
@@ -38,6 +40,11 @@ pub struct Inbound<'a> {
     pub now: u64,
     /// Draws the order of a balanced route.
     pub random: u64,
+    /// The policy of the issued key the client presented: the models it may use.
+    pub policy: Option<&'a KeyPolicy>,
+    /// What the answer used is wanted (a usage record, a key's limits): a stream that reports
+    /// usage only when asked is asked to.
+    pub metered: bool,
 }
 
 /// What one attempt at a target is.
@@ -87,6 +94,10 @@ pub struct Exchange {
     pub client: Dialect,
     pub backend: Dialect,
     pub context: ClientContext,
+    /// What the answer used is wanted.
+    pub metered: bool,
+    /// The stream's usage events were asked for by the proxy, not by the client.
+    pub unasked_usage: bool,
 }
 
 /// What the orchestrator reads of a client's request before it routes it.
@@ -130,6 +141,28 @@ impl Plan<'_> {
         self.inbound.dialect
     }
 
+    /// The model as the client named it.
+    pub fn requested(&self) -> &str {
+        &self.request.requested
+    }
+
+    /// Whether the answer is streamed.
+    pub fn is_stream(&self) -> bool {
+        self.request.stream && self.inbound.operation == Operation::Generate
+    }
+
+    /// What the request will use, before it is made: its prompt estimated (as token counting
+    /// estimates it), and its output limit, or `default_output` when it sets none. A token count
+    /// uses nothing.
+    pub fn estimate(&self, default_output: u64) -> Result<Usage, ProxyError> {
+        if self.inbound.operation == Operation::CountTokens {
+            return Ok(Usage::default());
+        }
+        let request = self.inbound.dialect.codec().request_to_ir(self.inbound.body)?;
+        let output_tokens = request.max_tokens.map_or(default_output, u64::from);
+        Ok(Usage { input_tokens: request.estimated_input_tokens(), output_tokens, ..Usage::default() })
+    }
+
     /// The attempt at the chain's target `index`, with the key in the secret `key` (see
     /// `resilience::KeyRing`).
     pub fn attempt(&self, index: usize, key: Option<&str>) -> Result<Attempt, ProxyError> {
@@ -164,6 +197,15 @@ fn read(config: &Config, inbound: &Inbound, peek: Peek) -> Result<ClientRequest,
     routing::check_model_name(&requested)?;
     let model = config.resolve_alias(&requested)?.to_string();
     routing::check_model_name(&model)?;
+    if let Some(policy) = inbound.policy.filter(|policy| !policy.allows_model(&requested, &model)) {
+        let mut error = ProxyError::new(
+            403,
+            ErrorKind::Permission,
+            format!("key `{}` may not use the model `{requested}`", policy.name),
+        );
+        error.code = Some("model_not_allowed".into());
+        return Err(error);
+    }
     let stream = inbound.stream.or(peek.stream).unwrap_or(false);
     let context = inbound.dialect.codec().client_context(inbound.body, inbound.now);
     Ok(ClientRequest { requested: requested.into_owned(), model, stream, context })
@@ -179,12 +221,19 @@ fn encode(
     key: Option<&str>,
 ) -> Result<UpstreamCall, ProxyError> {
     let same_dialect = target.dialect == inbound.dialect;
+    let stream = request.stream && inbound.operation == Operation::Generate;
+    let mut unasked_usage = false;
     let (body, dropped) = if same_dialect {
         // Gemini and Vertex-shaped paths name the model in the URL only.
-        let body = match inbound.model {
+        let mut body = match inbound.model {
             Some(_) => inbound.body.to_vec(),
             None => with_model(inbound.body, &request.requested, target.model)?,
         };
+        if inbound.metered && stream {
+            if let Some(asking) = inbound.dialect.codec().with_usage_reported(&body)? {
+                (body, unasked_usage) = (asking, true);
+            }
+        }
         (body, Vec::new())
     } else {
         let mut ir = inbound.dialect.codec().request_to_ir(inbound.body)?;
@@ -214,8 +263,14 @@ fn encode(
         url,
         headers,
         body,
-        stream: request.stream && inbound.operation == Operation::Generate,
-        exchange: Exchange { client: inbound.dialect, backend: target.dialect, context: request.context.clone() },
+        stream,
+        exchange: Exchange {
+            client: inbound.dialect,
+            backend: target.dialect,
+            context: request.context.clone(),
+            metered: inbound.metered,
+            unasked_usage,
+        },
         backend: target.backend.name.clone(),
         dropped,
         vertex: target.backend.vertex.clone(),
@@ -286,7 +341,8 @@ impl Exchange {
     /// An exchange between two dialects with no request context (a Chat client's usage chunk
     /// asked for, no namespaces, the clock at 0): what benchmarks and tests translate with.
     pub fn between(client: Dialect, backend: Dialect) -> Self {
-        Self { client, backend, context: ClientContext { include_usage: true, ..ClientContext::default() } }
+        let context = ClientContext { include_usage: true, ..ClientContext::default() };
+        Self { client, backend, context, metered: false, unasked_usage: false }
     }
 
     pub fn is_passthrough(&self) -> bool {
@@ -296,16 +352,35 @@ impl Exchange {
     /// The stream translator for a successful streamed answer.
     pub fn transcoder(&self) -> Transcoder {
         if self.is_passthrough() {
-            return Transcoder::passthrough(self.client);
+            let transcoder = Transcoder::passthrough(self.client);
+            return if self.metered { transcoder.metered(self.unasked_usage) } else { transcoder };
         }
         Transcoder::translate(self.client, self.backend.codec().decoder(), self.client.codec().encoder(&self.context))
     }
 
-    /// A whole successful answer from the backend, in the client's dialect.
+    /// A whole successful answer from the backend, in the client's dialect (through the IR).
     pub fn translate_response(&self, body: &[u8]) -> Result<Vec<u8>, ProxyError> {
+        self.translated(body).map(|(body, _)| body)
+    }
+
+    /// A whole successful answer for the client — the upstream's bytes when both sides speak
+    /// the same dialect — and what it used, when that is known (or, passed through, wanted).
+    pub fn answer(&self, body: Vec<u8>) -> Result<(Vec<u8>, Option<Usage>), ProxyError> {
+        if self.is_passthrough() {
+            let usage = match self.metered {
+                true => self.backend.codec().response_to_ir(&body).ok().map(|response| response.usage),
+                false => None,
+            };
+            return Ok((body, usage));
+        }
+        self.translated(&body).map(|(body, usage)| (body, Some(usage)))
+    }
+
+    fn translated(&self, body: &[u8]) -> Result<(Vec<u8>, Usage), ProxyError> {
         let mut response = self.backend.codec().response_to_ir(body)?;
+        let usage = response.usage;
         response.fill_empty_arguments();
-        self.client.codec().response_from_ir(response, &self.context)
+        Ok((self.client.codec().response_from_ir(response, &self.context)?, usage))
     }
 
     /// An upstream error answer, as the client's dialect reports it (same dialect: unchanged but

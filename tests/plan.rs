@@ -6,6 +6,7 @@ use llmproxy::codec::Operation;
 use llmproxy::config::Config;
 use llmproxy::dialect::Dialect;
 use llmproxy::error::ProxyError;
+use llmproxy::keys::KeyPolicy;
 use llmproxy::proxy::{plan, Attempt, Inbound, UpstreamCall};
 use serde_json::{json, Value};
 
@@ -26,11 +27,14 @@ struct Request<'a> {
     stream: Option<bool>,
     body: &'a [u8],
     secrets: &'a [(&'a str, &'a str)],
+    policy: Option<&'a KeyPolicy>,
+    metered: bool,
 }
 
 impl<'a> Request<'a> {
     fn new(dialect: Dialect, body: &'a [u8]) -> Self {
-        Self { dialect, operation: Operation::Generate, model: None, stream: None, body, secrets: &[] }
+        let operation = Operation::Generate;
+        Self { dialect, operation, model: None, stream: None, body, secrets: &[], policy: None, metered: false }
     }
 
     fn attempt(&self, config: &Config, index: usize, key: Option<&str>) -> Result<Attempt, ProxyError> {
@@ -47,6 +51,8 @@ impl<'a> Request<'a> {
             secret: &secret,
             now: 1,
             random: 7,
+            policy: self.policy,
+            metered: self.metered,
         };
         plan(config, &inbound)?.attempt(index, key)
     }
@@ -133,4 +139,79 @@ fn a_route_is_a_chain_of_targets_each_attempt_in_its_own_dialect() {
     assert_eq!((sent["model"].as_str(), sent["max_completion_tokens"].as_u64()), (Some("gpt-5"), Some(9)));
     let Attempt::Local(last) = request.attempt(&config, 2, None).unwrap() else { panic!("the mock answers locally") };
     assert_eq!(last.backend, "mock");
+}
+
+#[test]
+fn a_key_may_ask_only_for_its_models_and_is_told_so_before_any_routing() {
+    let policy = KeyPolicy::from_json(json!({"name": "ci", "models": ["gpt-5*", "fast"]})).unwrap();
+    let config = config();
+    for (model, allowed) in
+        [("gpt-5", true), ("fast", true), ("claude-sonnet-4-5", false), ("no-route-for-this", false)]
+    {
+        let body = json!({"model": model, "messages": [{"role": "user", "content": "hi"}]}).to_string();
+        let secrets = [("OPENAI_API_KEY", "k"), ("ANTHROPIC_API_KEY", "k")];
+        let request =
+            Request { policy: Some(&policy), secrets: &secrets, ..Request::new(Dialect::OpenAiChat, body.as_bytes()) };
+        match request.attempt(&config, 0, Some("OPENAI_API_KEY")) {
+            Err(error) if !allowed => {
+                assert_eq!((error.status, error.code.as_deref()), (403, Some("model_not_allowed")));
+                assert!(error.message.contains(&format!("`{model}`")), "{}", error.message);
+            }
+            Err(error) => panic!("{model}: {error:?}"),
+            Ok(_) => assert!(allowed, "{model} is not the key's"),
+        }
+    }
+}
+
+#[test]
+fn a_metered_chat_stream_asks_for_its_usage_and_keeps_every_other_field() {
+    let body = json!({"model": "gpt-5", "stream": true, "stream_options": {"include_obfuscation": false},
+        "x-vendor": [1], "messages": [{"role": "user", "content": "hi"}]});
+    let body = body.to_string();
+    let secrets = [("OPENAI_API_KEY", "k")];
+    let request = Request { metered: true, secrets: &secrets, ..Request::new(Dialect::OpenAiChat, body.as_bytes()) };
+    let call = upstream(request.attempt(&config(), 0, Some("OPENAI_API_KEY")).unwrap());
+    let sent: Value = serde_json::from_slice(&call.body).unwrap();
+    assert_eq!(sent["stream_options"], json!({"include_obfuscation": false, "include_usage": true}));
+    assert_eq!(sent["x-vendor"], json!([1]));
+    assert!(call.exchange.unasked_usage && call.exchange.metered);
+    // Asked for by the client already: the body goes as it came.
+    let asked = json!({"model": "gpt-5", "stream": true, "stream_options": {"include_usage": true}, "messages": []});
+    let asked = asked.to_string();
+    let request = Request { metered: true, secrets: &secrets, ..Request::new(Dialect::OpenAiChat, asked.as_bytes()) };
+    let call = upstream(request.attempt(&config(), 0, Some("OPENAI_API_KEY")).unwrap());
+    assert_eq!((call.body.as_slice(), call.exchange.unasked_usage), (asked.as_bytes(), false));
+    // Not metered: untouched.
+    let request = Request { secrets: &secrets, ..Request::new(Dialect::OpenAiChat, body.as_bytes()) };
+    let call = upstream(request.attempt(&config(), 0, Some("OPENAI_API_KEY")).unwrap());
+    assert_eq!(call.body, body.as_bytes());
+}
+
+#[test]
+fn a_request_is_estimated_from_its_prompt_and_output_limit() {
+    let config = config();
+    let secret = |_: &str| None;
+    let header = |_: &str| None;
+    let body = json!({"model": "gpt-5", "max_tokens": 100, "messages": [{"role": "user", "content": "x".repeat(400)}]});
+    let body = body.to_string();
+    let inbound = Inbound {
+        dialect: Dialect::OpenAiChat,
+        operation: Operation::Generate,
+        model: None,
+        stream: None,
+        body: body.as_bytes(),
+        query: "",
+        header: &header,
+        secret: &secret,
+        now: 1,
+        random: 1,
+        policy: None,
+        metered: true,
+    };
+    let estimate = plan(&config, &inbound).unwrap().estimate(4096).unwrap();
+    assert_eq!(estimate.output_tokens, 100);
+    assert!((100..120).contains(&estimate.input_tokens), "{estimate:?}");
+    let body = json!({"model": "gpt-5", "messages": []}).to_string();
+    let inbound = Inbound { body: body.as_bytes(), ..inbound };
+    assert_eq!(plan(&config, &inbound).unwrap().estimate(4096).unwrap().output_tokens, 4096);
 }

@@ -10,7 +10,10 @@ use crate::config::Backend;
 use crate::error::ProxyError;
 use crate::{ir, sse};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::value::RawValue;
+use serde_json::{json, Map, Value};
+use std::borrow::Cow;
+use std::collections::BTreeMap;
 
 pub struct OpenAiChat;
 
@@ -103,5 +106,32 @@ impl Codec for OpenAiChat {
         } else {
             None
         }
+    }
+
+    fn with_usage_reported(&self, body: &[u8]) -> Result<Option<Vec<u8>>, ProxyError> {
+        let mut fields: BTreeMap<Cow<str>, &RawValue> = serde_json::from_slice(body).map_err(codec::invalid_request)?;
+        let mut options: Map<String, Value> = match fields.get("stream_options") {
+            Some(raw) if raw.get() != "null" => serde_json::from_str(raw.get()).map_err(codec::invalid_request)?,
+            _ => Map::new(),
+        };
+        if options.get("include_usage") == Some(&Value::Bool(true)) {
+            return Ok(None);
+        }
+        options.insert("include_usage".into(), Value::Bool(true));
+        let options = RawValue::from_string(Value::Object(options).to_string())
+            .map_err(|e| ProxyError::internal(e.to_string()))?;
+        fields.insert(Cow::Borrowed("stream_options"), &options);
+        codec::to_json(&fields).map(Some)
+    }
+
+    fn is_unasked_usage(&self, event: &sse::Event) -> bool {
+        #[derive(Deserialize)]
+        struct Peek<'a> {
+            #[serde(borrow, default)]
+            choices: Vec<&'a RawValue>,
+            #[serde(borrow)]
+            usage: Option<&'a RawValue>,
+        }
+        serde_json::from_str::<Peek>(&event.data).is_ok_and(|peek| peek.choices.is_empty() && peek.usage.is_some())
     }
 }

@@ -1,12 +1,18 @@
 //! Streams translated event by event as bytes arrive: SSE framing → the backend dialect's decoder
 //! → IR events → the client dialect's encoder → SSE bytes. Nothing waits for the whole answer,
 //! but for its start when another attempt could follow a failure (see `Transcoder::hold_start`).
+//! What the stream used is tallied on the way (`tally`).
+
+mod tally;
+
+pub use tally::{failure_class, StreamUsage};
 
 use crate::codec::{truncated, EndMark, StreamDecoder, StreamEncoder};
 use crate::dialect::Dialect;
 use crate::error::ProxyError;
 use crate::ir::{EmptyArguments, StreamEvent};
 use crate::sse;
+use tally::Tally;
 
 enum Mode {
     Translate {
@@ -18,15 +24,21 @@ enum Mode {
     /// Same dialect both sides: bytes go through untouched, and the framing is only watched to
     /// tell a complete answer from a cut-off one. Bytes of an event not yet complete are held
     /// back, so an error event can never be glued to half an event.
-    Passthrough { complete: bool, held: Vec<u8> },
+    Passthrough {
+        complete: bool,
+        held: Vec<u8>,
+        /// Events are decoded too while a start is held, to see content or an error come, and
+        /// all along when the stream is metered.
+        decoder: Option<Box<dyn StreamDecoder>>,
+        metered: bool,
+        /// The usage events the proxy asked for are left out (see `Codec::is_unasked_usage`).
+        strip_unasked_usage: bool,
+    },
 }
 
 /// The start of a stream, held back until its first content.
 struct Start {
     held: Vec<u8>,
-    /// A passthrough stream's events are decoded too while its start is held, to see content or
-    /// an error come.
-    watch: Option<Box<dyn StreamDecoder>>,
     failure: Option<ProxyError>,
 }
 
@@ -38,23 +50,60 @@ pub struct Transcoder {
     start: Option<Start>,
     /// Values no error event may repeat (the backend's credentials).
     secrets: Vec<String>,
+    tally: Tally,
+    /// The error the stream ended with.
+    failed: Option<ProxyError>,
 }
 
 impl Transcoder {
     pub fn translate(client: Dialect, decoder: Box<dyn StreamDecoder>, encoder: Box<dyn StreamEncoder>) -> Self {
         let mode = Mode::Translate { decoder, encoder, events: Vec::new(), empty_arguments: EmptyArguments::default() };
-        Self { client, parser: sse::Parser::new(), mode, finished: false, start: None, secrets: Vec::new() }
+        Self::new(client, mode)
     }
 
     pub fn passthrough(dialect: Dialect) -> Self {
+        let mode = Mode::Passthrough {
+            complete: false,
+            held: Vec::new(),
+            decoder: None,
+            metered: false,
+            strip_unasked_usage: false,
+        };
+        Self::new(dialect, mode)
+    }
+
+    fn new(client: Dialect, mode: Mode) -> Self {
         Self {
-            client: dialect,
+            client,
             parser: sse::Parser::new(),
-            mode: Mode::Passthrough { complete: false, held: Vec::new() },
+            mode,
             finished: false,
             start: None,
             secrets: Vec::new(),
+            tally: Tally::default(),
+            failed: None,
         }
+    }
+
+    /// What the stream used is wanted (`usage`): a stream passed through is decoded as well.
+    /// `strip_unasked_usage`: the proxy asked for the usage events, the client did not.
+    pub fn metered(mut self, strip_unasked_usage: bool) -> Self {
+        let client = self.client;
+        if let Mode::Passthrough { decoder, metered, strip_unasked_usage: strip, .. } = &mut self.mode {
+            decoder.get_or_insert_with(|| client.codec().decoder());
+            (*metered, *strip) = (true, strip_unasked_usage);
+        }
+        self
+    }
+
+    /// What the stream used, from its usage events (or an estimate, when it was cut).
+    pub fn usage(&self) -> Option<StreamUsage> {
+        self.tally.usage()
+    }
+
+    /// How the stream failed, if it did, for the usage record.
+    pub fn failure(&self) -> Option<String> {
+        self.failed.as_ref().map(failure_class)
     }
 
     /// Holds back everything until the answer's first content (a delta, or its finish): a failure
@@ -62,8 +111,11 @@ impl Transcoder {
     /// kept for `failure_before_content`, so that another attempt can serve the client instead.
     /// Only the preamble (`message_start`, `response.created`, …) is ever held, never content.
     pub fn hold_start(mut self) -> Self {
-        let watch = matches!(self.mode, Mode::Passthrough { .. }).then(|| self.client.codec().decoder());
-        self.start = Some(Start { held: Vec::new(), watch, failure: None });
+        let client = self.client;
+        if let Mode::Passthrough { decoder, .. } = &mut self.mode {
+            decoder.get_or_insert_with(|| client.codec().decoder());
+        }
+        self.start = Some(Start { held: Vec::new(), failure: None });
         self
     }
 
@@ -116,14 +168,20 @@ impl Transcoder {
         // Whether the answer's content has begun, for a held start.
         let mut content = false;
         match &mut self.mode {
-            Mode::Passthrough { complete, held } => {
+            Mode::Passthrough { complete, held, decoder, metered, strip_unasked_usage } => {
                 let mut last = false;
-                let mut watch = self.start.as_mut().and_then(|start| start.watch.as_mut());
+                let holding = self.start.is_some();
                 let mut seen = Vec::new();
                 parse(&mut |event| {
-                    if let Some(decoder) = watch.as_mut().filter(|_| failure.is_none() && !content) {
-                        failure = decoder.event(event.clone(), &mut seen).err();
-                        content = seen.iter().any(is_content);
+                    let watched = holding && !content && failure.is_none();
+                    if let Some(decoder) = decoder.as_mut().filter(|_| watched || *metered) {
+                        // Past the start, what the client gets is the upstream's bytes: an event
+                        // the decoder cannot read only goes uncounted.
+                        let read = decoder.event(event.clone(), &mut seen);
+                        if watched {
+                            failure = read.err();
+                            content = seen.iter().any(is_content);
+                        }
                     }
                     match client.codec().end_mark(&event) {
                         Some(EndMark::Last) => (*complete, last) = (true, true),
@@ -131,6 +189,7 @@ impl Transcoder {
                         None => {}
                     }
                 });
+                self.tally.see(&seen);
                 content |= input.is_none() && *complete;
                 match input {
                     Some(bytes) => {
@@ -155,6 +214,9 @@ impl Transcoder {
                     out.append(held);
                     self.finished = true;
                 }
+                if *strip_unasked_usage {
+                    out = tally::without_unasked_usage(client.codec(), out);
+                }
             }
             Mode::Translate { decoder, encoder, events, empty_arguments } => {
                 // Whatever follows the end marker or a failure is not read.
@@ -167,6 +229,7 @@ impl Transcoder {
                     failure = decoder.end(events).err();
                 }
                 content = events.iter().any(is_content);
+                self.tally.see(events);
                 empty_arguments.fill(events);
                 for event in events.drain(..) {
                     encoder.event(event, &mut out);
@@ -217,6 +280,7 @@ impl Transcoder {
             Mode::Translate { encoder, .. } => encoder.error(error, out),
             Mode::Passthrough { .. } => self.client.codec().write_stream_error(error, out),
         }
+        self.failed = Some(error.clone());
         self.finished = true;
     }
 }
@@ -238,93 +302,4 @@ fn last_event_end(bytes: &[u8], from: usize) -> Option<usize> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn through(transcoder: &mut Transcoder, bytes: &[u8], piece: usize) -> Vec<u8> {
-        let mut out: Vec<u8> = bytes.chunks(piece).flat_map(|chunk| transcoder.push(chunk)).collect();
-        out.extend(transcoder.end());
-        out
-    }
-
-    #[test]
-    fn a_passthrough_stream_ends_at_its_last_event_whatever_the_cut_and_line_ends() {
-        let lf = include_bytes!("../fixtures/wire/openai-chat-tool.sdkpy.sse");
-        let crlf = String::from_utf8_lossy(lf).replace('\n', "\r\n").into_bytes();
-        for recording in [lf.to_vec(), crlf] {
-            for piece in 1..8 {
-                let mut transcoder = Transcoder::passthrough(Dialect::OpenAiChat);
-                let out = through(&mut transcoder, &recording, piece);
-                // All of it, but for the `\n` of a CRLF blank line that came after `[DONE]` was read.
-                assert!(recording.starts_with(&out) && out.len() + 1 >= recording.len(), "pieces of {piece}");
-                assert!(transcoder.is_finished());
-            }
-        }
-        // The chunk that held the last event goes out as it came; nothing after it is read.
-        let mut transcoder = Transcoder::passthrough(Dialect::OpenAiChat);
-        let out = transcoder.push(b"data: [DONE]\n\ndata: {\"x\":1}\n\n");
-        assert_eq!(out, b"data: [DONE]\n\ndata: {\"x\":1}\n\n".to_vec());
-        assert!(transcoder.is_finished() && transcoder.push(b"data: more\n\n").is_empty());
-    }
-
-    #[test]
-    fn comment_lines_without_an_event_cannot_fill_a_passthrough_stream() {
-        let mut transcoder = Transcoder::passthrough(Dialect::Anthropic);
-        let comments = b": keep-alive\n".repeat(1024);
-        let mut out = Vec::new();
-        for _ in 0..(sse::MAX_EVENT_BYTES / comments.len() + 2) {
-            out.extend(transcoder.push(&comments));
-            if transcoder.is_finished() {
-                break;
-            }
-        }
-        assert!(transcoder.is_finished());
-        assert!(String::from_utf8_lossy(&out).contains("event: error"), "ends with an error event");
-    }
-
-    const MESSAGE_START: &[u8] = b"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude\",\"content\":[],\"usage\":{\"input_tokens\":1,\"output_tokens\":0}}}\n\nevent: ping\ndata: {\"type\":\"ping\"}\n\n";
-    const OVERLOADED: &[u8] =
-        b"event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n";
-
-    #[test]
-    fn a_held_start_gives_up_an_error_before_content_and_writes_nothing() {
-        let translated = || {
-            let encoder = Dialect::OpenAiChat.codec().encoder(&Default::default());
-            Transcoder::translate(Dialect::OpenAiChat, Dialect::Anthropic.codec().decoder(), encoder)
-        };
-        for mut transcoder in [Transcoder::passthrough(Dialect::Anthropic).hold_start(), translated().hold_start()] {
-            assert!(through(&mut transcoder, &[MESSAGE_START, OVERLOADED].concat(), 9).is_empty());
-            let failure = transcoder.failure_before_content().expect("the error, for another attempt");
-            assert_eq!((failure.status, failure.message.as_str()), (529, "Overloaded"));
-            assert!(transcoder.is_finished() && !transcoder.is_holding());
-        }
-        // Cut before any content: the same.
-        let mut transcoder = translated().hold_start();
-        assert!(through(&mut transcoder, MESSAGE_START, 5).is_empty());
-        assert_eq!(transcoder.failure_before_content(), Some(truncated()));
-    }
-
-    #[test]
-    fn a_held_start_is_released_whole_with_the_first_content() {
-        let recording = include_bytes!("../fixtures/wire/anthropic-tool-use.sdkpy.sse");
-        let mut transcoder = Transcoder::passthrough(Dialect::Anthropic).hold_start();
-        let mut out = Vec::new();
-        for chunk in recording.chunks(7) {
-            let piece = transcoder.push(chunk);
-            if transcoder.is_holding() {
-                assert!(piece.is_empty(), "nothing before the content");
-            }
-            out.extend(piece);
-        }
-        out.extend(transcoder.end());
-        assert_eq!(out, recording.to_vec(), "then every byte, in order");
-        assert_eq!(transcoder.failure_before_content(), None);
-        // An error after content is the client's error event, as without a held start.
-        let cut = &recording[..recording.len() / 2];
-        let mut transcoder = Transcoder::passthrough(Dialect::Anthropic).hold_start();
-        let out = through(&mut transcoder, cut, 64);
-        let text = String::from_utf8_lossy(&out);
-        assert!(text.starts_with("event: message_start") && text.contains("\n\nevent: error\n"), "{text}");
-        assert_eq!(transcoder.failure_before_content(), None);
-    }
-}
+mod tests;
