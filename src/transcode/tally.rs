@@ -120,7 +120,7 @@ mod tests {
         let text = b"data: a\n\ndata: b\r\n\r\n: c\rdata: d\r\r";
         let spans: Vec<&[u8]> = event_spans(text).into_iter().map(|s| &text[s]).collect();
         assert_eq!(spans, [&b"data: a\n\n"[..], b"data: b\r\n\r\n", b": c\rdata: d\r\r"]);
-        assert_eq!(event_spans(b"data: x\n"), [0..8], "an unterminated event is its own span");
+        assert_eq!(event_spans(b"data: x\n"), vec![0..8], "an unterminated event is its own span");
     }
 
     #[test]
