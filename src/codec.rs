@@ -88,6 +88,9 @@ pub trait StreamEncoder {
 
 /// A dialect, as the rest of the proxy knows it.
 pub trait Codec: Sync {
+    /// The dialect's name in usage records: `openai-chat`, `anthropic`, ….
+    fn name(&self) -> &'static str;
+
     // --- Where its clients call it -----------------------------------------------------------
 
     /// The endpoint a `POST` to `path` calls, if it is one of this dialect's.

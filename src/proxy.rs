@@ -86,6 +86,7 @@ pub struct LocalAnswer {
     pub body: Vec<u8>,
     pub backend: String,
     pub dropped: Vec<String>,
+    pub usage: Option<Usage>,
 }
 
 /// The two dialects of one call, and what translating between them needs of the client.
@@ -144,6 +145,11 @@ impl Plan<'_> {
     /// The model as the client named it.
     pub fn requested(&self) -> &str {
         &self.request.requested
+    }
+
+    /// The model after aliases.
+    pub fn model(&self) -> &str {
+        &self.request.model
     }
 
     /// Whether the answer is streamed.
@@ -314,6 +320,7 @@ fn estimate_tokens(inbound: &Inbound, target: &Target) -> Result<LocalAnswer, Pr
         backend: target.backend.name.clone(),
         estimated: true,
         dropped: Vec::new(),
+        usage: None,
     })
 }
 
@@ -323,6 +330,7 @@ fn answer_locally(inbound: &Inbound, request: &ClientRequest, target: &Target) -
     let mut ir = codec.request_to_ir(inbound.body)?;
     ir.model = target.model.to_string();
     let response = mock::answer(&ir, codec.answer_id(inbound.now));
+    let usage = Some(response.usage);
     let body = if request.stream {
         let mut encoder = codec.encoder(&request.context);
         let mut out = Vec::new();
@@ -334,7 +342,7 @@ fn answer_locally(inbound: &Inbound, request: &ClientRequest, target: &Target) -
         codec.response_from_ir(response, &request.context)?
     };
     let (backend, dropped) = (target.backend.name.clone(), ir.dropped);
-    Ok(LocalAnswer { stream: request.stream, estimated: false, body, backend, dropped })
+    Ok(LocalAnswer { stream: request.stream, estimated: false, body, backend, dropped, usage })
 }
 
 impl Exchange {
@@ -394,7 +402,12 @@ impl Exchange {
     }
 }
 
-/// `GET /v1/models`: aliases and exact model names, in the list shape of the client's dialect.
-pub fn models_list(config: &Config, dialect: Dialect) -> Option<serde_json::Value> {
-    dialect.codec().models_list(&config.listed_models())
+/// `GET /v1/models`: aliases and exact model names, in the list shape of the client's dialect;
+/// with an issued key's policy, only the models it may use.
+pub fn models_list(config: &Config, dialect: Dialect, policy: Option<&KeyPolicy>) -> Option<serde_json::Value> {
+    let mut models = config.listed_models();
+    if let Some(policy) = policy {
+        models.retain(|(id, _)| policy.allows_model(id, config.resolve_alias(id).unwrap_or(id)));
+    }
+    dialect.codec().models_list(&models)
 }

@@ -81,9 +81,66 @@ pub struct Record {
     pub attempts: u32,
     /// What went wrong, when something did (`status 503`, `timeout`, `cut`, …).
     pub error: Option<String>,
+    /// The tokens are the answer's own report; otherwise (a stream cut short) an estimate.
+    pub usage_reported: bool,
+}
+
+/// The columns of the `usage` table (see `migrations/`), in the order of `Record::values`.
+const COLUMNS: [&str; 19] = [
+    "at_ms",
+    "key_id",
+    "client",
+    "endpoint",
+    "backend",
+    "model_asked",
+    "model_sent",
+    "status",
+    "streamed",
+    "input_tokens",
+    "output_tokens",
+    "cached_tokens",
+    "reasoning_tokens",
+    "cost_usd",
+    "ttfb_ms",
+    "total_ms",
+    "attempts",
+    "error",
+    "usage_reported",
+];
+
+/// The statement that stores a record; its bindings are `Record::values`.
+pub fn insert_statement() -> String {
+    let marks: Vec<String> = (1..=COLUMNS.len()).map(|i| format!("?{i}")).collect();
+    format!("INSERT INTO usage ({}) VALUES ({})", COLUMNS.join(", "), marks.join(", "))
 }
 
 impl Record {
+    /// The record's values, column by column (see `insert_statement`).
+    pub fn values(&self) -> Vec<serde_json::Value> {
+        use serde_json::json;
+        vec![
+            json!(self.at_ms),
+            json!(self.key_id),
+            json!(self.client),
+            json!(self.endpoint),
+            json!(self.backend),
+            json!(self.model_asked),
+            json!(self.model_sent),
+            json!(self.status),
+            json!(u8::from(self.streamed)),
+            json!(self.input_tokens),
+            json!(self.output_tokens),
+            json!(self.cached_tokens),
+            json!(self.reasoning_tokens),
+            json!(self.cost_usd),
+            json!(self.ttfb_ms),
+            json!(self.total_ms),
+            json!(self.attempts),
+            json!(self.error),
+            json!(u8::from(self.usage_reported)),
+        ]
+    }
+
     pub fn set_usage(&mut self, usage: &Usage, prices: &Prices) {
         self.input_tokens = usage.input_tokens;
         self.output_tokens = usage.output_tokens;
@@ -107,7 +164,7 @@ pub fn group_column(group: &str) -> Option<&'static str> {
 }
 
 /// The query of `GET /admin/usage`: totals grouped by `group` (or one total) over `[from, to)`;
-/// its two bindings are the range's ends.
+/// its bindings are the range's ends and a key id, or null for every key.
 pub fn summary_query(group: Option<&str>) -> Result<String, String> {
     let column = match group {
         None => "'all'",
@@ -119,7 +176,7 @@ pub fn summary_query(group: Option<&str>) -> Result<String, String> {
          SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens, SUM(cached_tokens) AS cached_tokens, \
          SUM(reasoning_tokens) AS reasoning_tokens, SUM(cost_usd) AS cost_usd, COUNT(cost_usd) AS priced, \
          AVG(ttfb_ms) AS ttfb_ms_avg, AVG(total_ms) AS total_ms_avg, MAX(total_ms) AS total_ms_max \
-         FROM usage WHERE at_ms >= ?1 AND at_ms < ?2 GROUP BY grp ORDER BY grp"
+         FROM usage WHERE at_ms >= ?1 AND at_ms < ?2 AND (?3 IS NULL OR key_id = ?3) GROUP BY grp ORDER BY grp"
     ))
 }
 
@@ -154,6 +211,15 @@ mod tests {
             Price { input: -1.0, output: 0.0, cache_read: None, cache_write: None },
         )]));
         assert!(bad.unwrap_err().starts_with("prices.m"));
+    }
+
+    #[test]
+    fn a_record_has_a_value_for_each_column() {
+        let record = Record { streamed: true, cost_usd: None, ..Record::default() };
+        let values = record.values();
+        assert_eq!(values.len(), COLUMNS.len());
+        assert_eq!(insert_statement().matches('?').count(), COLUMNS.len());
+        assert_eq!((&values[8], &values[13]), (&serde_json::json!(1), &serde_json::Value::Null), "no price: null");
     }
 
     #[test]

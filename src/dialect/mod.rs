@@ -41,6 +41,10 @@ impl Dialect {
         }
     }
 
+    pub fn name(self) -> &'static str {
+        self.codec().name()
+    }
+
     /// The endpoint a `POST` to `path` calls, if any.
     pub fn endpoint(path: &str) -> Option<Endpoint> {
         Self::ALL.into_iter().find_map(|dialect| dialect.codec().endpoint(path).map(|call| Endpoint { dialect, call }))

@@ -241,7 +241,8 @@ impl Reasoning {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Usage {
     /// All prompt tokens, cached ones included.
     pub input_tokens: u64,

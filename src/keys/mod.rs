@@ -8,7 +8,7 @@ mod meter;
 pub mod object;
 mod policy;
 
-pub use meter::{Admission, Denial, DenialReason, Entry, Meter, Window, WINDOW_MS};
+pub use meter::{Admission, Denial, DenialReason, Entry, Meter, Window, UNSETTLED_KEPT_MS, WINDOW_MS};
 pub use policy::{KeyPolicy, Period};
 
 use sha2::{Digest, Sha256};
@@ -29,12 +29,20 @@ pub fn new_key(random: &[u8; ID_LEN + SECRET_LEN]) -> (String, String) {
     (id, key)
 }
 
+fn shaped(part: &str, len: usize) -> bool {
+    part.len() == len && part.bytes().all(|b| ALPHABET.contains(&b))
+}
+
 /// The id of an issued key, if `presented` has the shape of one.
 pub fn id_of(presented: &str) -> Option<&str> {
     let rest = presented.strip_prefix(PREFIX)?;
     let (id, secret) = rest.split_once('-')?;
-    let shaped = |part: &str, len: usize| part.len() == len && part.bytes().all(|b| ALPHABET.contains(&b));
     (shaped(id, ID_LEN) && shaped(secret, SECRET_LEN)).then_some(id)
+}
+
+/// Whether `id` has the shape of a key's id.
+pub fn is_id(id: &str) -> bool {
+    shaped(id, ID_LEN)
 }
 
 /// The stored form of a key: hex SHA-256.
@@ -58,6 +66,7 @@ mod tests {
         let (id, key) = new_key(&random);
         assert!(key.starts_with("sk-llmp-") && key.len() == 8 + 12 + 1 + 40, "{key}");
         assert_eq!(id_of(&key), Some(id.as_str()));
+        assert!(is_id(&id) && !is_id("../../x") && !is_id(&key));
         let stored = hash(&key);
         assert_eq!(stored.len(), 64);
         assert!(!stored.contains(&key[8..]), "the hash is not the key");

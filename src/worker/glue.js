@@ -108,9 +108,10 @@ export async function drain(stream) {
  * upstream is read only when the client wants more. A read that waits longer than `idleMs` ends
  * the stream with the transcoder's timeout event; so does a failed read, with its failure. The
  * stream closes as soon as the transcoder has written the last event, and the upstream is then
- * cancelled, whether or not it closed its end.
+ * cancelled, whether or not it closed its end. However it ends, `onEnd` is called once with what
+ * the stream used (the transcoder's summary), just before the transcoder is freed.
  */
-export function transcoded(reader, transcoder, idleMs, first) {
+export function transcoded(reader, transcoder, idleMs, first, onEnd) {
   // `first` is a view of wasm memory, valid only during this call: it is copied.
   let pending = first.byteLength > 0 ? first.slice() : null;
   let closed = false;
@@ -119,10 +120,11 @@ export function transcoded(reader, transcoder, idleMs, first) {
   let timer = 0;
   let controller;
 
-  const release = () => {
+  const release = (clientGone) => {
     if (closed) return;
     closed = true;
     clearTimeout(timer);
+    onEnd(transcoder.summary(clientGone));
     transcoder.free();
     reader.cancel().catch(() => {});
   };
@@ -133,7 +135,7 @@ export function transcoded(reader, transcoder, idleMs, first) {
     if (closed) return;
     send(bytes);
     controller.close();
-    release();
+    release(false);
   };
   const watch = () => {
     if (closed) return;
@@ -178,7 +180,7 @@ export function transcoded(reader, transcoder, idleMs, first) {
       },
       cancel() {
         // The client went away.
-        release();
+        release(true);
       },
     },
     { highWaterMark: 0 },

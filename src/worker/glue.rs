@@ -23,7 +23,13 @@ extern "C" {
     #[wasm_bindgen(js_name = release)]
     fn release_reader(reader: &JsValue);
     #[wasm_bindgen(js_name = transcoded)]
-    fn transcoded_stream(reader: &JsValue, transcoder: StreamTranscoder, idle_ms: f64, first: &[u8]) -> ReadableStream;
+    fn transcoded_stream(
+        reader: &JsValue,
+        transcoder: StreamTranscoder,
+        idle_ms: f64,
+        first: &[u8],
+        on_end: &js_sys::Function,
+    ) -> ReadableStream;
 }
 
 /// Sends `request`; None when its response headers took longer than `ms`.
@@ -78,10 +84,32 @@ impl Body {
     }
 
     /// The rest of the body as the client's stream, translated as it is pulled, after `first`
-    /// (see `glue.js`).
-    pub fn transcoded(self, transcoder: Transcoder, idle_ms: u64, first: &[u8]) -> ReadableStream {
+    /// (see `glue.js`); and what the stream used, once it has ended, however it ended.
+    pub fn transcoded(self, transcoder: Transcoder, idle_ms: u64, first: &[u8]) -> (ReadableStream, StreamEnd) {
         let transcoder = StreamTranscoder { transcoder, idle_seconds: idle_ms / 1000 };
-        transcoded_stream(&self.0, transcoder, idle_ms as f64, first)
+        let mut on_end = None;
+        let ended = js_sys::Promise::new(&mut |resolve, _reject| on_end = Some(resolve));
+        let on_end = on_end.expect("a Promise runs its executor at once");
+        (transcoded_stream(&self.0, transcoder, idle_ms as f64, first, &on_end), StreamEnd(ended))
+    }
+}
+
+/// What a stream used and how it ended, as its transcoder summed it up.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct StreamSummary {
+    pub usage: Option<crate::ir::Usage>,
+    /// The usage is the stream's own report, not an estimate.
+    pub reported: bool,
+    pub error: Option<String>,
+}
+
+/// The end of a client's stream, to wait for.
+pub struct StreamEnd(js_sys::Promise);
+
+impl StreamEnd {
+    pub async fn summary(self) -> StreamSummary {
+        let summary = wasm_bindgen_futures::JsFuture::from(self.0).await.ok().and_then(|value| value.as_string());
+        summary.and_then(|text| serde_json::from_str(&text).ok()).unwrap_or_default()
     }
 }
 
@@ -131,5 +159,21 @@ impl StreamTranscoder {
     #[wasm_bindgen(getter)]
     pub fn finished(&self) -> bool {
         self.transcoder.is_finished()
+    }
+
+    /// What the stream used and how it ended (`StreamSummary`, as JSON); `client_gone`: the
+    /// client cancelled it.
+    pub fn summary(&self, client_gone: bool) -> String {
+        let counted = self.transcoder.usage();
+        let error = match self.transcoder.failure() {
+            None if client_gone && !self.transcoder.is_finished() => Some("client gone".to_string()),
+            failure => failure,
+        };
+        serde_json::json!({
+            "usage": counted.map(|c| c.usage),
+            "reported": counted.is_some_and(|c| c.reported),
+            "error": error,
+        })
+        .to_string()
     }
 }

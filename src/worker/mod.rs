@@ -1,15 +1,21 @@
 //! The Cloudflare Workers shell: HTTP routing, client auth, the KV config, secrets, the upstream
 //! fetch and stream wiring. Every decision is made by the pure core.
 
+mod admin;
+mod call;
 mod glue;
 mod google_auth;
+mod issued;
+mod key_object;
+mod record;
 mod upstream;
 
 use crate::config::Config;
-use crate::dialect::{Dialect, Endpoint};
+use crate::dialect::Dialect;
 use crate::error::{ErrorKind, ProxyError};
+use crate::keys::KeyPolicy;
 use crate::limits::Limits;
-use crate::proxy::{self, Inbound};
+use crate::proxy;
 use std::cell::RefCell;
 use std::rc::Rc;
 use worker::{event, Context, Env, Headers, Method, Request, Response, ResponseBody};
@@ -23,7 +29,7 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Respo
     console_error_panic_hook::set_once();
     match handle(&mut req, &env, &ctx).await {
         Ok(response) => Ok(response),
-        Err(error) => error_response(&error, error_dialect(&req)),
+        Err(error) => error_response(&error, error_dialect(&req), &[]),
     }
 }
 
@@ -51,11 +57,14 @@ async fn handle(req: &mut Request, env: &Env, ctx: &Context) -> Result<Response,
     }
     let url = req.url().map_err(|e| ProxyError::invalid(format!("the request URL is not valid: {e}")))?;
     let query = url.query().unwrap_or("").to_string();
-    authorize(req, env, &query, url.host_str().unwrap_or(""))?;
     let limits = Limits::from_vars(|name| string_binding(env, name))?;
+    if path == "/admin" || path.starts_with("/admin/") {
+        return admin::handle(req, env, &path, &query, &limits).await;
+    }
+    let caller = authorize(req, env, &query, url.host_str().unwrap_or("")).await?;
     let called = Dialect::endpoint(&path);
     if let Some(endpoint) = called.clone().filter(|_| method == Method::Post) {
-        return call(req, env, ctx, &limits, endpoint, &query).await;
+        return call::call(req, env, ctx, &limits, endpoint, &query, caller).await;
     }
     if (&method, path.as_str()) == (&Method::Get, "/status") {
         let config = load_config(env, &limits).await?;
@@ -67,7 +76,8 @@ async fn handle(req: &mut Request, env: &Env, ctx: &Context) -> Result<Response,
     match (method, listing) {
         (Method::Get, Some(dialect)) => {
             let config = load_config(env, &limits).await?;
-            let list = proxy::models_list(&config, dialect).ok_or_else(|| ProxyError::not_found("no model list"))?;
+            let list = proxy::models_list(&config, dialect, caller.policy())
+                .ok_or_else(|| ProxyError::not_found("no model list"))?;
             json_response(200, list.to_string().as_bytes(), &[])
         }
         _ if listing.is_some() || called.is_some() => {
@@ -77,17 +87,52 @@ async fn handle(req: &mut Request, env: &Env, ctx: &Context) -> Result<Response,
     }
 }
 
-fn authorize(req: &Request, env: &Env, query: &str, host: &str) -> Result<(), ProxyError> {
+/// Who is calling.
+pub enum Caller {
+    /// No key is configured, and the request may come without one.
+    Anonymous,
+    /// One of the `LLMPROXY_API_KEY` keys: unrestricted.
+    Static,
+    /// A key the proxy issued, with its policy and limits.
+    Issued(issued::Caller),
+}
+
+impl Caller {
+    /// The caller in usage records.
+    fn record_id(&self) -> String {
+        match self {
+            Self::Anonymous => "anonymous".into(),
+            Self::Static => "static".into(),
+            Self::Issued(caller) => caller.id.clone(),
+        }
+    }
+
+    fn policy(&self) -> Option<&KeyPolicy> {
+        match self {
+            Self::Issued(caller) => Some(&caller.policy),
+            _ => None,
+        }
+    }
+}
+
+async fn authorize(req: &Request, env: &Env, query: &str, host: &str) -> Result<Caller, ProxyError> {
+    let presented = crate::auth::presented_key(|name| header(req, name), query);
+    if let Some(id) = presented.as_deref().and_then(crate::keys::id_of) {
+        let presented = presented.as_deref().unwrap_or_default();
+        return issued::caller(env, id, presented).await.map(Caller::Issued);
+    }
     let Some(keys) = string_binding(env, "LLMPROXY_API_KEY") else {
         let anonymous = string_binding(env, "LLMPROXY_ALLOW_ANONYMOUS").is_some_and(|v| v.trim() == "true");
         if anonymous || crate::auth::is_local(host, header(req, "cf-connecting-ip").as_deref()) {
-            return Ok(());
+            return Ok(Caller::Anonymous);
+        }
+        if string_binding(env, "LLMPROXY_ADMIN_KEY").is_some() {
+            return Err(ProxyError::new(401, ErrorKind::Authentication, "an API key issued by this proxy is required"));
         }
         return Err(ProxyError::new(401, ErrorKind::Authentication, crate::auth::NO_KEY_CONFIGURED));
     };
-    let presented = crate::auth::presented_key(|name| header(req, name), query);
     if crate::auth::is_authorized(&keys, presented.as_deref()) {
-        Ok(())
+        Ok(Caller::Static)
     } else {
         let what = if presented.is_some() { "the API key is not valid" } else { "an API key is required" };
         Err(ProxyError::new(401, ErrorKind::Authentication, what))
@@ -126,7 +171,7 @@ async fn load_config(env: &Env, limits: &Limits) -> Result<Rc<Config>, ProxyErro
 
 /// The request body, counted as it is read: past the limit it is a 413, whether or not the client
 /// said its length.
-async fn read_body(req: &mut Request, limits: &Limits) -> Result<Vec<u8>, ProxyError> {
+pub(crate) async fn read_body(req: &mut Request, limits: &Limits) -> Result<Vec<u8>, ProxyError> {
     let limit = limits.max_body_bytes;
     let too_large =
         || ProxyError::new(413, ErrorKind::PayloadTooLarge, format!("the request body is larger than {limit} bytes"));
@@ -146,32 +191,6 @@ async fn read_body(req: &mut Request, limits: &Limits) -> Result<Vec<u8>, ProxyE
         return Err(too_large());
     }
     Ok(body)
-}
-
-async fn call(
-    req: &mut Request,
-    env: &Env,
-    ctx: &Context,
-    limits: &Limits,
-    endpoint: Endpoint,
-    query: &str,
-) -> Result<Response, ProxyError> {
-    let body = read_body(req, limits).await?;
-    let config = load_config(env, limits).await?;
-    let inbound = Inbound {
-        dialect: endpoint.dialect,
-        operation: endpoint.call.operation,
-        model: endpoint.call.model.as_deref(),
-        stream: endpoint.call.stream,
-        body: &body,
-        query,
-        header: &|name| header(req, name),
-        secret: &|name| string_binding(env, name),
-        now: (js_sys::Date::now() / 1000.0) as u64,
-        random: (js_sys::Math::random() * 9_007_199_254_740_992.0) as u64,
-    };
-    let plan = proxy::plan(&config, &inbound)?;
-    upstream::serve(plan, &config.breaker, env, ctx, limits).await
 }
 
 fn meta_headers(backend: &str, dropped: &[String]) -> Vec<(&'static str, String)> {
@@ -204,7 +223,7 @@ fn json_response(status: u16, body: &[u8], meta: &[(&str, String)]) -> Result<Re
     with_headers(response.with_status(status), "application/json", meta)
 }
 
-fn error_response(error: &ProxyError, dialect: Dialect) -> worker::Result<Response> {
-    json_response(error.status, dialect.error_body(error).as_bytes(), &[])
+fn error_response(error: &ProxyError, dialect: Dialect, meta: &[(&str, String)]) -> worker::Result<Response> {
+    json_response(error.status, dialect.error_body(error).as_bytes(), meta)
         .or_else(|_| Response::error(error.message.clone(), 500))
 }

@@ -7,6 +7,7 @@
 use super::{glue, google_auth, json_response, meta_headers, stream_response};
 use crate::config::{Backend, BreakerPolicy};
 use crate::error::ProxyError;
+use crate::ir::Usage;
 use crate::limits::Limits;
 use crate::proxy::{Attempt, LocalAnswer, Plan, UpstreamCall};
 use crate::resilience::{self, Attempts, Breakers, Failure, FailureClass, KeyRing, Next};
@@ -41,6 +42,30 @@ enum Answer {
     Error(ProxyError),
 }
 
+/// What serving a request came to: the response for the client, and, for its usage record and its
+/// key's meter, how it was served.
+pub struct Served {
+    pub response: Response,
+    /// The backend and model of the last attempt.
+    pub backend: String,
+    pub model: String,
+    pub attempts: u32,
+    pub status: u16,
+    /// The class of the last failure, when no attempt served the client.
+    pub error: Option<String>,
+    /// What a whole answer used.
+    pub usage: Option<Usage>,
+    /// The end of a streamed answer, with what it used.
+    pub stream_end: Option<glue::StreamEnd>,
+}
+
+/// An attempt that served the client.
+struct Answered {
+    response: Response,
+    usage: Option<Usage>,
+    stream_end: Option<glue::StreamEnd>,
+}
+
 impl Failed {
     fn error(class: FailureClass, error: ProxyError) -> Self {
         Self { failure: Failure { class, retry_after_ms: None }, answer: Answer::Error(error) }
@@ -53,22 +78,22 @@ fn now() -> f64 {
 
 /// Serves a planned request: attempts along its chain until one serves the client, or none can.
 pub async fn serve(
-    plan: Plan<'_>,
+    plan: &Plan<'_>,
     breaker: &BreakerPolicy,
     env: &Env,
     ctx: &Context,
     limits: &Limits,
-) -> Result<Response, ProxyError> {
+) -> Result<Served, ProxyError> {
     let seed = (js_sys::Math::random() * 9_007_199_254_740_992.0) as u64;
     let mut attempts = Attempts::new(&plan.chain, now(), seed);
     let mut allowed =
         |backend: &Backend| BACKENDS.with_borrow_mut(|(breakers, _)| breakers.allows(&backend.name, breaker, now()));
     let mut next = attempts.first(&mut allowed);
-    let mut last: Option<(Failed, String)> = None;
+    let mut last: Option<(Failed, &Backend, String)> = None;
     loop {
         let Next::Try { target, wait_ms } = next else {
             return match last {
-                Some((failed, model)) => given_up(failed, &plan, &model, attempts.count()),
+                Some((failed, backend, model)) => given_up(failed, plan, &backend.name, model, attempts.count()),
                 None => Err(ProxyError::bad_gateway("no target could be tried")),
             };
         };
@@ -77,15 +102,25 @@ pub async fn serve(
         }
         let backend = plan.chain.targets[target].backend;
         let key = BACKENDS.with_borrow_mut(|(_, keys)| keys.pick(backend, now()).map(str::to_string));
+        let model = plan.chain.targets[target].model.clone();
         let call = match plan.attempt(target, key.as_deref())? {
-            Attempt::Local(answer) => return local(answer, &plan.chain.targets[target].model, attempts.count()),
+            Attempt::Local(answer) => return local(answer, model, attempts.count()),
             Attempt::Upstream(call) => call,
         };
-        let model = plan.chain.targets[target].model.clone();
         match attempt(call, attempts.may_follow(), env, ctx, limits).await {
-            Ok(response) => {
+            Ok(answered) => {
                 BACKENDS.with_borrow_mut(|(breakers, _)| breakers.success(&backend.name, now()));
-                return with_attempt_headers(response, &model, attempts.count());
+                let status = answered.response.status_code();
+                return Ok(Served {
+                    response: with_attempt_headers(answered.response, &model, attempts.count())?,
+                    backend: backend.name.clone(),
+                    model,
+                    attempts: attempts.count(),
+                    status,
+                    error: None,
+                    usage: answered.usage,
+                    stream_end: answered.stream_end,
+                });
             }
             Err(failed) => {
                 BACKENDS.with_borrow_mut(|(breakers, keys)| {
@@ -100,7 +135,7 @@ pub async fn serve(
                     }
                 });
                 next = attempts.after(&failed.failure, now(), &mut allowed);
-                last = Some((failed, model));
+                last = Some((failed, backend, model));
             }
         }
     }
@@ -111,7 +146,7 @@ pub fn status<'a>(backends: impl Iterator<Item = &'a str>, breaker: &BreakerPoli
     BACKENDS.with_borrow(|(breakers, _)| breakers.status(backends, breaker, now()))
 }
 
-fn local(answer: LocalAnswer, model: &str, attempts: u32) -> Result<Response, ProxyError> {
+fn local(answer: LocalAnswer, model: String, attempts: u32) -> Result<Served, ProxyError> {
     let mut meta = meta_headers(&answer.backend, &answer.dropped);
     if answer.estimated {
         meta.push(("x-llmproxy-estimate", "true".into()));
@@ -122,19 +157,38 @@ fn local(answer: LocalAnswer, model: &str, attempts: u32) -> Result<Response, Pr
     } else {
         json_response(200, &answer.body, &meta)?
     };
-    with_attempt_headers(response, model, attempts)
+    Ok(Served {
+        response: with_attempt_headers(response, &model, attempts)?,
+        backend: answer.backend,
+        model,
+        attempts,
+        status: 200,
+        error: None,
+        usage: answer.usage,
+        stream_end: None,
+    })
 }
 
 /// The last failure, as the client is told it once no attempt is left: the upstream's own error
 /// answer and status (a 429 stays a 429, with its `Retry-After`), or the proxy's error.
-fn given_up(failed: Failed, plan: &Plan, model: &str, attempts: u32) -> Result<Response, ProxyError> {
+fn given_up(failed: Failed, plan: &Plan, backend: &str, model: String, attempts: u32) -> Result<Served, ProxyError> {
+    let error = Some(failed.failure.class.name());
     let (status, body, meta) = match failed.answer {
         Answer::Error(error) => (error.status, plan.client().error_body(&error).into_bytes(), Vec::new()),
         Answer::Upstream { status, body, retry_after } => {
             (status, body, retry_after.map(|value| ("retry-after", value)).into_iter().collect())
         }
     };
-    with_attempt_headers(json_response(status, &body, &meta)?, model, attempts)
+    Ok(Served {
+        response: with_attempt_headers(json_response(status, &body, &meta)?, &model, attempts)?,
+        backend: backend.to_string(),
+        model,
+        attempts,
+        status,
+        error,
+        usage: None,
+        stream_end: None,
+    })
 }
 
 fn with_attempt_headers(response: Response, model: &str, attempts: u32) -> Result<Response, ProxyError> {
@@ -154,7 +208,7 @@ async fn attempt(
     env: &Env,
     ctx: &Context,
     limits: &Limits,
-) -> Result<Response, Failed> {
+) -> Result<Answered, Failed> {
     let headers = Headers::new();
     for (name, value) in &call.headers {
         headers.set(name, value).map_err(|_| {
@@ -248,11 +302,13 @@ async fn attempt(
                 return Err(failed);
             }
         };
-        let stream = body.transcoded(transcoder, limits.idle_ms, &first);
+        let (stream, end) = body.transcoded(transcoder, limits.idle_ms, &first);
         let response = Response::from_body(ResponseBody::Stream(stream)).map_err(|e| {
             Failed::error(FailureClass::Status(500), ProxyError::internal(format!("could not build the response: {e}")))
         })?;
-        return stream_response(response, &meta).map_err(|error| Failed::error(FailureClass::Status(500), error));
+        let response =
+            stream_response(response, &meta).map_err(|error| Failed::error(FailureClass::Status(500), error))?;
+        return Ok(Answered { response, usage: None, stream_end: Some(end) });
     }
     let bytes = read_answer(body, MAX_ANSWER_BYTES, limits).await.map_err(|error| {
         let class = if error.status == 504 { FailureClass::Timeout } else { FailureClass::Connection };
@@ -262,9 +318,11 @@ async fn attempt(
         let error = ProxyError::bad_gateway(format!("the upstream's answer is larger than {MAX_ANSWER_BYTES} bytes"));
         return Err(Failed::error(FailureClass::Status(502), error));
     }
-    let body = if exchange.is_passthrough() { Ok(bytes) } else { exchange.translate_response(&bytes) };
-    let body = body.map_err(|error| Failed::error(FailureClass::Status(error.status), error))?;
-    json_response(status, &body, &meta).map_err(|error| Failed::error(FailureClass::Status(500), error))
+    let (body, usage) =
+        exchange.answer(bytes).map_err(|error| Failed::error(FailureClass::Status(error.status), error))?;
+    let response =
+        json_response(status, &body, &meta).map_err(|error| Failed::error(FailureClass::Status(500), error))?;
+    Ok(Answered { response, usage, stream_end: None })
 }
 
 /// Reads a held stream's start until its first content: what the client gets first. A failure

@@ -3,7 +3,7 @@
 // subrequest the worker makes is answered here: nothing leaves the machine.
 
 import { Log, LogLevel, Miniflare } from "miniflare";
-import { readFileSync } from "node:fs";
+import { readFileSync, readdirSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 
@@ -13,6 +13,14 @@ const BUILD = `${ROOT}build`;
 // The newest date the workerd bundled with miniflare 4.20260730.0 accepts (its release date plus a
 // week); wrangler.toml's later date would make it refuse to start.
 export const COMPATIBILITY_DATE = "2026-08-06";
+// The bindings of a team gateway, as wrangler.toml has them: each issued key's Durable Object and
+// the usage database, which `startWorker({ gateway: true })` migrates as `wrangler d1 migrations
+// apply` would.
+export const GATEWAY = {
+  durableObjects: { KEYS: { className: "IssuedKey", useSQLite: true } },
+  d1Databases: ["DB"],
+};
+const MIGRATIONS = `${ROOT}migrations`;
 // Longest wait for anything the worker or Miniflare does, unless a caller asks for another.
 export const TIMEOUT_MS = 10_000;
 const START_TIMEOUT_MS = 30_000;
@@ -65,14 +73,15 @@ export function withTimeout(promise, ms, what) {
  * replaced at any time through `worker.upstream`. `miniflare` holds further Miniflare options
  * (durableObjects, d1Databases, ratelimits, log, …), given both as shared and as this worker's
  * options so either kind takes effect; they override the harness's own, and a `script` or
- * `scriptPath` among them runs instead of the built worker.
+ * `scriptPath` among them runs instead of the built worker. `gateway` adds the GATEWAY bindings.
  *
  * A test file starts its worker at its top level, `const worker = await startWorker(…)` with
  * `after(() => worker.dispose())`, not in a `before` hook: when a name pattern filters out every
  * test of a file, node runs `after` without waiting for `before`, which would leave it running.
  */
-export async function startWorker({ vars = {}, config, upstream = unscripted, miniflare = {} } = {}) {
+export async function startWorker({ vars = {}, config, upstream = unscripted, miniflare = {}, gateway = false } = {}) {
   const worker = new Worker(upstream);
+  if (gateway) miniflare = { ...GATEWAY, ...miniflare };
   const log = process.env.LLMPROXY_MF_LOG ? new Log(LogLevel.DEBUG) : undefined;
   worker.mf = new Miniflare({
     ...(log && { log }),
@@ -100,6 +109,7 @@ export async function startWorker({ vars = {}, config, upstream = unscripted, mi
   try {
     await withTimeout(worker.mf.ready, START_TIMEOUT_MS, "starting Miniflare");
     if (config !== undefined) await worker.putConfig(config);
+    if (gateway) await worker.migrate();
   } catch (error) {
     await worker.dispose();
     throw error;
@@ -134,6 +144,16 @@ class Worker {
   async deleteConfig() {
     const kv = await this.mf.getKVNamespace("CONFIG");
     await withTimeout(kv.delete("config"), TIMEOUT_MS, "deleting the config from KV");
+  }
+
+  /** Applies migrations/*.sql to the DB database, in order. */
+  async migrate() {
+    const db = await this.mf.getD1Database("DB");
+    for (const file of readdirSync(MIGRATIONS).filter((name) => name.endsWith(".sql")).sort()) {
+      const text = readFileSync(`${MIGRATIONS}/${file}`, "utf8").replace(/--.*$/gm, "");
+      const statements = text.split(";").map((statement) => statement.trim()).filter(Boolean);
+      await withTimeout(db.batch(statements.map((statement) => db.prepare(statement))), TIMEOUT_MS, `applying ${file}`);
+    }
   }
 
   /** Sends a request to the worker; `path` is joined to http://localhost unless it is a URL. */

@@ -15,6 +15,10 @@ use serde_json::{json, Value};
 pub struct Anthropic;
 
 impl Codec for Anthropic {
+    fn name(&self) -> &'static str {
+        "anthropic"
+    }
+
     fn endpoint(&self, path: &str) -> Option<Call> {
         match path {
             "/v1/messages" => return Some(Call::of(Operation::Generate)),

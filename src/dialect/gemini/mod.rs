@@ -26,6 +26,10 @@ fn method(name: &str) -> Option<(Operation, bool)> {
 }
 
 impl Codec for Gemini {
+    fn name(&self) -> &'static str {
+        "gemini"
+    }
+
     /// The model is in the path; google-genai for Python calls `/v1`, the rest `/v1beta`, and
     /// agents set up for Vertex call Google's publisher paths.
     fn endpoint(&self, path: &str) -> Option<Call> {

@@ -18,6 +18,10 @@ use std::collections::BTreeMap;
 pub struct OpenAiChat;
 
 impl Codec for OpenAiChat {
+    fn name(&self) -> &'static str {
+        "openai-chat"
+    }
+
     fn endpoint(&self, path: &str) -> Option<Call> {
         (path == "/v1/chat/completions").then(|| Call::of(Operation::Generate))
     }

@@ -15,6 +15,10 @@ use serde_json::{json, Value};
 pub struct OpenAiResponses;
 
 impl Codec for OpenAiResponses {
+    fn name(&self) -> &'static str {
+        "openai-responses"
+    }
+
     fn endpoint(&self, path: &str) -> Option<Call> {
         (path == "/v1/responses").then(|| Call::of(Operation::Generate))
     }
