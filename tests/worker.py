@@ -34,6 +34,7 @@ class Worker:
             'name = "llmproxy-test"',
             f'main = "{ROOT / "build" / "index.js"}"',
             'compatibility_date = "2026-10-01"',
+            'compatibility_flags = ["enable_request_signal"]',
             "[[kv_namespaces]]",
             'binding = "CONFIG"',
             'id = "llmproxy-test-config"',

@@ -108,7 +108,9 @@ impl Metered<'_> {
         let plan = proxy::plan(&config, &inbound)?;
         record.model_asked = plan.requested().to_string();
         record.streamed = plan.is_stream();
-        let serve = upstream::serve(&plan, &config.breaker, env, self.ctx, limits);
+        // Aborted when the client leaves (the `enable_request_signal` compatibility flag).
+        let client = req.inner().signal();
+        let serve = upstream::serve(&plan, &config.breaker, env, self.ctx, limits, Some(&client));
         let Some(caller) = issued else {
             let served = serve.await?;
             return Ok(self.finish(served, record.clone(), None, &config));
@@ -185,8 +187,9 @@ impl Metered<'_> {
             let mut usage = usage.unwrap_or_default();
             record.set_usage(&usage, &config.prices);
             if let Some(settlement) = settlement {
-                // A stream cut before it said what its prompt was counts the estimate.
-                if !reported && usage.input_tokens == 0 {
+                // An answer cut before it said what its prompt was counts the estimate; a
+                // refusal used nothing.
+                if !reported && record.status < 400 && usage.input_tokens == 0 {
                     usage.input_tokens = settlement.estimate.input_tokens;
                 }
                 let cost = config.prices.cost(&record.model_sent, &usage).unwrap_or(0.0);

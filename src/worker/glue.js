@@ -109,9 +109,10 @@ export async function drain(stream) {
  * the stream with the transcoder's timeout event; so does a failed read, with its failure. The
  * stream closes as soon as the transcoder has written the last event, and the upstream is then
  * cancelled, whether or not it closed its end. However it ends, `onEnd` is called once with what
- * the stream used (the transcoder's summary), just before the transcoder is freed.
+ * the stream used (the transcoder's summary), just before the transcoder is freed. A client that
+ * leaves is seen by `clientSignal` (the runtime drops the stream then, without cancelling it).
  */
-export function transcoded(reader, transcoder, idleMs, first, onEnd) {
+export function transcoded(reader, transcoder, idleMs, first, onEnd, clientSignal) {
   // `first` is a view of wasm memory, valid only during this call: it is copied.
   let pending = first.byteLength > 0 ? first.slice() : null;
   let closed = false;
@@ -146,6 +147,8 @@ export function transcoded(reader, transcoder, idleMs, first, onEnd) {
       timer = setTimeout(watch, idleMs - waited);
     }
   };
+
+  clientSignal?.addEventListener("abort", () => release(true), { once: true });
 
   return new ReadableStream(
     {

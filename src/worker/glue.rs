@@ -29,6 +29,7 @@ extern "C" {
         idle_ms: f64,
         first: &[u8],
         on_end: &js_sys::Function,
+        client_signal: Option<&web_sys::AbortSignal>,
     ) -> ReadableStream;
 }
 
@@ -84,13 +85,20 @@ impl Body {
     }
 
     /// The rest of the body as the client's stream, translated as it is pulled, after `first`
-    /// (see `glue.js`); and what the stream used, once it has ended, however it ended.
-    pub fn transcoded(self, transcoder: Transcoder, idle_ms: u64, first: &[u8]) -> (ReadableStream, StreamEnd) {
+    /// (see `glue.js`); and what the stream used, once it has ended, however it ended (`client`
+    /// is aborted when the client leaves).
+    pub fn transcoded(
+        self,
+        transcoder: Transcoder,
+        idle_ms: u64,
+        first: &[u8],
+        client: Option<&web_sys::AbortSignal>,
+    ) -> (ReadableStream, StreamEnd) {
         let transcoder = StreamTranscoder { transcoder, idle_seconds: idle_ms / 1000 };
         let mut on_end = None;
         let ended = js_sys::Promise::new(&mut |resolve, _reject| on_end = Some(resolve));
         let on_end = on_end.expect("a Promise runs its executor at once");
-        (transcoded_stream(&self.0, transcoder, idle_ms as f64, first, &on_end), StreamEnd(ended))
+        (transcoded_stream(&self.0, transcoder, idle_ms as f64, first, &on_end, client), StreamEnd(ended))
     }
 }
 

@@ -83,6 +83,7 @@ pub async fn serve(
     env: &Env,
     ctx: &Context,
     limits: &Limits,
+    client: Option<&web_sys::AbortSignal>,
 ) -> Result<Served, ProxyError> {
     let seed = (js_sys::Math::random() * 9_007_199_254_740_992.0) as u64;
     let mut attempts = Attempts::new(&plan.chain, now(), seed);
@@ -107,7 +108,7 @@ pub async fn serve(
             Attempt::Local(answer) => return local(answer, model, attempts.count()),
             Attempt::Upstream(call) => call,
         };
-        match attempt(call, attempts.may_follow(), env, ctx, limits).await {
+        match attempt(call, attempts.may_follow(), env, ctx, limits, client).await {
             Ok(answered) => {
                 BACKENDS.with_borrow_mut(|(breakers, _)| breakers.success(&backend.name, now()));
                 let status = answered.response.status_code();
@@ -208,6 +209,7 @@ async fn attempt(
     env: &Env,
     ctx: &Context,
     limits: &Limits,
+    client: Option<&web_sys::AbortSignal>,
 ) -> Result<Answered, Failed> {
     let headers = Headers::new();
     for (name, value) in &call.headers {
@@ -302,7 +304,7 @@ async fn attempt(
                 return Err(failed);
             }
         };
-        let (stream, end) = body.transcoded(transcoder, limits.idle_ms, &first);
+        let (stream, end) = body.transcoded(transcoder, limits.idle_ms, &first, client);
         let response = Response::from_body(ResponseBody::Stream(stream)).map_err(|e| {
             Failed::error(FailureClass::Status(500), ProxyError::internal(format!("could not build the response: {e}")))
         })?;

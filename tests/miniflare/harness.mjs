@@ -91,6 +91,8 @@ export async function startWorker({ vars = {}, config, upstream = unscripted, mi
       {
         name: "llmproxy",
         compatibilityDate: COMPATIBILITY_DATE,
+        // As wrangler.toml has them.
+        compatibilityFlags: ["enable_request_signal"],
         ...(miniflare.script || miniflare.scriptPath ? {} : BUILT_WORKER),
         kvNamespaces: ["CONFIG"],
         bindings: vars,
