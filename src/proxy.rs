@@ -193,6 +193,13 @@ impl Plan<'_> {
     }
 }
 
+/// The model a request names (in its URL, else in its body), for the record of a request that was
+/// refused before it was planned.
+pub fn requested_model(inbound: &Inbound) -> Option<String> {
+    let peek = || serde_json::from_slice::<Peek>(inbound.body).ok()?.model.map(Cow::into_owned);
+    inbound.model.map(str::to_string).or_else(peek)
+}
+
 /// The model asked for (the URL's, else the body's) and resolved, and what the answer needs.
 fn read(config: &Config, inbound: &Inbound, peek: Peek) -> Result<ClientRequest, ProxyError> {
     let requested = inbound.model.map(Cow::Borrowed).or(peek.model).filter(|m| !m.is_empty()).ok_or_else(|| {

@@ -166,17 +166,22 @@ pub fn group_column(group: &str) -> Option<&'static str> {
 /// The query of `GET /admin/usage`: totals grouped by `group` (or one total) over `[from, to)`;
 /// its bindings are the range's ends and a key id, or null for every key.
 pub fn summary_query(group: Option<&str>) -> Result<String, String> {
-    let column = match group {
-        None => "'all'",
-        Some(name) => group_column(name)
-            .ok_or_else(|| format!("group: `{name}` is not one of key, model, backend, client, day, hour"))?,
+    let (column, grouped) = match group {
+        None => ("'all'", ""),
+        Some(name) => (
+            group_column(name)
+                .ok_or_else(|| format!("group: `{name}` is not one of key, model, backend, client, day, hour"))?,
+            " GROUP BY grp ORDER BY grp",
+        ),
     };
+    // Token sums are 0 over no rows; a cost stays null where no request had a price.
     Ok(format!(
-        "SELECT {column} AS grp, COUNT(*) AS requests, SUM(status >= 400 OR error IS NOT NULL) AS errors, \
-         SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens, SUM(cached_tokens) AS cached_tokens, \
-         SUM(reasoning_tokens) AS reasoning_tokens, SUM(cost_usd) AS cost_usd, COUNT(cost_usd) AS priced, \
+        "SELECT {column} AS grp, COUNT(*) AS requests, COALESCE(SUM(status >= 400 OR error IS NOT NULL), 0) AS errors, \
+         COALESCE(SUM(input_tokens), 0) AS input_tokens, COALESCE(SUM(output_tokens), 0) AS output_tokens, \
+         COALESCE(SUM(cached_tokens), 0) AS cached_tokens, COALESCE(SUM(reasoning_tokens), 0) AS reasoning_tokens, \
+         SUM(cost_usd) AS cost_usd, COUNT(cost_usd) AS priced, \
          AVG(ttfb_ms) AS ttfb_ms_avg, AVG(total_ms) AS total_ms_avg, MAX(total_ms) AS total_ms_max \
-         FROM usage WHERE at_ms >= ?1 AND at_ms < ?2 AND (?3 IS NULL OR key_id = ?3) GROUP BY grp ORDER BY grp"
+         FROM usage WHERE at_ms >= ?1 AND at_ms < ?2 AND (?3 IS NULL OR key_id = ?3){grouped}"
     ))
 }
 
@@ -225,7 +230,8 @@ mod tests {
     #[test]
     fn usage_groups_are_a_fixed_list_not_sql_from_the_caller() {
         assert!(summary_query(Some("model")).unwrap().contains("model_sent AS grp"));
-        assert!(summary_query(None).unwrap().contains("'all' AS grp"));
+        let total = summary_query(None).unwrap();
+        assert!(total.contains("'all' AS grp") && !total.contains("GROUP BY"), "one row, even over no requests");
         assert!(summary_query(Some("key_id; DROP TABLE usage")).is_err());
     }
 }

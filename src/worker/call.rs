@@ -105,7 +105,9 @@ impl Metered<'_> {
             policy: issued.map(|caller| &caller.policy),
             metered: self.recorder.is_some() || issued.is_some(),
         };
-        let plan = proxy::plan(&config, &inbound)?;
+        let plan = proxy::plan(&config, &inbound).inspect_err(|_| {
+            record.model_asked = proxy::requested_model(&inbound).unwrap_or_default();
+        })?;
         record.model_asked = plan.requested().to_string();
         record.streamed = plan.is_stream();
         // Aborted when the client leaves (the `enable_request_signal` compatibility flag).
