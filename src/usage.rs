@@ -154,7 +154,8 @@ impl Record {
 pub fn group_column(group: &str) -> Option<&'static str> {
     Some(match group {
         "key" => "key_id",
-        "model" => "model_sent",
+        // The model sent, or, for a request refused before it was sent, the one asked for.
+        "model" => "CASE WHEN model_sent = '' THEN model_asked ELSE model_sent END",
         "backend" => "backend",
         "client" => "client",
         "day" => "strftime('%Y-%m-%d', at_ms / 1000, 'unixepoch')",
@@ -229,7 +230,7 @@ mod tests {
 
     #[test]
     fn usage_groups_are_a_fixed_list_not_sql_from_the_caller() {
-        assert!(summary_query(Some("model")).unwrap().contains("model_sent AS grp"));
+        assert!(summary_query(Some("model")).unwrap().contains("ELSE model_sent END AS grp"));
         let total = summary_query(None).unwrap();
         assert!(total.contains("'all' AS grp") && !total.contains("GROUP BY"), "one row, even over no requests");
         assert!(summary_query(Some("key_id; DROP TABLE usage")).is_err());

@@ -1,5 +1,7 @@
 """Runs the built worker (build/index.js + build/index_bg.wasm) under workerd with `wrangler dev`,
-each instance with its own vars and its own local KV, seeded with a config when one is given."""
+each instance with its own vars and its own local KV, seeded with a config when one is given; a
+gateway instance has the issued keys' Durable Objects and a local D1 usage database as well, with
+the schema of migrations/ applied."""
 
 import json
 import os
@@ -22,8 +24,9 @@ def free_port() -> int:
 
 
 class Worker:
-    def __init__(self, vars: dict | None = None, config: dict | str | None = None):
+    def __init__(self, vars: dict | None = None, config: dict | str | None = None, gateway: bool = False):
         self.vars = vars or {}
+        self.gateway = gateway
         self.config = config
         self.dir = Path(tempfile.mkdtemp(prefix="llmproxy-worker-"))
         self.port = free_port()
@@ -38,8 +41,22 @@ class Worker:
             "[[kv_namespaces]]",
             'binding = "CONFIG"',
             'id = "llmproxy-test-config"',
-            "[vars]",
-        ] + [f"{name} = {json.dumps(value)}" for name, value in self.vars.items()]
+        ]
+        if gateway:
+            lines += [
+                "[[durable_objects.bindings]]",
+                'name = "KEYS"',
+                'class_name = "IssuedKey"',
+                "[[migrations]]",
+                'tag = "v1"',
+                'new_sqlite_classes = ["IssuedKey"]',
+                "[[d1_databases]]",
+                'binding = "DB"',
+                'database_name = "llmproxy-test"',
+                'database_id = "llmproxy-test-usage"',
+                f'migrations_dir = "{ROOT / "migrations"}"',
+            ]
+        lines += ["[vars]"] + [f"{name} = {json.dumps(value)}" for name, value in self.vars.items()]
         self.toml.write_text("\n".join(lines) + "\n")
 
     def wrangler(self, *args, **kw):
@@ -58,6 +75,8 @@ class Worker:
     def start(self):
         if self.config is not None:
             self.put_config(self.config)
+        if self.gateway:
+            self.wrangler("d1", "migrations", "apply", "DB", "--local", "--persist-to", str(self.dir / "state"))
         self.log = open(self.dir / "wrangler.log", "wb")
         self.process = subprocess.Popen(
             ["wrangler", "dev", "--config", str(self.toml), "--local", "--ip", "127.0.0.1",
