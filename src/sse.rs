@@ -105,13 +105,17 @@ impl Parser {
     }
 
     /// Ends the stream: an unterminated last event is dispatched as if a blank line followed,
-    /// which is what the OpenAI and Anthropic SDKs do too.
+    /// which is what the OpenAI and Anthropic SDKs do too. One that outgrew the bound as its last
+    /// line was read (invalid UTF-8 grows threefold as replacement characters) is dropped, as
+    /// `feed` would have refused it: the stream then ends incomplete.
     pub fn finish(&mut self, on_event: &mut impl FnMut(Event)) {
         if !self.line.is_empty() {
             let line = std::mem::take(&mut self.line);
             self.take_line(&line, on_event);
         }
-        self.dispatch(on_event);
+        if self.data.len() <= self.max_event_bytes {
+            self.dispatch(on_event);
+        }
     }
 
     fn take_line(&mut self, line: &[u8], on_event: &mut impl FnMut(Event)) {
@@ -244,6 +248,16 @@ mod tests {
         let events = "data: 0123456789\n\n".repeat(100);
         assert!(parser.feed(events.as_bytes(), &mut |_| seen += 1).is_ok());
         assert_eq!(seen, 100);
+    }
+
+    #[test]
+    fn an_unterminated_last_event_past_the_bound_is_not_dispatched() {
+        // Within the bound as bytes, past it once each invalid byte is a replacement character.
+        let mut parser = Parser::with_limit(12);
+        let mut events = Vec::new();
+        assert!(parser.feed(b"data: \xff\xff\xff\xff\xff", &mut |e| events.push(e)).is_ok());
+        parser.finish(&mut |e| events.push(e));
+        assert!(events.iter().all(|e| e.data.len() <= 12), "{events:?}");
     }
 
     #[test]

@@ -321,7 +321,7 @@ pub fn from_ir(request: ir::Request, backend: &Backend) -> Result<(MessagesReque
     if let Some(budget) = budget {
         // Anthropic counts thinking inside max_tokens and requires room for an answer after it.
         if max_tokens <= budget {
-            max_tokens += budget;
+            max_tokens = max_tokens.saturating_add(budget);
         }
     }
     let tool_choice = match (request.tool_choice, request.parallel_tool_calls) {
@@ -372,4 +372,23 @@ pub fn from_ir(request: ir::Request, backend: &Backend) -> Result<(MessagesReque
             .unwrap_or_default(),
     };
     Ok((anthropic, dropped))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    #[test]
+    fn a_thinking_budget_at_the_top_of_u32_saturates_the_output_limit() {
+        let config =
+            Config::from_json(r#"{"backends": [{"name": "a", "kind": "anthropic", "models": ["*"]}]}"#).unwrap();
+        let request = ir::Request {
+            max_tokens: Some(u32::MAX),
+            reasoning: Some(Reasoning::BudgetTokens(u32::MAX)),
+            ..ir::Request::default()
+        };
+        let (request, _) = from_ir(request, &config.backends[0]).unwrap();
+        assert_eq!(request.max_tokens, Some(u32::MAX));
+    }
 }

@@ -40,7 +40,9 @@ fuzz_target!(|data: &[u8]| {
     assert!(bounded.iter().all(|e| e.data.len() <= limit), "an event over the bound of {limit}: {bounded:?}");
     if refused {
         assert!(whole.starts_with(&bounded), "events before the refusal are not the stream's first");
-    } else {
-        assert_eq!(bounded, whole, "a bound that was never hit changed the events");
+    } else if bounded != whole {
+        // Only an unterminated last event that outgrew the bound as it was read may be missing.
+        let dropped = whole.len() == bounded.len() + 1 && whole.last().is_some_and(|e| e.data.len() > limit);
+        assert!(dropped && whole.starts_with(&bounded), "a bound that was never hit changed the events");
     }
 });

@@ -484,7 +484,7 @@ fn stream(u: &mut Unstructured, backend: Dialect) -> Result<Vec<u8>> {
         match u.int_in_range(0..=31u8)? {
             // Now and then: not JSON at all, cut short, or Chat's end marker.
             0 => data = "[DONE]".into(),
-            1 => data.truncate(data.len() / 2),
+            1 => data.truncate(data.floor_char_boundary(data.len() / 2)),
             _ => {}
         }
         let kind = event.get("type").and_then(Value::as_str).map(str::to_string);

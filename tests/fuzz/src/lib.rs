@@ -145,6 +145,9 @@ pub fn check_stream(client: Dialect, backend: Dialect, input: &[u8], chunks: &[&
         Some(EndMark::Last),
         "the stream to a {client:?} client from a {backend:?} backend ends without its last event: {last:?}"
     );
+    if client == Dialect::Anthropic {
+        check_anthropic_blocks(&events);
+    }
     // Chunk boundaries are the network's, never the answer's.
     let whole = transcode(&exchange, &[input]);
     if whole != out {
@@ -153,6 +156,28 @@ pub fn check_stream(client: Dialect, backend: Dialect, input: &[u8], chunks: &[&
             String::from_utf8_lossy(&out),
             String::from_utf8_lossy(&whole)
         );
+    }
+}
+
+/// What the Anthropic SDKs need of a stream's content blocks: each starts at the next index (they
+/// append it), and deltas and stops only name blocks that started.
+fn check_anthropic_blocks(events: &[Written]) {
+    let mut started = 0u64;
+    for event in events {
+        let data: serde_json::Value = serde_json::from_str(&event.data).unwrap();
+        let kind = data["type"].as_str().unwrap_or_default();
+        assert_eq!(event.event.as_deref(), Some(kind), "the event's name is not its type: {event:?}");
+        let index = data["index"].as_u64();
+        match kind {
+            "content_block_start" => {
+                assert_eq!(index, Some(started), "a block started out of order: {event:?}");
+                started += 1;
+            }
+            "content_block_delta" | "content_block_stop" => {
+                assert!(index.is_some_and(|i| i < started), "{kind} for a block that never started: {event:?}")
+            }
+            _ => {}
+        }
     }
 }
 
