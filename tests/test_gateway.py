@@ -5,7 +5,10 @@ limits, and told in their own error types when past them."""
 import json
 import os
 import subprocess
+import tempfile
 import time
+import zipfile
+from pathlib import Path
 
 import anthropic
 import openai
@@ -28,18 +31,59 @@ def gateway_upstream():
         yield server
 
 
+# What a litellm wheel holds of its price list (USD per token), in its own shape: two models the
+# table keeps, and entries it must leave out (another provider, an embedding model, a prefixed
+# duplicate).
+LITELLM_PRICES = {
+    "sample_spec": {"input_cost_per_token": 0, "output_cost_per_token": 0, "mode": "chat"},
+    "gpt-4o": {"litellm_provider": "openai", "mode": "chat", "input_cost_per_token": 2.5e-06,
+               "output_cost_per_token": 1e-05, "cache_read_input_token_cost": 1.25e-06},
+    "anthropic/claude-x": {"litellm_provider": "anthropic", "mode": "chat", "input_cost_per_token": 3e-06,
+                           "output_cost_per_token": 1.5e-05, "cache_creation_input_token_cost": 3.75e-06},
+    "claude-x": {"litellm_provider": "anthropic", "mode": "chat", "input_cost_per_token": 9e-06,
+                 "output_cost_per_token": 9e-05},
+    "text-embedding-3-small": {"litellm_provider": "openai", "mode": "embedding", "input_cost_per_token": 2e-08,
+                               "output_cost_per_token": 0},
+    "bedrock/claude-y": {"litellm_provider": "bedrock", "mode": "chat", "input_cost_per_token": 1e-06,
+                         "output_cost_per_token": 1e-06},
+}
+
+
+def generated_config(base: dict) -> dict:
+    """`base` with the price table scripts/prices makes of a litellm wheel."""
+    scratch = Path(tempfile.mkdtemp(prefix="llmproxy-prices-"))
+    wheel = scratch / "litellm-0.0.1-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr("litellm/model_prices_and_context_window_backup.json", json.dumps(LITELLM_PRICES))
+        archive.writestr("litellm-0.0.1.dist-info/METADATA", "Metadata-Version: 2.1\nName: litellm\nVersion: 0.0.1\n")
+    (scratch / "config.json").write_text(json.dumps(base))
+    done = subprocess.run([str(ROOT / "scripts" / "prices"), "--wheel", str(wheel), "--into", str(scratch / "config.json")],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_the_price_table_is_made_from_litellms_list_with_its_attribution():
+    config = generated_config({"backends": []})
+    assert config["prices"] == {
+        "claude-x": {"input": 3.0, "output": 15.0, "cache_write": 3.75},
+        "gpt-4o": {"input": 2.5, "output": 10.0, "cache_read": 1.25},
+    }, "chat models of the default providers only, under their unprefixed names, the first one seen"
+    assert config["price_source"].startswith("litellm 0.0.1 (")
+    assert "MIT License" in config["price_source"] and config["backends"] == []
+
+
 @pytest.fixture(scope="module")
 def gateway(gateway_upstream):
     port = gateway_upstream.port
-    config = {
+    config = generated_config({
         "backends": [
             {"name": "openai", "kind": "openai", "base_url": f"http://127.0.0.1:{port}/openai/v1",
              "api_key_env": "OPENAI_API_KEY", "models": ["gpt-*"]},
             {"name": "anthropic", "kind": "anthropic", "base_url": f"http://127.0.0.1:{port}/anthropic",
              "api_key_env": "ANTHROPIC_API_KEY", "models": ["claude-*"]},
         ],
-        "prices": {"gpt-4o": {"input": 2.5, "output": 10}, "claude-*": {"input": 3, "output": 15}},
-    }
+    })
     w = Worker(vars={
         "LLMPROXY_API_KEY": CLIENT_KEY,
         "LLMPROXY_ADMIN_KEY": ADMIN_KEY,
@@ -107,6 +151,7 @@ def test_sdks_use_an_issued_key_within_its_limits_and_get_their_own_errors_past_
     assert abs(usage["spent_usd"] - expected) < 1e-12
     totals = keys(gateway, "usage", "--key", key_id, "--group", "model")
     assert totals["totals"]["requests"] == 7, totals
+    assert totals["price_source"].startswith("litellm 0.0.1")
     assert {g["grp"]: g["requests"] for g in totals["groups"]} == {"gpt-4o": 4, "claude-x": 2, "gemini-x": 1}
 
     keys(gateway, "revoke", key_id)
