@@ -85,6 +85,14 @@ pub struct Record {
     pub usage_reported: bool,
 }
 
+/// The most of a client's text (its path, the model it named) a record keeps.
+const MAX_TEXT_CHARS: usize = 256;
+
+/// `text` as a record keeps it: at most `MAX_TEXT_CHARS` characters.
+pub fn bounded(text: &str) -> String {
+    text.chars().take(MAX_TEXT_CHARS).collect()
+}
+
 /// The columns of the `usage` table (see `migrations/`), in the order of `Record::values`.
 const COLUMNS: [&str; 19] = [
     "at_ms",
@@ -226,6 +234,7 @@ mod tests {
         assert_eq!(values.len(), COLUMNS.len());
         assert_eq!(insert_statement().matches('?').count(), COLUMNS.len());
         assert_eq!((&values[8], &values[13]), (&serde_json::json!(1), &serde_json::Value::Null), "no price: null");
+        assert_eq!(bounded(&"é".repeat(1000)).chars().count(), MAX_TEXT_CHARS);
     }
 
     #[test]

@@ -110,13 +110,16 @@ async fn create(req: &mut Request, env: &Env, database: &D1Database) -> Result<R
     let text = serde_json::to_string(&policy).map_err(|e| ProxyError::internal(e.to_string()))?;
     let values =
         [JsValue::from_str(&id), JsValue::from_str(&policy.name), JsValue::from_str(&text), JsValue::from(created)];
-    database
-        .prepare("INSERT INTO api_keys (id, name, policy, created_at) VALUES (?1, ?2, ?3, ?4)")
-        .bind(&values)
-        .map_err(store_failed)?
-        .run()
-        .await
-        .map_err(store_failed)?;
+    let statement = database.prepare("INSERT INTO api_keys (id, name, policy, created_at) VALUES (?1, ?2, ?3, ?4)");
+    let listed = match statement.bind(&values) {
+        Ok(statement) => statement.run().await.map(|_| ()),
+        Err(error) => Err(error),
+    };
+    if let Err(error) = listed {
+        // A key nobody could list must not work.
+        issued::send(env, &id, &Message::Revoke).await?;
+        return Err(store_failed(error));
+    }
     let shown = json!({
         "id": id,
         "key": key,

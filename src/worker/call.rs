@@ -43,7 +43,7 @@ pub async fn call(
         at_ms: started as u64,
         key_id: caller.record_id(),
         client: dialect.name().to_string(),
-        endpoint: req.path(),
+        endpoint: crate::usage::bounded(&req.path()),
         ..Record::default()
     };
     let metered = Metered { env, ctx, limits, caller: &caller, recorder: recorder.clone(), started };
@@ -106,7 +106,7 @@ impl Metered<'_> {
             metered: self.recorder.is_some() || issued.is_some(),
         };
         let plan = proxy::plan(&config, &inbound).inspect_err(|_| {
-            record.model_asked = proxy::requested_model(&inbound).unwrap_or_default();
+            record.model_asked = crate::usage::bounded(&proxy::requested_model(&inbound).unwrap_or_default());
         })?;
         record.model_asked = plan.requested().to_string();
         record.streamed = plan.is_stream();
