@@ -47,7 +47,7 @@ impl Prices {
     /// What `usage` of `model` cost; None when the model has no price (never a made-up one).
     pub fn cost(&self, model: &str, usage: &Usage) -> Option<f64> {
         let price = self.of(model)?;
-        let cached = usage.cache_read_tokens + usage.cache_write_tokens;
+        let cached = usage.cache_read_tokens.saturating_add(usage.cache_write_tokens);
         let uncached = usage.input_tokens.saturating_sub(cached) as f64;
         let dollars = uncached * price.input
             + usage.cache_read_tokens as f64 * price.cache_read.unwrap_or(price.input)

@@ -128,7 +128,7 @@ impl Metered<'_> {
             asked: plan.requested(),
             model: plan.model(),
             request: &request,
-            tokens: estimate.input_tokens + estimate.output_tokens,
+            tokens: estimate.input_tokens.saturating_add(estimate.output_tokens),
             cost: config.prices.cost(model, &estimate).unwrap_or(0.0),
         };
         let admit = issued::admit(env, caller, ask);
@@ -195,7 +195,7 @@ impl Metered<'_> {
                     usage.input_tokens = settlement.estimate.input_tokens;
                 }
                 let cost = config.prices.cost(&record.model_sent, &usage).unwrap_or(0.0);
-                let tokens = usage.input_tokens + usage.output_tokens;
+                let tokens = usage.input_tokens.saturating_add(usage.output_tokens);
                 issued::settle(&env, &settlement.key, &settlement.request, tokens, cost).await;
             }
             if let Some(recorder) = recorder {
