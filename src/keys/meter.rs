@@ -143,8 +143,9 @@ impl Meter {
                 );
                 return Err(deny(DenialReason::Tokens, WINDOW_MS / 1000.0, message, self));
             }
-            if used + tokens > tpm {
-                let retry = self.tokens_free_at(used + tokens - tpm) - now;
+            // What the window holds is the upstreams' word (any u64), so sums saturate.
+            if used.saturating_add(tokens) > tpm {
+                let retry = self.tokens_free_at(used.saturating_add(tokens) - tpm) - now;
                 let message = format!("key `{}` has used {used} of its {tpm} tokens a minute", policy.name);
                 return Err(deny(DenialReason::Tokens, retry / 1000.0, message, self));
             }
@@ -213,7 +214,7 @@ impl Meter {
     }
 
     fn tokens_used(&self) -> u64 {
-        self.window.iter().map(|e| e.tokens).sum()
+        self.window.iter().fold(0, |sum, e| sum.saturating_add(e.tokens))
     }
 
     /// When the `n`th oldest request leaves the window.
@@ -223,9 +224,9 @@ impl Meter {
 
     /// When at least `needed` tokens have left the window.
     fn tokens_free_at(&self, needed: u64) -> f64 {
-        let mut freed = 0;
+        let mut freed = 0u64;
         for entry in &self.window {
-            freed += entry.tokens;
+            freed = freed.saturating_add(entry.tokens);
             if freed >= needed {
                 return entry.at + WINDOW_MS;
             }

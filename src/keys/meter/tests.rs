@@ -94,3 +94,21 @@ fn a_meter_restored_from_its_entries_counts_as_the_one_that_wrote_them() {
     restored.settle("old", 1, 0.1);
     assert!((restored.spend().1 - 0.1).abs() < 1e-12, "an old unsettled request still settles its cost");
 }
+
+#[test]
+fn an_upstream_reporting_absurd_usage_saturates_the_minute_instead_of_overflowing_it() {
+    // What a request used is the upstream's word: it may be any u64. Summed, it must neither
+    // panic nor wrap around to a small count that lets requests through.
+    let limited = policy(json!({"tpm": 1000}));
+    let unlimited = policy(json!({}));
+    let mut meter = Meter::default();
+    meter.admit(&limited, 0.0, "a", 900, 0.0).unwrap();
+    meter.settle("a", u64::MAX, 0.0);
+    let denied = meter.admit(&limited, 1.0, "b", 100, 0.0).unwrap_err();
+    assert_eq!((denied.reason, denied.retry_after_seconds), (DenialReason::Tokens, 60), "until `a` leaves");
+    assert_eq!(denied.tokens.unwrap().remaining, 0);
+    meter.admit(&unlimited, 2.0, "c", u64::MAX, 0.0).unwrap();
+    assert_eq!(meter.usage(&unlimited, 3.0)["tokens_last_minute"], u64::MAX);
+    assert!(meter.admit(&limited, 60_001.0, "d", 100, 0.0).is_err(), "`c` is still in the minute");
+    assert!(meter.admit(&limited, 60_003.0, "d", 100, 0.0).is_ok(), "both left it");
+}
