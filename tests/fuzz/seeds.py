@@ -75,6 +75,13 @@ def main():
                 add("stream", f"{name}.to-{client_name}.{size}", bytes([pair, size]) + data)
             # The stream cut short, which must end in an error event.
             add("stream", f"{name}.to-{client_name}.cut", bytes([pair, 0]) + data[: len(data) // 2])
+        # Metering passes a stream through to a client of its own dialect: whole, in small pieces,
+        # with CRLF line ends, and cut short.
+        pick = DIALECTS.index(backend)
+        for size in (0, 7):
+            add("metering", f"{name}.{size}", bytes([pick, size]) + data)
+        add("metering", f"{name}.crlf", bytes([pick, 3]) + data.replace(b"\n", b"\r\n"))
+        add("metering", f"{name}.cut", bytes([pick, 0]) + data[: len(data) // 2])
         if backend in ("anthropic", "chat", "gemini"):
             for i, event in enumerate(data.split(b"\n\n")):
                 if event.startswith((b"data: {", b"event: ")):
@@ -86,6 +93,75 @@ def main():
     add("answer", "error-anthropic", '{"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}')
     add("answer", "error-gemini", '{"error": {"code": 429, "message": "Resource exhausted", "status": "RESOURCE_EXHAUSTED"}}')
     add("answer", "error-text", "upstream connect error or disconnect/reset before headers")
+
+    # A Chat stream whose usage chunk the proxy asked for (the client's choices first), its
+    # events ended by each kind of line end, and Chat request bodies for `with_usage_reported`.
+    chunk = '{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[%s]%s}'
+    content = chunk % ('{"index":0,"delta":{"content":"hi"},"finish_reason":"stop"}', "")
+    usage = chunk % ("", ',"usage":{"prompt_tokens":5,"completion_tokens":1,"total_tokens":6}')
+    for end_name, end in [("lf", "\n"), ("crlf", "\r\n"), ("cr", "\r")]:
+        stream = "".join(f"data: {data}{end}{end}" for data in [content, usage, "[DONE]"])
+        add("metering", f"chat-usage.{end_name}", bytes([0, 0]) + stream.encode())
+        add("metering", f"chat-usage.{end_name}.pieces", bytes([0, 5]) + stream.encode())
+    for i, body in enumerate([
+        '{"model": "gpt-4o", "stream": true, "messages": [{"role": "user", "content": "hi"}]}',
+        '{"model": "gpt-4o", "stream": true, "stream_options": {"include_usage": false, "x": 1}}',
+        '{"model": "gpt-4o", "stream": true, "stream_options": {"include_usage": true}}',
+        '{"model": "gpt-4o", "stream_options": null, "n": 1e400}',
+        '{"model": "a", "model": "b", "stream_options": {}, "stream_options": {"include_usage": true}}',
+        '{"stream_options": 1}',
+        '["not", "an", "object"]',
+    ]):
+        add("metering", f"body{i}", bytes([0, 0]) + body.encode())
+
+    # Keys: what the first byte says the rest is (see fuzz_targets/keys.rs).
+    key_id, secret = "abcdefghijkm", "npqrstuvwxyz23456789abcdefghijkmnpqrstuv"
+    for i, text in enumerate([f"sk-llmp-{key_id}-{secret}", f"sk-llmp-{key_id}-{secret}x", f"sk-llmp-{key_id}",
+                              f"sk-llmp-{key_id.upper()}-{secret}", "sk-llmp--", "sk-proj-abc", "model", "day",
+                              "key ", "é" * 30]):
+        add("keys", f"presented{i}", b"\0" + text.encode())
+    policies = [
+        {"name": "ci"},
+        {"name": "ci", "models": ["gpt-*", "fast"], "rpm": 2, "tpm": 1000, "budget_usd": 0.5,
+         "budget_period": "month", "expires_at": 1.8e12, "disabled": False},
+        {"name": "x", "rpm": 0},
+        {"name": "x", "rpm": None, "budget_usd": -1},
+        {"name": " ", "secret": "y"},
+        {"budget_period": "year"},
+    ]
+    for i, policy in enumerate(policies):
+        add("keys", f"policy{i}", b"\1" + json.dumps(policy).encode())
+    add("keys", "policy-not-object", b"\1[1, 2]")
+
+    def admit(hash_, id_, model="gpt-4o", tokens=10, cost=0.01):
+        return {"op": "admit", "hash": hash_, "asked": model, "model": model, "id": id_, "tokens": tokens,
+                "cost": cost}
+
+    create = {"op": "create", "hash": "h", "policy": policies[1]}
+    sequences = {
+        "rpm": [create, admit("h", "a"), admit("h", "b"), admit("h", "c"), (60000, admit("h", "d")),
+                (1, admit("h", "e")), {"op": "read"}],
+        "hashes": [{"op": "lookup", "hash": "h"}, create, {"op": "lookup", "hash": "h2"}, admit("", "a"),
+                   {"op": "lookup", "hash": "h"}, {"op": "revoke"}, {"op": "lookup", "hash": "h"}, admit("h", "b")],
+        "settle": [create, admit("h", "a", tokens=900), {"op": "settle", "id": "a", "tokens": 18446744073709551615,
+                   "cost": 0.2}, admit("h", "b", tokens=100), (61000, {"op": "read"}),
+                   {"op": "settle", "id": "a", "tokens": 1, "cost": 0}],
+        "update": [create, {"op": "update", "patch": {"rpm": 1, "models": None}}, admit("h", "a", "claude-x"),
+                   admit("h", "b", "claude-x"), {"op": "update", "patch": {"rpm": 0}},
+                   {"op": "update", "patch": {"disabled": True}}, admit("h", "c"), {"op": "revoke"},
+                   {"op": "update", "patch": {"disabled": False}}, {"op": "create", "hash": "h2",
+                   "policy": {"name": "again"}}],
+        "budget": [{"op": "create", "hash": "h", "policy": {"name": "b", "budget_usd": 1.0, "budget_period": "day"}},
+                   admit("h", "a", cost=0.6), admit("h", "b", cost=0.6), (86400000, admit("h", "c", cost=0.6))],
+    }
+    for name, messages in sequences.items():
+        lines = []
+        for message in messages:
+            delay, message = message if isinstance(message, tuple) else (None, message)
+            lines.append((f"{delay} " if delay is not None else "") + json.dumps(message))
+        add("keys", f"messages-{name}", b"\2" + "\n".join(lines).encode())
+    for i in range(4):
+        add("keys", f"built{i}", bytes([3, i]) + bytes((j * 37 + i * 11) % 256 for j in range(120)))
 
     models = ["gemini-2.5-flash", "claude-sonnet-4-5@20250929", "a:b%c+é", "x%2F..%2F..%2Fv1", "..", ".", "%2e%2e",
               "models/gemini-pro", "a?b#c", "gemini-2.5-flash:streamGenerateContent?alt=sse"]
@@ -116,6 +192,11 @@ def main():
 
     config = (fixtures / "config.dev.json").read_text()
     add("config", "dev", config + "\0gpt-4o\0fast\0smart\0echo\0claude-sonnet-4-5\0unknown/model")
+    add("config", "routes", '{"backends": [{"name": "a", "kind": "anthropic", "models": ["claude-*"]},'
+        ' {"name": "o", "kind": "openai", "api_key_env": ["K1", "K2"], "models": ["gpt-*"]}],'
+        ' "routes": {"smart": {"balance": true, "targets": [{"backend": "a", "model": "claude-x", "weight": 3},'
+        ' {"backend": "o", "model": "gpt-4o"}, {"backend": "o"}], "retry": {"attempts": 2}}},'
+        ' "aliases": {"s": "smart"}}\0smart\0s\0gpt-4o')
     add("config", "vertex", '{"backends": [{"name": "v", "kind": "vertex", "project": "p", "location": "global",'
         ' "service_account_env": "SA", "auth": "self_signed_jwt", "models": ["claude-*@*", "gemini-{2,3}*",'
         ' "meta-llama/**", "o[0-9]*"]}], "aliases": {"a": "b", "b": "a", "c": "claude-x@1"}}\0a\0c\0meta-llama/x/y')

@@ -1,6 +1,7 @@
 //! Config text, then model names, separated by NUL bytes (which JSON text cannot hold): parsing
 //! never panics, and a config that parses routes, resolves and lists any model name without
-//! panicking or hanging, always to one of its own backends.
+//! panicking or hanging, always to one of its own backends (a route's chain too, in any order it
+//! draws, each of its targets once).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -19,6 +20,7 @@ fuzz_target!(|data: &[u8]| {
     }
     let mut names: Vec<String> = parts.map(|p| String::from_utf8_lossy(p).into_owned()).collect();
     names.extend(config.aliases.keys().cloned());
+    names.extend(config.routes.keys().cloned());
     for name in &names {
         let _ = routing::check_model_name(name);
         let _ = routing::model_path_segment(name);
@@ -26,6 +28,25 @@ fuzz_target!(|data: &[u8]| {
             assert!(!config.aliases.contains_key(model), "`{name}` resolved to the alias `{model}`");
             if let Ok(backend) = config.route(model) {
                 assert!(is_backend(&backend.name));
+            }
+            for random in [0, 1, u64::MAX, (name.len() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)] {
+                let Ok(chain) = config.chain(model, random) else { continue };
+                assert!(chain.targets.iter().all(|t| is_backend(&t.backend.name)), "`{model}` chained elsewhere");
+                let expected = config.routes.get(model).map_or(1, |route| route.targets.len());
+                assert_eq!(chain.targets.len(), expected, "`{model}`: a chain of other targets than its route's");
+                if let Some(route) = config.routes.get(model) {
+                    // The draw orders the route's targets: each comes once.
+                    let mut drawn: Vec<(&str, &str)> =
+                        chain.targets.iter().map(|t| (t.backend.name.as_str(), t.model.as_str())).collect();
+                    let mut listed: Vec<(&str, &str)> = route
+                        .targets
+                        .iter()
+                        .map(|t| (t.backend.as_str(), t.model.as_deref().unwrap_or(model)))
+                        .collect();
+                    drawn.sort_unstable();
+                    listed.sort_unstable();
+                    assert_eq!(drawn, listed, "`{model}`: the chain is not the route's targets");
+                }
             }
         }
     }

@@ -1,16 +1,18 @@
-//! A model name is only ever one URL path segment. Arbitrary strings as the model given to
-//! `upstream_url` for Gemini and Vertex backends, and inside the client paths `endpoint::post`
-//! reads (and as a whole path), whose model then goes through `plan`: whenever a URL comes out,
+//! A model name is only ever one URL path segment. Arbitrary strings as the model given to the
+//! `url` of Gemini and Vertex backends, and inside the client paths `Dialect::endpoint` reads
+//! (and as a whole path), whose model then goes through `plan` and its attempt: whenever a URL
+//! comes out,
 //! it has the backend's fixed path, then exactly one segment holding the model (decoding back to
 //! it, never `.` or `..`, never holding `/`, `?` or `#`), the query only `alt=sse` when streaming,
 //! and no fragment.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use llmproxy::backend;
+use llmproxy::codec::Operation;
 use llmproxy::config::{Backend, Config};
 use llmproxy::dialect::Dialect;
-use llmproxy::endpoint;
-use llmproxy::proxy::{plan, upstream_url, Inbound, Operation, Plan};
+use llmproxy::proxy::{plan, Attempt, Inbound};
 use llmproxy::vertex::Publisher;
 use std::sync::OnceLock;
 
@@ -61,7 +63,8 @@ const VERTEX_ANTHROPIC: &[&str] =
 const VERTEX_GOOGLE: &[&str] = &["v1", "projects", "proj", "locations", "us-east5", "publishers", "google", "models"];
 
 fn plan_path(path: &str) {
-    let Some(endpoint) = endpoint::post(path) else { return };
+    let Some(endpoint) = Dialect::endpoint(path) else { return };
+    let call = &endpoint.call;
     let body: &[u8] = match endpoint.dialect {
         Dialect::Anthropic => {
             br#"{"model": "claude-x", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}"#
@@ -72,18 +75,24 @@ fn plan_path(path: &str) {
         let (header, secret) = (|_: &str| None, |_: &str| Some("key-0123456789".to_string()));
         let inbound = Inbound {
             dialect: endpoint.dialect,
-            operation: endpoint.operation,
-            model: endpoint.model.as_deref(),
-            stream: endpoint.stream,
+            operation: call.operation,
+            model: call.model.as_deref(),
+            stream: call.stream,
             body,
             query: "alt=sse",
             header: &header,
             secret: &secret,
             now: 0,
+            random: 0,
+            policy: None,
+            metered: false,
         };
-        if let Ok(Plan::Upstream(call)) = plan(config, &inbound) {
-            let model = endpoint.model.as_deref().unwrap_or("claude-x");
-            check(&config.backends[0], endpoint.operation, endpoint.stream.unwrap_or(false), model, &call.url);
+        let Ok(plan) = plan(config, &inbound) else { continue };
+        let backend = &config.backends[0];
+        let key = backend.api_key_env.first().map(String::as_str);
+        if let Ok(Attempt::Upstream(upstream)) = plan.attempt(0, key) {
+            let model = call.model.as_deref().unwrap_or("claude-x");
+            check(backend, call.operation, call.stream.unwrap_or(false), model, &upstream.url);
         }
     }
 }
@@ -95,7 +104,8 @@ fuzz_target!(|data: &[u8]| {
         for (operation, stream) in
             [(Operation::Generate, false), (Operation::Generate, true), (Operation::CountTokens, false)]
         {
-            if let Ok(url) = upstream_url(backend, operation, stream, &model) {
+            let upstream = backend::of(backend.kind).expect("a remote backend");
+            if let Ok(url) = upstream.url(backend, operation, stream, &model) {
                 check(backend, operation, stream, &model, &url);
             }
         }

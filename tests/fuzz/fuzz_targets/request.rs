@@ -1,14 +1,18 @@
-//! A request body through `proxy::plan` as each client dialect, routed to every kind of backend,
-//! for answers and token counts: every request parser and every `from_ir` runs. An error is fine;
-//! a planned upstream call has a JSON body, an http(s) URL and headers that cannot be split, and
-//! a local answer is JSON or well-formed SSE.
+//! A request body through `proxy::plan` as each client dialect, routed to every kind of backend
+//! (and along a route of several), for answers and token counts, metered or not, with or without
+//! an issued key's policy; every target of the chain is attempted: every request parser and every
+//! `from_ir` runs. An error is fine; a planned upstream call has a JSON body, an http(s) URL and
+//! headers that cannot be split, a local answer is JSON or well-formed SSE, and a key's policy is
+//! never bypassed.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use llmproxy::codec::Operation;
 use llmproxy::config::Config;
 use llmproxy::dialect::Dialect;
-use llmproxy::proxy::{plan, Inbound, Operation, Plan};
-use llmproxy_fuzz::{assert_json, assert_json_text, written_events, DIALECTS, SECRET};
+use llmproxy::keys::KeyPolicy;
+use llmproxy::proxy::{plan, Attempt, Inbound};
+use llmproxy_fuzz::{assert_json, assert_json_text, written_events, Rng, DIALECTS, SECRET};
 use serde_json::Value;
 use std::sync::OnceLock;
 
@@ -21,13 +25,26 @@ const CONFIG: &str = r#"{
      "service_account_env": "SA", "models": ["claude-*@*", "vgemini-*"]},
     {"name": "anthropic", "kind": "anthropic", "api_key_env": "ANTHROPIC_API_KEY", "models": ["claude-*"]},
     {"name": "gemini", "kind": "gemini", "api_key_env": "GEMINI_API_KEY", "models": ["gemini-*"]},
-    {"name": "mock", "kind": "mock", "models": ["mock-*"]}
+    {"name": "mock", "kind": "mock", "models": ["mock-*"]},
+    {"name": "spare", "kind": "openai", "base_url": "http://localhost:8080/v1",
+     "api_key_env": ["SPARE_KEY_1", "SPARE_KEY_2"], "models": ["spare-*"]}
   ],
-  "aliases": {"fast": "gpt-4o-mini", "smart": "claude-sonnet-4-5", "echo": "mock-echo", "loop": "loop"}
+  "aliases": {"fast": "gpt-4o-mini", "smart": "claude-sonnet-4-5", "echo": "mock-echo", "loop": "loop"},
+  "routes": {
+    "everywhere": {"balance": true, "targets": [
+      {"backend": "anthropic", "model": "claude-sonnet-4-5", "weight": 3},
+      {"backend": "openai", "model": "gpt-4o"},
+      {"backend": "spare"},
+      {"backend": "gemini", "model": "gemini-2.5-flash"},
+      {"backend": "vertex", "model": "claude-sonnet-4-5@20250929"},
+      {"backend": "responses", "model": "o3"},
+      {"backend": "mock", "model": "mock-1"}
+    ]}
+  }
 }"#;
 
-/// One model per backend (Vertex twice: Claude and Gemini), and an alias.
-const MODELS: [&str; 8] = [
+/// One model per backend (Vertex twice: Claude and Gemini), an alias and a route.
+const MODELS: [&str; 9] = [
     "gpt-4o",
     "o3",
     "claude-sonnet-4-5@20250929",
@@ -36,6 +53,7 @@ const MODELS: [&str; 8] = [
     "gemini-2.5-flash",
     "mock-1",
     "fast",
+    "everywhere",
 ];
 
 fn config() -> &'static Config {
@@ -43,13 +61,41 @@ fn config() -> &'static Config {
     CONFIG_ONCE.get_or_init(|| Config::from_json(CONFIG).expect("the fuzz config is valid"))
 }
 
-fn run(dialect: Dialect, operation: Operation, model: Option<&str>, stream: Option<bool>, body: &[u8]) {
+/// The policies of the issued keys a request may come with.
+fn policies() -> &'static [KeyPolicy; 2] {
+    static POLICIES: OnceLock<[KeyPolicy; 2]> = OnceLock::new();
+    POLICIES.get_or_init(|| {
+        let policy = |json| KeyPolicy::from_json(json).expect("the fuzz policies are valid");
+        [
+            policy(serde_json::json!({"name": "gpt", "models": ["gpt-*", "fast"]})),
+            policy(serde_json::json!({"name": "routed", "models": ["everywhere", "claude-*@*"], "rpm": 5})),
+        ]
+    })
+}
+
+/// How a request is made beyond its body: drawn from the input.
+struct Setting<'a> {
+    random: u64,
+    policy: Option<&'a KeyPolicy>,
+    metered: bool,
+}
+
+fn run(
+    dialect: Dialect,
+    operation: Operation,
+    model: Option<&str>,
+    stream: Option<bool>,
+    body: &[u8],
+    setting: &Setting,
+) {
     let header = |name: &str| match name {
         "anthropic-version" => Some("2023-06-01".to_string()),
         "anthropic-beta" => Some("tools-2024-04-04".to_string()),
         _ => None,
     };
-    let secret = |_: &str| Some(SECRET.to_string());
+    // Every secret a backend names holds the test key, but for a second key of one backend, which
+    // is not set.
+    let secret = |name: &str| (name != "SPARE_KEY_2").then(|| SECRET.to_string());
     let inbound = Inbound {
         dialect,
         operation,
@@ -60,34 +106,80 @@ fn run(dialect: Dialect, operation: Operation, model: Option<&str>, stream: Opti
         header: &header,
         secret: &secret,
         now: 1_700_000_000,
+        random: setting.random,
+        policy: setting.policy,
+        metered: setting.metered,
     };
-    match plan(config(), &inbound) {
-        Err(error) => assert!((400..600).contains(&error.status), "an error status of {}", error.status),
-        Ok(Plan::Upstream(call)) => {
-            assert_json_text(&call.body, "the upstream request body");
-            let url =
-                url::Url::parse(&call.url).unwrap_or_else(|e| panic!("unparsable upstream URL {:?}: {e}", call.url));
-            assert!(matches!(url.scheme(), "https" | "http") && url.fragment().is_none(), "{url}");
-            assert!(!call.url.contains("client-key"), "the client's key went upstream: {}", call.url);
-            for (name, value) in &call.headers {
-                assert!(
-                    !name.is_empty() && name.bytes().all(|b| b.is_ascii_graphic() && b != b':'),
-                    "header name {name:?}"
-                );
-                assert!(!value.contains(['\r', '\n', '\0']), "header {name}: {value:?}");
-            }
+    let plan = match plan(config(), &inbound) {
+        Err(error) => {
+            assert!((400..600).contains(&error.status), "an error status of {}", error.status);
+            return;
         }
-        Ok(Plan::Local(answer)) => {
-            if answer.stream {
-                written_events(&answer.body);
-            } else {
-                assert_json(&answer.body, "a local answer");
+        Ok(plan) => plan,
+    };
+    if let Some(policy) = setting.policy {
+        assert!(
+            policy.allows_model(plan.requested(), plan.model()),
+            "key `{}` may not use `{}` (`{}`), yet the request was planned",
+            policy.name,
+            plan.requested(),
+            plan.model()
+        );
+    }
+    assert!(!plan.chain.targets.is_empty(), "a chain without targets");
+    if let Err(error) = plan.estimate(4096) {
+        assert!((400..600).contains(&error.status), "an estimate's error status of {}", error.status);
+    }
+    for (index, target) in plan.chain.targets.iter().enumerate() {
+        // The key the shell would pick: one of the backend's secrets, in turn.
+        let names = &target.backend.api_key_env;
+        let key = (!names.is_empty()).then(|| names[setting.random as usize % names.len()].as_str());
+        match plan.attempt(index, key) {
+            Err(error) => assert!((400..600).contains(&error.status), "an error status of {}", error.status),
+            Ok(Attempt::Upstream(call)) => {
+                assert_json_text(&call.body, "the upstream request body");
+                let url = url::Url::parse(&call.url)
+                    .unwrap_or_else(|e| panic!("unparsable upstream URL {:?}: {e}", call.url));
+                assert!(matches!(url.scheme(), "https" | "http") && url.fragment().is_none(), "{url}");
+                assert!(!call.url.contains("client-key"), "the client's key went upstream: {}", call.url);
+                for (name, value) in &call.headers {
+                    assert!(
+                        !name.is_empty() && name.bytes().all(|b| b.is_ascii_graphic() && b != b':'),
+                        "header name {name:?}"
+                    );
+                    assert!(!value.contains(['\r', '\n', '\0']), "header {name}: {value:?}");
+                }
+                assert_eq!(call.backend, target.backend.name, "the call went to another backend than its target");
+                assert_eq!(call.secrets.is_empty(), key.is_none(), "the key sent is not the one to redact");
+                // The usage a stream reports only when asked is asked for only when it is wanted,
+                // and only for the answer streamed.
+                if call.exchange.unasked_usage {
+                    assert!(setting.metered && call.stream, "usage asked for a request not metered or streamed");
+                    let sent: Value = serde_json::from_slice(&call.body).expect("the body is JSON");
+                    assert_eq!(sent["stream_options"]["include_usage"], true, "{sent}");
+                }
+            }
+            Ok(Attempt::Local(answer)) => {
+                if answer.stream {
+                    written_events(&answer.body);
+                } else {
+                    assert_json(&answer.body, "a local answer");
+                }
             }
         }
     }
 }
 
 fuzz_target!(|body: &[u8]| {
+    let mut rng = Rng::new(body);
+    let random = rng.next();
+    let policy = match rng.below(4) {
+        0 => Some(&policies()[0]),
+        1 => Some(&policies()[1]),
+        _ => None,
+    };
+    let setting = Setting { random, policy, metered: rng.below(2) == 0 };
+    let setting = &setting;
     let parsed: Option<serde_json::Map<String, Value>> = serde_json::from_slice(body).ok();
     // Gemini clients' stream flag is in the URL; the body's length decides it here.
     let url_stream = Some(body.len() % 2 == 0);
@@ -98,23 +190,23 @@ fuzz_target!(|body: &[u8]| {
         };
         for &operation in operations {
             // The body as it came, with the model it names.
-            run(dialect, operation, None, None, body);
+            run(dialect, operation, None, None, body, setting);
             let Some(fields) = &parsed else { continue };
             for model in MODELS {
                 if dialect == Dialect::Gemini {
                     // Gemini names the model in the URL.
-                    run(dialect, operation, Some(model), url_stream, body);
+                    run(dialect, operation, Some(model), url_stream, body, setting);
                 } else {
                     let mut fields = fields.clone();
                     fields.insert("model".into(), model.into());
-                    run(dialect, operation, None, None, &serde_json::to_vec(&fields).unwrap());
+                    run(dialect, operation, None, None, &serde_json::to_vec(&fields).unwrap(), setting);
                 }
             }
         }
     }
     // Vertex-shaped Claude paths name the model in the URL too.
     if parsed.is_some() {
-        run(Dialect::Anthropic, Operation::Generate, Some("claude-sonnet-4-5@20250929"), Some(true), body);
-        run(Dialect::Anthropic, Operation::Generate, Some("claude-sonnet-4-5"), Some(false), body);
+        run(Dialect::Anthropic, Operation::Generate, Some("claude-sonnet-4-5@20250929"), Some(true), body, setting);
+        run(Dialect::Anthropic, Operation::Generate, Some("claude-sonnet-4-5"), Some(false), body, setting);
     }
 });

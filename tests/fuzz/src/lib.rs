@@ -1,7 +1,8 @@
 //! What the fuzz targets share: the dialects, and the checks that what the proxy writes is what
 //! its clients can read.
 
-use llmproxy::dialect::{Dialect, EndMark};
+use llmproxy::codec::EndMark;
+use llmproxy::dialect::Dialect;
 use llmproxy::proxy::Exchange;
 use llmproxy::sse;
 
@@ -141,7 +142,7 @@ pub fn check_stream(client: Dialect, backend: Dialect, input: &[u8], chunks: &[&
     // A translated stream always ends with its dialect's last event: the answer's end or an error.
     let last = events.last().expect("a translated stream is never empty");
     assert_eq!(
-        client.end_mark(&last.as_sse()),
+        client.codec().end_mark(&last.as_sse()),
         Some(EndMark::Last),
         "the stream to a {client:?} client from a {backend:?} backend ends without its last event: {last:?}"
     );
