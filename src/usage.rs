@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 /// US dollars per million tokens. Cache reads and writes cost the input price when not given.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Price {
     pub input: f64,
@@ -25,14 +26,15 @@ pub struct Prices {
 }
 
 impl Prices {
-    pub fn from_map(map: BTreeMap<String, Price>) -> Result<Self, String> {
+    /// The prices, or the pattern whose price is not one and why.
+    pub fn from_map(map: BTreeMap<String, Price>) -> Result<Self, (String, String)> {
         if let Some((model, _)) = map.iter().find(|(_, p)| {
             [Some(p.input), Some(p.output), p.cache_read, p.cache_write]
                 .iter()
                 .flatten()
                 .any(|v| !v.is_finite() || *v < 0.0)
         }) {
-            return Err(format!("prices.{model}: prices are dollars per million tokens, at least 0"));
+            return Err((model.clone(), "prices are dollars per million tokens, at least 0".into()));
         }
         let mut patterns: Vec<(String, Price)> = map.into_iter().collect();
         let literal = |p: &str| !p.contains(['*', '?', '[', '{']);
@@ -168,6 +170,7 @@ pub fn group_column(group: &str) -> Option<&'static str> {
         "client" => "client",
         "day" => "strftime('%Y-%m-%d', at_ms / 1000, 'unixepoch')",
         "hour" => "strftime('%Y-%m-%dT%H:00', at_ms / 1000, 'unixepoch')",
+        "minute" => "strftime('%Y-%m-%dT%H:%M', at_ms / 1000, 'unixepoch')",
         _ => return None,
     })
 }
@@ -179,18 +182,23 @@ pub fn summary_query(group: Option<&str>) -> Result<String, String> {
         None => ("'all'", ""),
         Some(name) => (
             group_column(name)
-                .ok_or_else(|| format!("group: `{name}` is not one of key, model, backend, client, day, hour"))?,
+                .ok_or_else(|| format!("group: `{name}` is not one of key, model, backend, client, day, hour, minute"))?,
             " GROUP BY grp ORDER BY grp",
         ),
     };
-    // Token sums are 0 over no rows; a cost stays null where no request had a price.
+    // Token sums are 0 over no rows; a cost stays null where no request had a price. The total
+    // latency's p50 and p95 are nearest-rank, from each row's rank within its group.
     Ok(format!(
-        "SELECT {column} AS grp, COUNT(*) AS requests, COALESCE(SUM(status >= 400 OR error IS NOT NULL), 0) AS errors, \
+        "SELECT grp, COUNT(*) AS requests, COALESCE(SUM(status >= 400 OR error IS NOT NULL), 0) AS errors, \
          COALESCE(SUM(input_tokens), 0) AS input_tokens, COALESCE(SUM(output_tokens), 0) AS output_tokens, \
          COALESCE(SUM(cached_tokens), 0) AS cached_tokens, COALESCE(SUM(reasoning_tokens), 0) AS reasoning_tokens, \
          SUM(cost_usd) AS cost_usd, COUNT(cost_usd) AS priced, \
-         AVG(ttfb_ms) AS ttfb_ms_avg, AVG(total_ms) AS total_ms_avg, MAX(total_ms) AS total_ms_max \
-         FROM usage WHERE at_ms >= ?1 AND at_ms < ?2 AND (?3 IS NULL OR key_id = ?3){grouped}"
+         AVG(ttfb_ms) AS ttfb_ms_avg, AVG(total_ms) AS total_ms_avg, MAX(total_ms) AS total_ms_max, \
+         MIN(CASE WHEN latency_rank * 2 >= in_group THEN total_ms END) AS total_ms_p50, \
+         MIN(CASE WHEN latency_rank * 20 >= in_group * 19 THEN total_ms END) AS total_ms_p95 \
+         FROM (SELECT *, {column} AS grp, ROW_NUMBER() OVER (PARTITION BY {column} ORDER BY total_ms) AS latency_rank, \
+         COUNT(*) OVER (PARTITION BY {column}) AS in_group \
+         FROM usage WHERE at_ms >= ?1 AND at_ms < ?2 AND (?3 IS NULL OR key_id = ?3)){grouped}"
     ))
 }
 
@@ -224,7 +232,7 @@ mod tests {
             "m".into(),
             Price { input: -1.0, output: 0.0, cache_read: None, cache_write: None },
         )]));
-        assert!(bad.unwrap_err().starts_with("prices.m"));
+        assert_eq!(bad.unwrap_err().0, "m");
     }
 
     #[test]
@@ -240,6 +248,7 @@ mod tests {
     #[test]
     fn usage_groups_are_a_fixed_list_not_sql_from_the_caller() {
         assert!(summary_query(Some("model")).unwrap().contains("ELSE model_sent END AS grp"));
+        assert!(summary_query(Some("model")).unwrap().contains("PARTITION BY CASE"), "percentiles per group");
         let total = summary_query(None).unwrap();
         assert!(total.contains("'all' AS grp") && !total.contains("GROUP BY"), "one row, even over no requests");
         assert!(summary_query(Some("key_id; DROP TABLE usage")).is_err());

@@ -1,17 +1,23 @@
 //! The routing config: which backends exist, which models each serves, and model aliases.
 //! It is JSON kept in Workers KV; keys never live in it, only the names of the secrets that hold them.
 
+mod backend;
+pub mod document;
 mod resilience;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod schema;
 
 pub use resilience::{BreakerPolicy, RetryPolicy, Route, RouteTarget, DEADLINE_MS, RETRY_ON};
 
 use crate::usage::{Price, Prices};
-use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// A backend's wire dialect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum BackendKind {
     /// OpenAI Chat Completions and compatible servers.
@@ -59,6 +65,7 @@ impl BackendKind {
 /// Which Chat Completions field carries the output token limit; OpenAI's current models want
 /// `max_completion_tokens`, some compatible servers only know `max_tokens`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 pub enum MaxTokensField {
     #[default]
     #[serde(rename = "max_completion_tokens")]
@@ -114,7 +121,7 @@ pub struct Config {
     pub reserved_output_tokens: u64,
 }
 
-/// A config that cannot be used, with the path of the field at fault.
+/// A config that cannot be used: its problems, each at the path of the field at fault.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError(pub String);
 
@@ -124,89 +131,153 @@ impl std::fmt::Display for ConfigError {
     }
 }
 
+/// What is wrong with a config document, at the path of its field (`backends[0].kind`; empty for
+/// the document as a whole).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    pub path: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.path.as_str() {
+            "" => f.write_str(&self.message),
+            path => write!(f, "{path}: {}", self.message),
+        }
+    }
+}
+
+/// The problems found so far: a check goes on after one, so that all are told at once.
+#[derive(Default)]
+struct Problems(Vec<Problem>);
+
+impl Problems {
+    fn add(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.0.push(Problem { path: path.into(), message: message.into() });
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// `value` read as a `T`, or None after its problem was added at `at` and the path inside it.
+    fn parsed<T: DeserializeOwned>(&mut self, value: Value, at: &str) -> Option<T> {
+        serde_path_to_error::deserialize(value)
+            .map_err(|error| {
+                let inner = error.path().to_string();
+                let path = match (at, inner.as_str()) {
+                    (at, ".") => at.to_string(),
+                    ("", inner) => inner.to_string(),
+                    (at, inner) if inner.starts_with('[') => format!("{at}{inner}"),
+                    (at, inner) => format!("{at}.{inner}"),
+                };
+                self.add(path, error.into_inner().to_string());
+            })
+            .ok()
+    }
+}
+
+/// The JSON Schema of the config document (see `schema`), as served at `/admin/schema`.
+pub const SCHEMA: &str = include_str!("config.schema.json");
+
 pub const DEFAULT_MAX_TOKENS: u32 = 4096;
 pub const DEFAULT_RESERVED_OUTPUT_TOKENS: u64 = 4096;
 /// The secret holding the service-account key of a zero-config Vertex backend.
 pub const VERTEX_SERVICE_ACCOUNT: &str = "VERTEX_SERVICE_ACCOUNT";
 
+/// The routing config of llmproxy: its backends, the models each serves, aliases, routes with
+/// fallbacks and retries, the circuit breaker and prices. Keys never live in it, only the names
+/// of the Worker secrets that hold them.
 #[derive(Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
+#[cfg_attr(not(target_arch = "wasm32"), schemars(title = "llmproxy config"))]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
+    /// The JSON Schema the document follows, for editors; the worker ignores it.
+    #[serde(rename = "$schema")]
+    #[allow(dead_code)]
+    schema: Option<String>,
+    /// At least one. A model is served by the first backend whose `models` match it.
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(with = "Vec<backend::RawBackend>"))]
     backends: Vec<Value>,
+    /// Other names of models (`"fast": "gpt-4o-mini"`), resolved before routing.
     #[serde(default)]
     aliases: BTreeMap<String, String>,
+    /// Models served by several targets in turn (fallbacks) or by weight, by name.
     #[serde(default)]
-    routes: BTreeMap<String, resilience::RawRoute>,
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(with = "BTreeMap<String, resilience::RawRoute>"))]
+    routes: BTreeMap<String, Value>,
+    /// How failed attempts are tried again, unless a route says otherwise.
     #[serde(default)]
     retry: resilience::RawRetry,
+    /// One deadline for all the attempts of a request (default 300).
     deadline_seconds: Option<u64>,
+    /// When a failing backend is skipped for a while.
     breaker: Option<resilience::RawBreaker>,
+    /// US dollars per million tokens, by model glob; the most specific pattern wins.
     #[serde(default)]
-    prices: BTreeMap<String, Price>,
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(with = "BTreeMap<String, Price>"))]
+    prices: BTreeMap<String, Value>,
+    /// Where the price table came from (`scripts/prices` sets it).
     price_source: Option<String>,
+    /// The output tokens reserved against a key's tokens per minute by a request that sets no
+    /// output limit, until its real usage is known (default 4096).
     reserved_output_tokens: Option<u64>,
 }
 
-/// One secret name, or several tried in turn.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum KeyNames {
-    One(String),
-    Several(Vec<String>),
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawBackend {
-    name: String,
-    kind: String,
-    base_url: Option<String>,
-    api_key_env: Option<KeyNames>,
-    models: Vec<String>,
-    #[serde(default)]
-    headers: BTreeMap<String, String>,
-    default_max_tokens: Option<u32>,
-    #[serde(default)]
-    max_tokens_field: MaxTokensField,
-    project: Option<String>,
-    location: Option<String>,
-    service_account_env: Option<String>,
-    auth: Option<String>,
-}
-
 impl Config {
-    pub fn from_json(text: &str) -> Result<Self, ConfigError> {
-        let raw: RawConfig = serde_json::from_str(text).map_err(|e| ConfigError(e.to_string()))?;
-        let backends = raw
+    /// The config in `text`, or every problem it has.
+    pub fn check(text: &str) -> Result<Self, Vec<Problem>> {
+        let mut problems = Problems::default();
+        let value: Value = match serde_json::from_str(text) {
+            Ok(value) => value,
+            Err(error) => {
+                problems.add("", format!("not JSON: {error}"));
+                return Err(problems.0);
+            }
+        };
+        let Some(raw) = problems.parsed::<RawConfig>(value, "") else {
+            return Err(problems.0);
+        };
+        let backends: Vec<Backend> = raw
             .backends
             .into_iter()
             .enumerate()
-            .map(|(i, value)| parse_backend(value).map_err(|e| ConfigError(format!("backends[{i}]: {e}"))))
-            .collect::<Result<Vec<_>, _>>()?;
-        if backends.is_empty() {
-            return Err(ConfigError("backends: at least one backend is needed".into()));
+            .filter_map(|(i, value)| backend::parse(value, &format!("backends[{i}]"), &mut problems))
+            .collect();
+        if backends.is_empty() && problems.len() == 0 {
+            problems.add("backends", "at least one backend is needed");
         }
         let mut names = std::collections::BTreeSet::new();
         for (i, backend) in backends.iter().enumerate() {
             if !names.insert(backend.name.as_str()) {
-                return Err(ConfigError(format!("backends[{i}].name: `{}` is used twice", backend.name)));
+                problems.add(format!("backends[{i}].name"), format!("`{}` is used twice", backend.name));
             }
         }
-        for (alias, target) in &raw.aliases {
-            if target.is_empty() {
-                return Err(ConfigError(format!("aliases.{alias}: the target model is empty")));
-            }
+        for (alias, _) in raw.aliases.iter().filter(|(_, target)| target.is_empty()) {
+            problems.add(format!("aliases.{alias}"), "the target model is empty");
         }
-        let retry = raw.retry.over(&RetryPolicy::default(), "retry").map_err(ConfigError)?;
+        let retry = raw.retry.over(&RetryPolicy::default(), "retry", &mut problems);
         let deadline_ms = raw.deadline_seconds.map_or(DEADLINE_MS, |s| s.saturating_mul(1000));
         if deadline_ms == 0 {
-            return Err(ConfigError("deadline_seconds: must be at least 1".into()));
+            problems.add("deadline_seconds", "must be at least 1");
         }
         let names: Vec<&str> = backends.iter().map(|b| b.name.as_str()).collect();
-        let routes = resilience::routes(raw.routes, &names, &retry, deadline_ms).map_err(ConfigError)?;
+        let routes = resilience::routes(raw.routes, &names, &retry, deadline_ms, &mut problems);
         let breaker = raw.breaker.map(|b| b.policy()).unwrap_or_default();
-        let prices = Prices::from_map(raw.prices).map_err(ConfigError)?;
-        let reserved_output_tokens = raw.reserved_output_tokens.unwrap_or(DEFAULT_RESERVED_OUTPUT_TOKENS);
+        let prices: BTreeMap<String, Price> = raw
+            .prices
+            .into_iter()
+            .filter_map(|(model, value)| Some((model.clone(), problems.parsed(value, &format!("prices.{model}"))?)))
+            .collect();
+        let prices = Prices::from_map(prices).unwrap_or_else(|(model, message)| {
+            problems.add(format!("prices.{model}"), message);
+            Prices::default()
+        });
+        if problems.len() > 0 {
+            return Err(problems.0);
+        }
         Ok(Self {
             backends,
             aliases: raw.aliases,
@@ -216,8 +287,35 @@ impl Config {
             breaker,
             prices,
             price_source: raw.price_source,
-            reserved_output_tokens,
+            reserved_output_tokens: raw.reserved_output_tokens.unwrap_or(DEFAULT_RESERVED_OUTPUT_TOKENS),
         })
+    }
+
+    /// The config in `text`, or all its problems in one error.
+    pub fn from_json(text: &str) -> Result<Self, ConfigError> {
+        Self::check(text)
+            .map_err(|problems| ConfigError(problems.iter().map(Problem::to_string).collect::<Vec<_>>().join("; ")))
+    }
+
+    /// The config of a one-token test of the backend `name` (the admin's "test this backend"):
+    /// that backend alone, serving any model, with no breaker to refuse it and no retry.
+    pub fn probe(&self, name: &str) -> Option<Self> {
+        let mut backend = self.backends.iter().find(|backend| backend.name == name)?.clone();
+        backend.models = vec!["**".to_string()];
+        Some(Self {
+            backends: vec![backend],
+            breaker: BreakerPolicy { failures: 0, ..self.breaker },
+            deadline_ms: self.deadline_ms,
+            prices: self.prices.clone(),
+            reserved_output_tokens: self.reserved_output_tokens,
+            ..Self::default()
+        })
+    }
+
+    /// The model a test of `backend` asks for when it is not told one: its first pattern that
+    /// is a plain model name.
+    pub fn probe_model(backend: &Backend) -> Option<&str> {
+        backend.models.iter().map(String::as_str).find(|model| !model.contains(['*', '?', '[', '{']))
     }
 
     /// The zero-config mode: no config in KV, one backend from plain variables, every model routed
@@ -270,95 +368,8 @@ impl Config {
     }
 }
 
-fn parse_backend(value: Value) -> Result<Backend, String> {
-    let raw: RawBackend = serde_json::from_value(value).map_err(|e| e.to_string())?;
-    let kind = BackendKind::parse(&raw.kind)
-        .ok_or_else(|| format!("kind: unknown kind `{}` (expected {})", raw.kind, BackendKind::NAMES))?;
-    // The name is reported in a response header, so it must be one.
-    if !is_token(&raw.name) || raw.name.len() > 64 {
-        return Err(format!("name: `{}` must be 1 to 64 letters, digits or `-_.`", raw.name));
-    }
-    if raw.models.is_empty() {
-        return Err("models: at least one model pattern is needed".into());
-    }
-    if let Some(i) = raw.models.iter().position(String::is_empty) {
-        return Err(format!("models[{i}]: the pattern is empty"));
-    }
-    let vertex = vertex_settings(kind, &raw)?;
-    let base_url = raw.base_url.clone().unwrap_or_else(|| match &vertex {
-        Some(vertex) => crate::vertex::host(&vertex.location),
-        None => kind.default_base_url().to_string(),
-    });
-    if kind != BackendKind::Mock && !(base_url.starts_with("https://") || base_url.starts_with("http://")) {
-        return Err(format!("base_url: `{base_url}` is not an http(s) URL"));
-    }
-    if raw.default_max_tokens == Some(0) {
-        return Err("default_max_tokens: must be at least 1".into());
-    }
-    if let Some((name, _)) = raw.headers.iter().find(|(name, _)| !is_token(name)) {
-        return Err(format!("headers: `{name}` is not a valid header name"));
-    }
-    if let Some((name, _)) = raw.headers.iter().find(|(_, value)| value.chars().any(char::is_control)) {
-        return Err(format!("headers.{name}: the value holds a control character"));
-    }
-    Ok(Backend {
-        name: raw.name,
-        kind,
-        base_url: normalise_base_url(&base_url),
-        api_key_env: match raw.api_key_env {
-            None => Vec::new(),
-            Some(KeyNames::One(name)) => vec![name].into_iter().filter(|name| !name.is_empty()).collect(),
-            Some(KeyNames::Several(names)) if names.iter().any(String::is_empty) => {
-                return Err("api_key_env: a secret name is empty".into())
-            }
-            Some(KeyNames::Several(names)) => names,
-        },
-        models: raw.models,
-        headers: raw.headers.into_iter().collect(),
-        default_max_tokens: raw.default_max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
-        max_tokens_field: raw.max_tokens_field,
-        vertex,
-    })
-}
-
-/// The Vertex fields: all required for `vertex` backends, none allowed for others.
-fn vertex_settings(kind: BackendKind, raw: &RawBackend) -> Result<Option<VertexSettings>, String> {
-    let fields =
-        [("project", &raw.project), ("location", &raw.location), ("service_account_env", &raw.service_account_env)];
-    if kind != BackendKind::Vertex {
-        return match fields.iter().chain([&("auth", &raw.auth)]).find(|(_, value)| value.is_some()) {
-            Some((name, _)) => Err(format!("{name}: only `vertex` backends take it")),
-            None => Ok(None),
-        };
-    }
-    if let Some((name, _)) = fields.iter().find(|(_, value)| value.as_deref().is_none_or(str::is_empty)) {
-        return Err(format!("{name}: required for `vertex` backends"));
-    }
-    // The project and location are parts of the Vertex URL.
-    for (name, value) in &fields[..2] {
-        if !value.as_deref().unwrap_or_default().bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) {
-            return Err(format!("{name}: only letters, digits and `-_.` are allowed"));
-        }
-    }
-    let self_signed_jwt = match raw.auth.as_deref() {
-        None | Some("token_exchange") => false,
-        Some("self_signed_jwt") => true,
-        Some(other) => return Err(format!("auth: unknown mode `{other}` (expected token_exchange, self_signed_jwt)")),
-    };
-    Ok(Some(VertexSettings {
-        project: raw.project.clone().unwrap_or_default(),
-        location: raw.location.clone().unwrap_or_default(),
-        service_account_env: raw.service_account_env.clone().unwrap_or_default(),
-        self_signed_jwt,
-    }))
-}
-
 fn normalise_base_url(url: &str) -> String {
     url.trim_end_matches('/').to_string()
-}
-
-fn is_token(name: &str) -> bool {
-    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 #[cfg(test)]
@@ -409,26 +420,88 @@ mod tests {
     #[test]
     fn errors_name_the_field_at_fault() {
         assert!(error_of(r#"{"backends":[{"name":"a","kind":"gopher","models":["x"]}]}"#)
-            .starts_with("backends[0]: kind: unknown kind `gopher`"));
+            .starts_with("backends[0].kind: unknown kind `gopher`"));
         assert!(error_of(r#"{"backends":[{"name":"a","kind":"mock","modles":["x"]}]}"#)
-            .contains("backends[0]: unknown field `modles`"));
-        assert!(error_of(r#"{"backends":[{"name":"a","kind":"mock","models":[]}]}"#).contains("backends[0]: models"));
+            .contains("backends[0].modles: unknown field `modles`"));
+        assert!(error_of(r#"{"backends":[{"name":"a","kind":"mock","models":[]}]}"#).contains("backends[0].models"));
         assert!(error_of(r#"{"backends":[{"name":"a","kind":"openai","base_url":"ftp://x","models":["*"]}]}"#)
-            .contains("backends[0]: base_url"));
+            .contains("backends[0].base_url"));
         assert!(error_of(
             r#"{"backends":[{"name":"a","kind":"mock","models":["x"]},{"name":"a","kind":"mock","models":["y"]}]}"#
         )
         .contains("backends[1].name"));
         assert!(error_of(r#"{"backends":[]}"#).starts_with("backends"));
-        assert!(
-            error_of(r#"{"backends":[{"name":"a\nb","kind":"mock","models":["x"]}]}"#).contains("backends[0]: name")
-        );
+        assert!(error_of(r#"{"backends":[{"name":"a\nb","kind":"mock","models":["x"]}]}"#).contains("backends[0].name"));
         assert!(error_of(
             r#"{"backends":[{"name":"a","kind":"mock","models":["x"],"headers":{"x-a":"1\r\nx-b: 2"}}]}"#
         )
-        .contains("headers.x-a"));
+        .contains("backends[0].headers.x-a"));
         assert!(error_of(r#"{"backend":[]}"#).contains("unknown field `backend`"));
         assert!(error_of("{not json").contains("line 1"));
+        assert!(error_of(r#"{"backends":[{"name":"a","kind":"mock","models":["x"],"headers":{"x":1}}]}"#)
+            .starts_with("backends[0].headers.x: invalid type"));
+    }
+
+    #[test]
+    fn a_probe_reaches_its_backend_alone_with_any_model() {
+        let config = Config::from_json(EXAMPLE).unwrap();
+        let probe = config.probe("anthropic").unwrap();
+        assert_eq!(probe.backends.len(), 1);
+        assert_eq!(probe.route("anything-at-all").unwrap().name, "anthropic");
+        assert_eq!(probe.breaker.failures, 0, "an open breaker does not refuse a test");
+        assert!(probe.aliases.is_empty() && probe.routes.is_empty());
+        assert!(config.probe("nope").is_none());
+        assert_eq!(Config::probe_model(&config.backends[0]), None, "only globs");
+        let mut backend = config.backends[0].clone();
+        backend.models = vec!["gpt-*".into(), "gpt-4o-mini".into()];
+        assert_eq!(Config::probe_model(&backend), Some("gpt-4o-mini"));
+    }
+
+    #[test]
+    fn every_problem_is_told_at_once_each_at_its_path() {
+        let text = r#"{
+          "backends": [
+            {"name": "a b", "kind": "gopher", "models": ["x", ""]},
+            {"name": "o", "kind": "openai", "base_url": "https://user:pass@example.com/v1", "models": ["*"]},
+            {"name": "o", "kind": "openai", "models": ["gpt-*"], "project": "p"},
+            {"name": "m", "kind": "mock", "models": ["m"], "default_max_tokens": "many"}
+          ],
+          "aliases": {"fast": ""},
+          "retry": {"attempts": 11, "on": [200]},
+          "deadline_seconds": 0,
+          "routes": {
+            "smart": {"targets": [{"backend": "nowhere", "weight": 0}]},
+            "empty": {"targets": []},
+            "typo": {"targets": [], "balanse": true}
+          },
+          "prices": {"gpt-*": {"input": -1, "output": 1}, "claude-*": {"input": 1}}
+        }"#;
+        let problems = Config::check(text).unwrap_err();
+        let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "backends[0].kind",
+                "backends[0].name",
+                "backends[0].models[1]",
+                "backends[1].base_url",
+                "backends[2].project",
+                "backends[3].default_max_tokens",
+                "aliases.fast",
+                "retry.attempts",
+                "retry.on",
+                "deadline_seconds",
+                "routes.empty.targets",
+                "routes.smart.targets[0].backend",
+                "routes.smart.targets[0].weight",
+                "routes.typo.balanse",
+                "prices.claude-*",
+                "prices.gpt-*",
+            ],
+            "{problems:#?}"
+        );
+        assert!(!problems.iter().any(|p| p.message.contains("pass")), "a credential was repeated: {problems:?}");
+        assert!(problems[13].message.contains("unknown field `balanse`"), "{:?}", problems[13]);
     }
 
     #[test]

@@ -30,6 +30,14 @@ pub struct Endpoint {
 }
 
 impl Dialect {
+    /// A one-token request for `model` (an admin's test of a backend), in the dialect it is in;
+    /// the answer's text is at `/choices/0/message/content`, an error's at `/error/message`.
+    pub fn probe_request(model: &str) -> (Self, String) {
+        let body =
+            serde_json::json!({"model": model, "max_tokens": 1, "messages": [{"role": "user", "content": "Say OK."}]});
+        (Self::OpenAiChat, body.to_string())
+    }
+
     pub const ALL: [Self; 4] = [Self::OpenAiChat, Self::Anthropic, Self::OpenAiResponses, Self::Gemini];
 
     pub fn codec(self) -> &'static dyn Codec {

@@ -74,7 +74,7 @@ test("an invalid config is a 500 naming the field, and its fix is used at once",
     assert.equal(response.status, 500);
     const body = await readJson(response);
     assert.equal(body.error.type, "api_error");
-    assert.match(body.error.message, /invalid config: backends\[1\]: kind: unknown kind `antropic`/);
+  assert.match(body.error.message, /invalid config: backends\[1\]\.kind: unknown kind `antropic`/);
 
     await fresh.putConfig(routingConfig());
     const fixed = await fresh.post("/v1/messages", { model: "mock-x", max_tokens: 5, messages: [{ role: "user", content: "fixed" }] }, AUTH);

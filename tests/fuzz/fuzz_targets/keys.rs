@@ -43,7 +43,7 @@ fn presented(text: &str, bytes: &[u8]) {
         assert_eq!(keys::id_of(&key), Some(id.as_str()), "a new key's id is not read back: {key}");
         assert!(keys::matches(&key, &keys::hash(&key)) && !keys::matches(text, &keys::hash(&format!("{text}x"))));
     }
-    const GROUPS: [&str; 6] = ["key", "model", "backend", "client", "day", "hour"];
+    const GROUPS: [&str; 7] = ["key", "model", "backend", "client", "day", "hour", "minute"];
     match usage::summary_query(Some(text)) {
         Ok(sql) => assert!(GROUPS.contains(&text), "grouped by {text:?}: {sql}"),
         Err(message) => assert!(!GROUPS.contains(&text), "{text:?} refused: {message}"),
