@@ -1,6 +1,7 @@
 //! The admin API, behind the `LLMPROXY_ADMIN_KEY` secret and closed without it: issued keys
-//! (`/admin/keys`: create, list, read, update, revoke) and usage totals (`/admin/usage`). Keys
-//! are listed from the D1 database `DB`; each key's hash, policy and counters are its object's.
+//! (`/admin/keys`: create, list, read, update, revoke), usage totals (`/admin/usage`) and the
+//! config (`/admin/config`, see `config_admin`). Keys are listed from the D1 database `DB`; each
+//! key's hash, policy and counters are its object's.
 
 use super::issued::{self, random_key_bytes};
 use super::{header, json_response, record, string_binding};
@@ -11,7 +12,7 @@ use crate::limits::Limits;
 use crate::usage;
 use serde_json::{json, Value};
 use wasm_bindgen::JsValue;
-use worker::{D1Database, Env, Method, Request, Response};
+use worker::{Context, D1Database, Env, Method, Request, Response};
 
 /// The largest admin request body read.
 const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -21,6 +22,7 @@ const DEFAULT_RANGE_MS: f64 = 30.0 * 86_400_000.0;
 pub async fn handle(
     req: &mut Request,
     env: &Env,
+    ctx: &Context,
     path: &str,
     query: &str,
     limits: &Limits,
@@ -41,6 +43,16 @@ pub async fn handle(
         ProxyError::new(503, ErrorKind::Api, "the admin API needs the D1 database bound as DB (see the README)")
     })?;
     let method = req.method();
+    if path == "/admin/schema" || path == "/admin/config" || path.starts_with("/admin/config/") {
+        return super::config_admin::handle(env, &database, method, path, body_of(req)).await;
+    }
+    match (&method, path) {
+        (Method::Get, "/admin/backends") => return super::backend_admin::status(env, &database, limits).await,
+        (Method::Post, "/admin/backends/test") => {
+            return super::backend_admin::test(env, ctx, limits, body_of(req).await?).await
+        }
+        _ => {}
+    }
     let id = path.strip_prefix("/admin/keys/");
     match (method, path, id) {
         (Method::Post, "/admin/keys", _) => create(req, env, &database).await,
@@ -65,7 +77,7 @@ pub async fn handle(
                 )),
             }
         }
-        (_, "/admin/keys" | "/admin/usage", _) => {
+        (_, "/admin/keys" | "/admin/usage" | "/admin/backends" | "/admin/backends/test", _) => {
             Err(ProxyError::new(405, ErrorKind::InvalidRequest, format!("{path} does not accept this method")))
         }
         _ => Err(ProxyError::not_found(format!("no admin endpoint at {path}"))),

@@ -2,7 +2,9 @@
 //! fetch and stream wiring. Every decision is made by the pure core.
 
 mod admin;
+mod backend_admin;
 mod call;
+mod config_admin;
 mod glue;
 mod google_auth;
 mod issued;
@@ -59,7 +61,7 @@ async fn handle(req: &mut Request, env: &Env, ctx: &Context) -> Result<Response,
     let query = url.query().unwrap_or("").to_string();
     let limits = Limits::from_vars(|name| string_binding(env, name))?;
     if path == "/admin" || path.starts_with("/admin/") {
-        return admin::handle(req, env, &path, &query, &limits).await;
+        return admin::handle(req, env, ctx, &path, &query, &limits).await;
     }
     let caller = authorize(req, env, &query, url.host_str().unwrap_or("")).await?;
     let called = Dialect::endpoint(&path);
@@ -167,6 +169,11 @@ async fn load_config(env: &Env, limits: &Limits) -> Result<Rc<Config>, ProxyErro
     let config = Rc::new(config);
     CONFIG.with_borrow_mut(|c| *c = Some((now, config.clone())));
     Ok(config)
+}
+
+/// The isolate's config is read from KV again at the next request (it was just changed).
+fn forget_config() {
+    CONFIG.with_borrow_mut(|c| *c = None);
 }
 
 /// The request body, counted as it is read: past the limit it is a 413, whether or not the client
