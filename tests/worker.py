@@ -56,6 +56,9 @@ class Worker:
                 'database_id = "llmproxy-test-usage"',
                 f'migrations_dir = "{ROOT / "migrations"}"',
             ]
+        if gateway:
+            # The dashboard, as wrangler.toml serves it.
+            lines += ["[assets]", f'directory = "{ROOT / "build" / "dashboard"}"']
         lines += ["[vars]"] + [f"{name} = {json.dumps(value)}" for name, value in self.vars.items()]
         self.toml.write_text("\n".join(lines) + "\n")
 
