@@ -181,8 +181,9 @@ pub fn summary_query(group: Option<&str>) -> Result<String, String> {
     let (column, grouped) = match group {
         None => ("'all'", ""),
         Some(name) => (
-            group_column(name)
-                .ok_or_else(|| format!("group: `{name}` is not one of key, model, backend, client, day, hour, minute"))?,
+            group_column(name).ok_or_else(|| {
+                format!("group: `{name}` is not one of key, model, backend, client, day, hour, minute")
+            })?,
             " GROUP BY grp ORDER BY grp",
         ),
     };

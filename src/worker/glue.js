@@ -70,6 +70,11 @@ export async function readWithin(stream, limit, idleMs) {
   return bytes;
 }
 
+/** A response of `bytes` (a body read by `readWithin`) with `status`, its headers set later. */
+export function responseOf(bytes, status) {
+  return new Response(bytes, { status });
+}
+
 /** The reader of a body. */
 export function readerOf(stream) {
   return stream.getReader();

@@ -16,6 +16,8 @@ extern "C" {
     async fn read_within(stream: Option<ReadableStream>, limit: f64, idle_ms: f64) -> Result<JsValue, JsValue>;
     #[wasm_bindgen(catch, js_name = drain)]
     async fn drain_stream(stream: Option<ReadableStream>) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(js_name = responseOf)]
+    fn response_of(bytes: &Uint8Array, status: u16) -> web_sys::Response;
     #[wasm_bindgen(js_name = readerOf)]
     fn reader_of(stream: &ReadableStream) -> JsValue;
     #[wasm_bindgen(catch, js_name = readChunk)]
@@ -49,11 +51,21 @@ pub enum ReadFailure {
 /// A body's bytes: at most `limit` of them unless it holds more, in which case a few more than
 /// `limit` come back and the rest is never read.
 pub async fn read(stream: Option<ReadableStream>, limit: usize, idle_ms: u64) -> Result<Vec<u8>, ReadFailure> {
+    read_bytes(stream, limit, idle_ms).await.map(|bytes| bytes.to_vec())
+}
+
+/// `read`, its bytes left in JavaScript: for an answer handed on as it came.
+pub async fn read_bytes(stream: Option<ReadableStream>, limit: usize, idle_ms: u64) -> Result<Uint8Array, ReadFailure> {
     match read_within(stream, limit as f64, idle_ms as f64).await {
-        Ok(bytes) => Ok(bytes.unchecked_into::<Uint8Array>().to_vec()),
+        Ok(bytes) => Ok(bytes.unchecked_into::<Uint8Array>()),
         Err(error) if error_name(&error) == "TimeoutError" => Err(ReadFailure::TimedOut),
         Err(error) => Err(ReadFailure::Failed(error_text(&error))),
     }
+}
+
+/// A response of `bytes` with `status`.
+pub fn response(bytes: &Uint8Array, status: u16) -> worker::Response {
+    worker::Response::from(response_of(bytes, status))
 }
 
 /// Reads a body to its end without keeping it.

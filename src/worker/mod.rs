@@ -24,6 +24,17 @@ use worker::{event, Context, Env, Headers, Method, Request, Response, ResponseBo
 
 thread_local! {
     static CONFIG: RefCell<Option<(f64, Rc<Config>)>> = const { RefCell::new(None) };
+    /// The limits the vars set: read once per isolate, since vars change only with a deployment.
+    static LIMITS: RefCell<Option<Limits>> = const { RefCell::new(None) };
+}
+
+fn limits(env: &Env) -> Result<Limits, ProxyError> {
+    if let Some(limits) = LIMITS.with_borrow(|limits| *limits) {
+        return Ok(limits);
+    }
+    let limits = Limits::from_vars(|name| string_binding(env, name))?;
+    LIMITS.with_borrow_mut(|kept| *kept = Some(limits));
+    Ok(limits)
 }
 
 #[event(fetch)]
@@ -59,7 +70,7 @@ async fn handle(req: &mut Request, env: &Env, ctx: &Context) -> Result<Response,
     }
     let url = req.url().map_err(|e| ProxyError::invalid(format!("the request URL is not valid: {e}")))?;
     let query = url.query().unwrap_or("").to_string();
-    let limits = Limits::from_vars(|name| string_binding(env, name))?;
+    let limits = limits(env)?;
     if path == "/admin" || path.starts_with("/admin/") {
         return admin::handle(req, env, ctx, &path, &query, &limits).await;
     }

@@ -312,6 +312,22 @@ async fn attempt(
             stream_response(response, &meta).map_err(|error| Failed::error(FailureClass::Status(500), error))?;
         return Ok(Answered { response, usage: None, stream_end: Some(end) });
     }
+    if exchange.is_passthrough() && !exchange.metered {
+        // Nothing to translate or count: the answer is read whole (its deadline and size hold,
+        // and a failure can still fall back) but never copied into wasm.
+        let bytes = read_answer_bytes(body, MAX_ANSWER_BYTES, limits).await.map_err(|error| {
+            let class = if error.status == 504 { FailureClass::Timeout } else { FailureClass::Connection };
+            Failed::error(class, error)
+        })?;
+        if bytes.length() as usize > MAX_ANSWER_BYTES {
+            let error =
+                ProxyError::bad_gateway(format!("the upstream's answer is larger than {MAX_ANSWER_BYTES} bytes"));
+            return Err(Failed::error(FailureClass::Status(502), error));
+        }
+        let response = super::with_headers(glue::response(&bytes, status), "application/json", &meta)
+            .map_err(|error| Failed::error(FailureClass::Status(500), error))?;
+        return Ok(Answered { response, usage: None, stream_end: None });
+    }
     let bytes = read_answer(body, MAX_ANSWER_BYTES, limits).await.map_err(|error| {
         let class = if error.status == 504 { FailureClass::Timeout } else { FailureClass::Connection };
         Failed::error(class, error)
@@ -365,7 +381,16 @@ async fn read_answer(
     limit: usize,
     limits: &Limits,
 ) -> Result<Vec<u8>, ProxyError> {
-    glue::read(body, limit, limits.idle_ms).await.map_err(|failure| match failure {
+    read_answer_bytes(body, limit, limits).await.map(|bytes| bytes.to_vec())
+}
+
+/// `read_answer`, its bytes left in JavaScript.
+async fn read_answer_bytes(
+    body: Option<web_sys::ReadableStream>,
+    limit: usize,
+    limits: &Limits,
+) -> Result<js_sys::Uint8Array, ProxyError> {
+    glue::read_bytes(body, limit, limits.idle_ms).await.map_err(|failure| match failure {
         glue::ReadFailure::TimedOut => ProxyError::gateway_timeout(format!(
             "the upstream's answer stopped for {} s (LLMPROXY_IDLE_TIMEOUT_SECONDS)",
             limits.idle_ms / 1000
