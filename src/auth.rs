@@ -24,6 +24,20 @@ pub fn presented_key(header: impl Fn(&str) -> Option<String>, query: &str) -> Op
 pub const NO_KEY_CONFIGURED: &str = "this worker has no LLMPROXY_API_KEY, so it serves only requests from the machine it runs on: \
      set a key with `wrangler secret put LLMPROXY_API_KEY`, or set the var LLMPROXY_ALLOW_ANONYMOUS=true to serve anyone";
 
+/// The host (without its port) and the query (without `?`) of a URL as the runtime serializes it
+/// (`https://host:port/path?query#fragment`, WHATWG), found without parsing it again.
+pub fn host_and_query(url: &str) -> (&str, &str) {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    let host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split_once(']').map_or(host_port, |(address, _)| address),
+        None => host_port.split_once(':').map_or(host_port, |(host, _)| host),
+    };
+    let query = url.split_once('?').map_or("", |(_, query)| query.split_once('#').map_or(query, |(query, _)| query));
+    (host, query)
+}
+
 /// Whether a request comes from the machine the worker runs on (`wrangler dev`, Miniflare): the
 /// URL names a loopback host and no client address says otherwise. On Cloudflare the URL is the
 /// worker's public host and `CF-Connecting-IP` is the client's, so no request passes for local.
@@ -53,6 +67,21 @@ pub fn is_authorized(configured: &str, presented: Option<&str>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_host_and_query_of_a_serialized_url() {
+        assert_eq!(host_and_query("http://127.0.0.1:8787/v1/models?key=a&b=c"), ("127.0.0.1", "key=a&b=c"));
+        assert_eq!(
+            host_and_query("https://proxy.example.com/v1beta/models/m:streamGenerateContent?alt=sse#x"),
+            ("proxy.example.com", "alt=sse")
+        );
+        assert_eq!(host_and_query("http://[::1]:8787/v1/chat/completions"), ("::1", ""));
+        assert_eq!(host_and_query("http://user:pa@ss@localhost:1/?"), ("localhost", ""));
+        assert_eq!(host_and_query("http://localhost"), ("localhost", ""));
+        // A `?` or `@` past the authority is the path's or the query's, not the host's.
+        assert_eq!(host_and_query("https://h.example/a@b?q=1?2"), ("h.example", "q=1?2"));
+        assert_eq!(is_local(host_and_query("http://[::1]:8787/x").0, None), true);
+    }
 
     fn headers<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
         move |name| pairs.iter().find(|(n, _)| *n == name).map(|(_, v)| v.to_string())

@@ -93,7 +93,7 @@ fn store_failed(e: worker::Error) -> ProxyError {
 }
 
 async fn body_of(req: &mut Request) -> Result<Value, ProxyError> {
-    let bytes = super::glue::read(req.inner().body(), MAX_BODY_BYTES, 10_000)
+    let bytes = super::glue::read(req.inner().body(), MAX_BODY_BYTES, 10_000, None)
         .await
         .map_err(|_| ProxyError::invalid("could not read the request body"))?;
     if bytes.len() > MAX_BODY_BYTES {

@@ -13,7 +13,12 @@ extern "C" {
     #[wasm_bindgen(catch, js_name = fetchWithin)]
     async fn fetch_within(request: &web_sys::Request, ms: f64) -> Result<JsValue, JsValue>;
     #[wasm_bindgen(catch, js_name = readWithin)]
-    async fn read_within(stream: Option<ReadableStream>, limit: f64, idle_ms: f64) -> Result<JsValue, JsValue>;
+    async fn read_within(
+        stream: Option<ReadableStream>,
+        limit: f64,
+        idle_ms: f64,
+        length: f64,
+    ) -> Result<JsValue, JsValue>;
     #[wasm_bindgen(catch, js_name = drain)]
     async fn drain_stream(stream: Option<ReadableStream>) -> Result<JsValue, JsValue>;
     #[wasm_bindgen(js_name = responseOf)]
@@ -35,9 +40,12 @@ extern "C" {
     ) -> ReadableStream;
 }
 
-/// Sends `request`; None when its response headers took longer than `ms`.
-pub async fn fetch(request: &worker::Request, ms: u64) -> Result<Option<worker::Response>, String> {
-    let answer = fetch_within(request.inner(), ms as f64).await.map_err(|e| error_text(&e))?;
+/// Sends a POST of `init` to `url`; None when its response headers took longer than `ms`. The
+/// request is the runtime's own, never converted into a `worker::Request` (which would read its
+/// `cf` object and copy its path).
+pub async fn fetch(url: &str, init: &worker::RequestInit, ms: u64) -> Result<Option<worker::Response>, String> {
+    let request = web_sys::Request::new_with_str_and_init(url, &init.into()).map_err(|e| error_text(&e))?;
+    let answer = fetch_within(&request, ms as f64).await.map_err(|e| error_text(&e))?;
     Ok((!answer.is_null()).then(|| worker::Response::from(answer.unchecked_into::<web_sys::Response>())))
 }
 
@@ -49,14 +57,25 @@ pub enum ReadFailure {
 }
 
 /// A body's bytes: at most `limit` of them unless it holds more, in which case a few more than
-/// `limit` come back and the rest is never read.
-pub async fn read(stream: Option<ReadableStream>, limit: usize, idle_ms: u64) -> Result<Vec<u8>, ReadFailure> {
-    read_bytes(stream, limit, idle_ms).await.map(|bytes| bytes.to_vec())
+/// `limit` come back and the rest is never read. `length` is what its `Content-Length` says.
+pub async fn read(
+    stream: Option<ReadableStream>,
+    limit: usize,
+    idle_ms: u64,
+    length: Option<usize>,
+) -> Result<Vec<u8>, ReadFailure> {
+    read_bytes(stream, limit, idle_ms, length).await.map(|bytes| bytes.to_vec())
 }
 
 /// `read`, its bytes left in JavaScript: for an answer handed on as it came.
-pub async fn read_bytes(stream: Option<ReadableStream>, limit: usize, idle_ms: u64) -> Result<Uint8Array, ReadFailure> {
-    match read_within(stream, limit as f64, idle_ms as f64).await {
+pub async fn read_bytes(
+    stream: Option<ReadableStream>,
+    limit: usize,
+    idle_ms: u64,
+    length: Option<usize>,
+) -> Result<Uint8Array, ReadFailure> {
+    let length = length.map_or(-1.0, |length| length as f64);
+    match read_within(stream, limit as f64, idle_ms as f64, length).await {
         Ok(bytes) => Ok(bytes.unchecked_into::<Uint8Array>()),
         Err(error) if error_name(&error) == "TimeoutError" => Err(ReadFailure::TimedOut),
         Err(error) => Err(ReadFailure::Failed(error_text(&error))),

@@ -16,7 +16,7 @@ use std::time::Duration;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Crypto, CryptoKey};
-use worker::{Context, Delay, Env, Headers, Method, Request, RequestInit};
+use worker::{Context, Delay, Env, Headers, Method, RequestInit};
 
 /// Tokens are made again this long before they expire, so none expires on its way to Vertex.
 const REFRESH_MARGIN_MS: f64 = 300_000.0;
@@ -173,14 +173,13 @@ async fn exchange(token_uri: &str, jwt: &str, deadline: f64) -> Result<vertex::A
     init.with_method(Method::Post)
         .with_headers(headers)
         .with_body(Some(JsValue::from_str(&vertex::token_request(jwt))));
-    let request = Request::new_with_init(token_uri, &init).map_err(|e| ProxyError::internal(e.to_string()))?;
     let failed =
         |why: String| ProxyError::new(502, ErrorKind::Api, format!("getting a Vertex access token failed: {why}"));
     let timed_out = || {
         ProxyError::gateway_timeout("the Vertex token endpoint did not answer in time (LLMPROXY_TOKEN_TIMEOUT_SECONDS)")
     };
     let left = || (deadline - js_sys::Date::now()).max(1.0) as u64;
-    let answer = super::glue::fetch(&request, left())
+    let answer = super::glue::fetch(token_uri, &init, left())
         .await
         .map_err(|e| failed(format!("the token endpoint is unreachable: {e}")))?
         .ok_or_else(timed_out)?;
@@ -189,7 +188,7 @@ async fn exchange(token_uri: &str, jwt: &str, deadline: f64) -> Result<vertex::A
         worker::ResponseBody::Stream(stream) => Some(stream.clone()),
         _ => None,
     };
-    let body = super::glue::read(body, 64 * 1024, left()).await.map_err(|failure| match failure {
+    let body = super::glue::read(body, 64 * 1024, left(), None).await.map_err(|failure| match failure {
         super::glue::ReadFailure::TimedOut => timed_out(),
         super::glue::ReadFailure::Failed(why) => failed(why),
     })?;

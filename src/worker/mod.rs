@@ -68,16 +68,16 @@ async fn handle(req: &mut Request, env: &Env, ctx: &Context) -> Result<Response,
         (Method::Get, "/healthz") => return Response::ok("ok").map_err(|e| ProxyError::internal(e.to_string())),
         _ => {}
     }
-    let url = req.url().map_err(|e| ProxyError::invalid(format!("the request URL is not valid: {e}")))?;
-    let query = url.query().unwrap_or("").to_string();
+    let url = req.inner().url();
+    let (host, query) = crate::auth::host_and_query(&url);
     let limits = limits(env)?;
     if path == "/admin" || path.starts_with("/admin/") {
-        return admin::handle(req, env, ctx, &path, &query, &limits).await;
+        return admin::handle(req, env, ctx, &path, query, &limits).await;
     }
-    let caller = authorize(req, env, &query, url.host_str().unwrap_or("")).await?;
+    let caller = authorize(req, env, query, host).await?;
     let called = Dialect::endpoint(&path);
     if let Some(endpoint) = called.clone().filter(|_| method == Method::Post) {
-        return call::call(req, env, ctx, &limits, endpoint, &query, caller).await;
+        return call::call(req, env, ctx, &limits, endpoint, query, caller).await;
     }
     if (&method, path.as_str()) == (&Method::Get, "/status") {
         let config = load_config(env, &limits).await?;
@@ -193,18 +193,20 @@ pub(crate) async fn read_body(req: &mut Request, limits: &Limits) -> Result<Vec<
     let limit = limits.max_body_bytes;
     let too_large =
         || ProxyError::new(413, ErrorKind::PayloadTooLarge, format!("the request body is larger than {limit} bytes"));
-    if header(req, "content-length").and_then(|v| v.parse::<usize>().ok()).is_some_and(|n| n > limit) {
+    let length = header(req, "content-length").and_then(|v| v.parse::<usize>().ok());
+    if length.is_some_and(|n| n > limit) {
         // Read the body to its end without keeping it: a client still sending when the answer
         // comes would otherwise see its connection reset instead of the 413.
         glue::drain(req.inner().body()).await;
         return Err(too_large());
     }
-    let body = glue::read(req.inner().body(), limit, limits.idle_ms).await.map_err(|failure| match failure {
-        glue::ReadFailure::TimedOut => {
-            ProxyError::new(408, ErrorKind::InvalidRequest, "the request body stopped arriving")
-        }
-        glue::ReadFailure::Failed(why) => ProxyError::invalid(format!("could not read the request body: {why}")),
-    })?;
+    let body =
+        glue::read(req.inner().body(), limit, limits.idle_ms, length).await.map_err(|failure| match failure {
+            glue::ReadFailure::TimedOut => {
+                ProxyError::new(408, ErrorKind::InvalidRequest, "the request body stopped arriving")
+            }
+            glue::ReadFailure::Failed(why) => ProxyError::invalid(format!("could not read the request body: {why}")),
+        })?;
     if body.len() > limit {
         return Err(too_large());
     }

@@ -13,7 +13,7 @@ use crate::proxy::{Attempt, LocalAnswer, Plan, UpstreamCall};
 use crate::resilience::{self, Attempts, Breakers, Failure, FailureClass, KeyRing, Next};
 use std::cell::RefCell;
 use std::time::Duration;
-use worker::{Context, Delay, Env, Headers, Method, Request, RequestInit, RequestRedirect, Response, ResponseBody};
+use worker::{Context, Delay, Env, Headers, Method, RequestInit, RequestRedirect, Response, ResponseBody};
 
 /// The most of an upstream's error body that is read: enough for any message, and bounded.
 const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
@@ -232,14 +232,8 @@ async fn attempt(
         .with_headers(headers)
         .with_redirect(RequestRedirect::Manual)
         .with_body(Some(js_sys::Uint8Array::from(call.body.as_slice()).into()));
-    let request = Request::new_with_init(&call.url, &init).map_err(|e| {
-        Failed::error(
-            FailureClass::Status(500),
-            ProxyError::internal(format!("could not build the upstream request: {e}")),
-        )
-    })?;
     let secrets: Vec<&str> = call.secrets.iter().map(String::as_str).collect();
-    let upstream = match glue::fetch(&request, limits.first_byte_ms).await {
+    let upstream = match glue::fetch(&call.url, &init, limits.first_byte_ms).await {
         Ok(Some(upstream)) => upstream,
         Ok(None) => {
             let seconds = limits.first_byte_ms / 1000;
@@ -271,13 +265,17 @@ async fn attempt(
         }
     }
     let exchange = &call.exchange;
+    // A compressed body's length is not that of the bytes it decompresses to: read it chunk by chunk.
+    let encoded = header("content-encoding").is_some_and(|coding| !coding.eq_ignore_ascii_case("identity"));
+    let length = header("content-length").and_then(|v| v.parse::<usize>().ok()).filter(|_| !encoded);
     let body = match upstream.body() {
         ResponseBody::Stream(stream) => Some(stream.clone()),
         _ => None,
     };
     if !(200..300).contains(&status) {
-        let bytes =
-            read_answer(body, MAX_ERROR_BODY_BYTES, limits).await.unwrap_or_else(|error| error.message.into_bytes());
+        let bytes = read_answer(body, length, MAX_ERROR_BODY_BYTES, limits)
+            .await
+            .unwrap_or_else(|error| error.message.into_bytes());
         let bytes = &bytes[..bytes.len().min(MAX_ERROR_BODY_BYTES)];
         let failure =
             Failure { class: FailureClass::of_status(status), retry_after_ms: resilience::retry_after_ms(header) };
@@ -315,7 +313,7 @@ async fn attempt(
     if exchange.is_passthrough() && !exchange.metered {
         // Nothing to translate or count: the answer is read whole (its deadline and size hold,
         // and a failure can still fall back) but never copied into wasm.
-        let bytes = read_answer_bytes(body, MAX_ANSWER_BYTES, limits).await.map_err(|error| {
+        let bytes = read_answer_bytes(body, length, MAX_ANSWER_BYTES, limits).await.map_err(|error| {
             let class = if error.status == 504 { FailureClass::Timeout } else { FailureClass::Connection };
             Failed::error(class, error)
         })?;
@@ -328,7 +326,7 @@ async fn attempt(
             .map_err(|error| Failed::error(FailureClass::Status(500), error))?;
         return Ok(Answered { response, usage: None, stream_end: None });
     }
-    let bytes = read_answer(body, MAX_ANSWER_BYTES, limits).await.map_err(|error| {
+    let bytes = read_answer(body, length, MAX_ANSWER_BYTES, limits).await.map_err(|error| {
         let class = if error.status == 504 { FailureClass::Timeout } else { FailureClass::Connection };
         Failed::error(class, error)
     })?;
@@ -378,19 +376,21 @@ async fn start_of(
 /// An upstream body, read with the idle deadline.
 async fn read_answer(
     body: Option<web_sys::ReadableStream>,
+    length: Option<usize>,
     limit: usize,
     limits: &Limits,
 ) -> Result<Vec<u8>, ProxyError> {
-    read_answer_bytes(body, limit, limits).await.map(|bytes| bytes.to_vec())
+    read_answer_bytes(body, length, limit, limits).await.map(|bytes| bytes.to_vec())
 }
 
 /// `read_answer`, its bytes left in JavaScript.
 async fn read_answer_bytes(
     body: Option<web_sys::ReadableStream>,
+    length: Option<usize>,
     limit: usize,
     limits: &Limits,
 ) -> Result<js_sys::Uint8Array, ProxyError> {
-    glue::read_bytes(body, limit, limits.idle_ms).await.map_err(|failure| match failure {
+    glue::read_bytes(body, limit, limits.idle_ms, length).await.map_err(|failure| match failure {
         glue::ReadFailure::TimedOut => ProxyError::gateway_timeout(format!(
             "the upstream's answer stopped for {} s (LLMPROXY_IDLE_TIMEOUT_SECONDS)",
             limits.idle_ms / 1000
