@@ -80,7 +80,7 @@ mod tests {
         assert_eq!(host_and_query("http://localhost"), ("localhost", ""));
         // A `?` or `@` past the authority is the path's or the query's, not the host's.
         assert_eq!(host_and_query("https://h.example/a@b?q=1?2"), ("h.example", "q=1?2"));
-        assert_eq!(is_local(host_and_query("http://[::1]:8787/x").0, None), true);
+        assert!(is_local(host_and_query("http://[::1]:8787/x").0, None));
     }
 
     fn headers<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
