@@ -37,6 +37,18 @@ pub enum BackendKind {
 impl BackendKind {
     const NAMES: &'static str = "openai, openresponses, anthropic, gemini, vertex, mock";
 
+    /// The kind as the config names it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::OpenAi => "openai",
+            Self::OpenResponses => "openresponses",
+            Self::Anthropic => "anthropic",
+            Self::Gemini => "gemini",
+            Self::Vertex => "vertex",
+            Self::Mock => "mock",
+        }
+    }
+
     fn parse(name: &str) -> Option<Self> {
         Self::deserialize(serde_json::Value::from(name)).ok()
     }
@@ -399,6 +411,16 @@ mod tests {
         assert_eq!(config.backends[1].headers, vec![("anthropic-beta".to_string(), "x".to_string())]);
         assert_eq!(config.backends[1].default_max_tokens, DEFAULT_MAX_TOKENS);
         assert_eq!(config.backends[2].kind, BackendKind::Mock);
+        for kind in [
+            BackendKind::OpenAi,
+            BackendKind::OpenResponses,
+            BackendKind::Anthropic,
+            BackendKind::Gemini,
+            BackendKind::Vertex,
+            BackendKind::Mock,
+        ] {
+            assert_eq!(BackendKind::parse(kind.name()), Some(kind), "the config's own name of {kind:?}");
+        }
         assert_eq!(config.aliases["fast"], "gpt-4o-mini");
         assert_eq!((config.reserved_output_tokens, config.prices.of("gpt-4o")), (DEFAULT_RESERVED_OUTPUT_TOKENS, None));
     }

@@ -40,7 +40,7 @@ pub async fn status(env: &Env, database: &D1Database, limits: &Limits) -> Result
             let last_error = errors.iter().find(|row| row["backend"] == backend.name.as_str());
             json!({
                 "name": backend.name,
-                "kind": format!("{:?}", backend.kind).to_lowercase(),
+                "kind": backend.kind.name(),
                 "base_url": backend.base_url,
                 "models": backend.models,
                 "test_model": Config::probe_model(backend),
