@@ -26,11 +26,40 @@ pub struct Call {
     pub model: Option<String>,
     /// Whether the URL asks for a stream (Gemini and Vertex paths).
     pub stream: Option<bool>,
+    /// How the client's stream is framed.
+    pub framing: Framing,
 }
 
 impl Call {
     pub fn of(operation: Operation) -> Self {
-        Self { operation, model: None, stream: None }
+        Self { operation, model: None, stream: None, framing: Framing::Sse }
+    }
+}
+
+/// How a stream's events are framed on the wire. Decoders and encoders see server-sent events
+/// whatever the framing: the transcoder turns the others into SSE and back (see
+/// `transcode::framing`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Framing {
+    /// Server-sent events.
+    #[default]
+    Sse,
+    /// AWS event-stream messages of type `chunk`, each holding one event's JSON base64-encoded
+    /// in `bytes` (Bedrock's `InvokeModelWithResponseStream`). As SSE, the event is named by its
+    /// JSON's `type`.
+    EventStreamChunks,
+    /// AWS event-stream messages whose `:event-type` names the event and whose payload is its
+    /// JSON (Bedrock's `ConverseStream`). As SSE, the event is named by its `:event-type`.
+    EventStreamEvents,
+}
+
+impl Framing {
+    /// The content type of a stream so framed.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Self::Sse => "text/event-stream; charset=utf-8",
+            Self::EventStreamChunks | Self::EventStreamEvents => "application/vnd.amazon.eventstream",
+        }
     }
 }
 

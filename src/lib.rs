@@ -5,10 +5,12 @@
 
 pub mod auth;
 pub mod backend;
+pub mod bedrock;
 pub mod codec;
 pub mod config;
 pub mod dialect;
 pub mod error;
+pub mod eventstream;
 pub mod ir;
 pub mod keys;
 pub mod limits;

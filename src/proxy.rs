@@ -6,7 +6,7 @@
 //! natively.
 
 use crate::backend::{self, ClientHeaders, HeaderList, Upstream};
-use crate::codec::{ClientContext, Operation};
+use crate::codec::{ClientContext, Framing, Operation};
 use crate::config::{Backend, Config, VertexSettings};
 use crate::dialect::Dialect;
 use crate::error::{ErrorKind, ProxyError};
@@ -30,6 +30,8 @@ pub struct Inbound<'a> {
     pub model: Option<&'a str>,
     /// Whether the URL asks for a stream (Gemini's `:streamGenerateContent`).
     pub stream: Option<bool>,
+    /// How the client's stream is to be framed.
+    pub framing: Framing,
     pub body: &'a [u8],
     /// The query string without `?`, forwarded when both sides speak the same dialect.
     pub query: &'a str,
@@ -81,6 +83,8 @@ pub struct UpstreamCall {
 
 pub struct LocalAnswer {
     pub stream: bool,
+    /// How a streamed answer is framed.
+    pub framing: Framing,
     /// The answer is the proxy's own token estimate, reported in `x-llmproxy-estimate`.
     pub estimated: bool,
     pub body: Vec<u8>,
@@ -99,6 +103,9 @@ pub struct Exchange {
     pub metered: bool,
     /// The stream's usage events were asked for by the proxy, not by the client.
     pub unasked_usage: bool,
+    /// How the client's stream is framed, and the backend's.
+    pub client_framing: Framing,
+    pub backend_framing: Framing,
 }
 
 /// What the orchestrator reads of a client's request before it routes it.
@@ -254,13 +261,6 @@ fn encode(
         ir.stream = request.stream;
         target.dialect.codec().request_from_ir(ir, target.backend)?
     };
-    let body = upstream.body(body, target.model, inbound.operation, same_dialect && inbound.model.is_some())?;
-    let mut url = upstream.url(target.backend, inbound.operation, request.stream, target.model)?;
-    let forwarded = forwarded_query(inbound.query);
-    if same_dialect && upstream.keeps_query() && !forwarded.is_empty() {
-        url.push('?');
-        url.push_str(&forwarded);
-    }
     let key = match key {
         None => None,
         Some(name) => Some((inbound.secret)(name).filter(|k| !k.is_empty()).ok_or_else(|| {
@@ -271,7 +271,15 @@ fn encode(
     let secrets = key.iter().cloned().collect();
     let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
     upstream.headers(key, &ClientHeaders { header: inbound.header, same_dialect }, &mut headers);
+    let model_in_url = same_dialect && inbound.model.is_some();
+    let body = upstream.body(body, target.model, inbound.operation, model_in_url, &mut headers)?;
     headers.extend(target.backend.headers.iter().cloned());
+    let mut url = upstream.url(target.backend, inbound.operation, request.stream, target.model)?;
+    let forwarded = forwarded_query(inbound.query);
+    if same_dialect && upstream.keeps_query() && !forwarded.is_empty() {
+        url.push('?');
+        url.push_str(&forwarded);
+    }
     Ok(UpstreamCall {
         url,
         headers,
@@ -283,6 +291,8 @@ fn encode(
             context: request.context.clone(),
             metered: inbound.metered,
             unasked_usage,
+            client_framing: inbound.framing,
+            backend_framing: upstream.framing(target.model),
         },
         backend: target.backend.name.clone(),
         dropped,
@@ -323,6 +333,7 @@ fn estimate_tokens(inbound: &Inbound, target: &Target) -> Result<LocalAnswer, Pr
         .ok_or_else(|| ProxyError::not_found(format!("{:?} has no token counting endpoint", inbound.dialect)))?;
     Ok(LocalAnswer {
         stream: false,
+        framing: inbound.framing,
         body: body.to_string().into_bytes(),
         backend: target.backend.name.clone(),
         estimated: true,
@@ -344,12 +355,13 @@ fn answer_locally(inbound: &Inbound, request: &ClientRequest, target: &Target) -
         for event in response.into_events() {
             encoder.event(event, &mut out);
         }
-        out
+        crate::transcode::framing::reframe(inbound.framing, out)
     } else {
         codec.response_from_ir(response, &request.context)?
     };
     let (backend, dropped) = (target.backend.name.clone(), ir.dropped);
-    Ok(LocalAnswer { stream: request.stream, estimated: false, body, backend, dropped, usage })
+    let (stream, framing) = (request.stream, inbound.framing);
+    Ok(LocalAnswer { stream, framing, estimated: false, body, backend, dropped, usage })
 }
 
 impl Exchange {
@@ -357,7 +369,8 @@ impl Exchange {
     /// asked for, no namespaces, the clock at 0): what benchmarks and tests translate with.
     pub fn between(client: Dialect, backend: Dialect) -> Self {
         let context = ClientContext { include_usage: true, ..ClientContext::default() };
-        Self { client, backend, context, metered: false, unasked_usage: false }
+        let (client_framing, backend_framing) = (Framing::Sse, Framing::Sse);
+        Self { client, backend, context, metered: false, unasked_usage: false, client_framing, backend_framing }
     }
 
     pub fn is_passthrough(&self) -> bool {
@@ -366,11 +379,18 @@ impl Exchange {
 
     /// The stream translator for a successful streamed answer.
     pub fn transcoder(&self) -> Transcoder {
-        if self.is_passthrough() {
+        let transcoder = if self.is_passthrough() {
             let transcoder = Transcoder::passthrough(self.client);
-            return if self.metered { transcoder.metered(self.unasked_usage) } else { transcoder };
-        }
-        Transcoder::translate(self.client, self.backend.codec().decoder(), self.client.codec().encoder(&self.context))
+            if self.metered {
+                transcoder.metered(self.unasked_usage)
+            } else {
+                transcoder
+            }
+        } else {
+            let (decoder, encoder) = (self.backend.codec().decoder(), self.client.codec().encoder(&self.context));
+            Transcoder::translate(self.client, decoder, encoder)
+        };
+        transcoder.framed(self.backend_framing, self.client_framing)
     }
 
     /// A whole successful answer from the backend, in the client's dialect (through the IR).

@@ -7,7 +7,7 @@ mod gemini;
 mod openai;
 mod vertex;
 
-use crate::codec::Operation;
+use crate::codec::{Framing, Operation};
 use crate::config::{Backend, BackendKind};
 use crate::dialect::Dialect;
 use crate::error::ProxyError;
@@ -31,16 +31,22 @@ pub trait Upstream: Sync {
     /// Adds the backend's key, and what the client says in headers that the backend must hear.
     fn headers(&self, key: Option<String>, client: &ClientHeaders, headers: &mut HeaderList);
     /// The body as the backend takes it, from a body in its dialect. `model_in_url` tells that
-    /// the client named the model in its URL, not its body.
+    /// the client named the model in its URL, not its body. What the body and the headers carry
+    /// may move between them (Bedrock's betas are body fields, Anthropic's are headers).
     fn body(
         &self,
         body: Vec<u8>,
         model: &str,
         operation: Operation,
         model_in_url: bool,
+        headers: &mut HeaderList,
     ) -> Result<Vec<u8>, ProxyError> {
-        let _ = (model, operation, model_in_url);
+        let _ = (model, operation, model_in_url, headers);
         Ok(body)
+    }
+    /// How the backend frames its streams for `model`.
+    fn framing(&self, _model: &str) -> Framing {
+        Framing::Sse
     }
     /// Whether a same-dialect call keeps the client's query (the backend's own key aside).
     fn keeps_query(&self) -> bool;
@@ -76,4 +82,20 @@ fn edit_object(
         .map_err(|e| ProxyError::invalid(format!("the request body is not a JSON object: {e}")))?;
     edit(&mut fields);
     serde_json::to_vec(&fields).map_err(|e| ProxyError::internal(e.to_string()))
+}
+
+/// A Bedrock-shaped body's `anthropic_beta` list, moved into the `anthropic-beta` header that
+/// Anthropic's API and Vertex read (joined to any the client sent as a header).
+fn betas_into_header(fields: &mut serde_json::Map<String, serde_json::Value>, headers: &mut HeaderList) {
+    let Some(serde_json::Value::Array(betas)) = fields.remove("anthropic_beta") else {
+        return;
+    };
+    let betas: Vec<&str> = betas.iter().filter_map(serde_json::Value::as_str).collect();
+    if betas.is_empty() {
+        return;
+    }
+    match headers.iter_mut().find(|(name, _)| name == "anthropic-beta") {
+        Some((_, value)) => *value = format!("{value},{}", betas.join(",")),
+        None => headers.push(("anthropic-beta".into(), betas.join(","))),
+    }
 }

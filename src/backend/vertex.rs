@@ -2,7 +2,7 @@
 //! bearer token is the shell's to add (see `UpstreamCall::vertex`); Claude's betas go through as
 //! on Anthropic's own API.
 
-use super::{edit_object, gemini, ClientHeaders, HeaderList, Upstream};
+use super::{betas_into_header, edit_object, gemini, ClientHeaders, HeaderList, Upstream};
 use crate::codec::Operation;
 use crate::config::Backend;
 use crate::dialect::Dialect;
@@ -50,11 +50,13 @@ impl Upstream for Vertex {
         model: &str,
         operation: Operation,
         _model_in_url: bool,
+        headers: &mut HeaderList,
     ) -> Result<Vec<u8>, ProxyError> {
         if Publisher::of(model) == Publisher::Google {
             return Ok(body);
         }
         edit_object(&body, |fields| {
+            betas_into_header(fields, headers);
             match operation {
                 Operation::CountTokens => fields.insert("model".into(), model.into()),
                 Operation::Generate => fields.remove("model"),
@@ -80,13 +82,18 @@ mod tests {
     #[test]
     fn claude_bodies_lose_the_model_and_gain_vertex_version() {
         let body = br#"{"model":"claude-x","anthropic_version":"2023-06-01","max_tokens":5}"#.to_vec();
-        let body = Vertex.body(body, "claude-x", Operation::Generate, false).unwrap();
+        let body = Vertex.body(body, "claude-x", Operation::Generate, false, &mut Vec::new()).unwrap();
         let body: Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(body, json!({"anthropic_version": "vertex-2023-10-16", "max_tokens": 5}));
-        let count = Vertex.body(br#"{"messages":[]}"#.to_vec(), "claude-y@1", Operation::CountTokens, false).unwrap();
+        let count = Vertex
+            .body(br#"{"messages":[]}"#.to_vec(), "claude-y@1", Operation::CountTokens, false, &mut Vec::new())
+            .unwrap();
         let count: Value = serde_json::from_slice(&count).unwrap();
         assert_eq!(count, json!({"anthropic_version": "vertex-2023-10-16", "model": "claude-y@1", "messages": []}));
         let gemini = br#"{"contents":[]}"#.to_vec();
-        assert_eq!(Vertex.body(gemini.clone(), "gemini-2.5-pro", Operation::Generate, false).unwrap(), gemini);
+        assert_eq!(
+            Vertex.body(gemini.clone(), "gemini-2.5-pro", Operation::Generate, false, &mut Vec::new()).unwrap(),
+            gemini
+        );
     }
 }

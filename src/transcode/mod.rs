@@ -3,11 +3,12 @@
 //! but for its start when another attempt could follow a failure (see `Transcoder::hold_start`).
 //! What the stream used is tallied on the way (`tally`).
 
+pub mod framing;
 mod tally;
 
 pub use tally::{failure_class, StreamUsage};
 
-use crate::codec::{truncated, EndMark, StreamDecoder, StreamEncoder};
+use crate::codec::{truncated, EndMark, Framing, StreamDecoder, StreamEncoder};
 use crate::dialect::Dialect;
 use crate::error::ProxyError;
 use crate::ir::{EmptyArguments, StreamEvent};
@@ -53,6 +54,10 @@ pub struct Transcoder {
     tally: Tally,
     /// The error the stream ended with.
     failed: Option<ProxyError>,
+    /// The upstream's framing, when it is not SSE.
+    unframer: Option<framing::Unframer>,
+    /// The client's framing, when it is not SSE.
+    reframer: Option<framing::Reframer>,
 }
 
 impl Transcoder {
@@ -82,7 +87,15 @@ impl Transcoder {
             secrets: Vec::new(),
             tally: Tally::default(),
             failed: None,
+            unframer: None,
+            reframer: None,
         }
+    }
+
+    /// The upstream's stream and the client's are framed as `backend` and `client` say.
+    pub fn framed(mut self, backend: Framing, client: Framing) -> Self {
+        (self.unframer, self.reframer) = (framing::Unframer::new(backend), framing::Reframer::new(client));
+        self
     }
 
     /// What the stream used is wanted (`usage`): a stream passed through is decoded as well.
@@ -151,12 +164,41 @@ impl Transcoder {
         self.advance(None)
     }
 
-    /// Parses more input, or the end of input when `input` is None, and writes what it completes.
+    /// `advance_sse` in the upstream's and the client's framings.
     fn advance(&mut self, input: Option<&[u8]>) -> Vec<u8> {
-        let mut out = Vec::new();
         if self.finished {
-            return out;
+            return Vec::new();
         }
+        let mut unframed = Vec::new();
+        let (input, unreadable) = match (input, self.unframer.as_mut()) {
+            (Some(bytes), Some(unframer)) => {
+                let unreadable = unframer.push(bytes, &mut unframed).err();
+                (Some(&unframed[..]), unreadable)
+            }
+            (input, _) => (input, None),
+        };
+        let out = self.advance_sse(input, unreadable);
+        self.in_client_framing(out)
+    }
+
+    /// SSE bytes as the client's stream frames them; its end, once the stream is finished.
+    fn in_client_framing(&mut self, out: Vec<u8>) -> Vec<u8> {
+        let finished = self.finished;
+        match self.reframer.as_mut() {
+            Some(reframer) if finished => {
+                let mut framed = reframer.push(&out);
+                framed.extend(reframer.finish());
+                framed
+            }
+            Some(reframer) => reframer.push(&out),
+            None => out,
+        }
+    }
+
+    /// Parses more input, or the end of input when `input` is None, and writes what it completes.
+    /// `unreadable`: the upstream's framing could not be read.
+    fn advance_sse(&mut self, input: Option<&[u8]>, unreadable: Option<ProxyError>) -> Vec<u8> {
+        let mut out = Vec::new();
         let client = self.client;
         let parser = &mut self.parser;
         let mut too_large = None;
@@ -239,7 +281,7 @@ impl Transcoder {
                 }
             }
         }
-        let failure = failure.or(too_large.map(|e| ProxyError::bad_gateway(e.to_string())));
+        let failure = failure.or(unreadable).or(too_large.map(|e| ProxyError::bad_gateway(e.to_string())));
         if let Some(start) = self.start.as_mut() {
             if let Some(error) = failure {
                 // Nothing reached the client: the failure is the caller's to act on.
@@ -270,7 +312,7 @@ impl Transcoder {
         if !self.finished {
             self.write_error(error, &mut out);
         }
-        out
+        self.in_client_framing(out)
     }
 
     fn write_error(&mut self, error: &ProxyError, out: &mut Vec<u8>) {

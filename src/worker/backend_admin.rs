@@ -72,6 +72,7 @@ pub async fn test(env: &Env, ctx: &Context, limits: &Limits, body: Value) -> Res
         operation: Operation::Generate,
         model: None,
         stream: Some(false),
+        framing: Default::default(),
         body: request.as_bytes(),
         query: "",
         header: &|_| None,

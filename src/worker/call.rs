@@ -96,6 +96,7 @@ impl Metered<'_> {
             operation: endpoint.call.operation,
             model: endpoint.call.model.as_deref(),
             stream: endpoint.call.stream,
+            framing: endpoint.call.framing,
             body: &body,
             query,
             header: &header,

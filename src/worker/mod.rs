@@ -12,6 +12,7 @@ mod key_object;
 mod record;
 mod upstream;
 
+use crate::codec::Framing;
 use crate::config::Config;
 use crate::dialect::Dialect;
 use crate::error::{ErrorKind, ProxyError};
@@ -231,10 +232,10 @@ fn with_headers(response: Response, content_type: &str, meta: &[(&str, String)])
     Ok(response.with_headers(headers))
 }
 
-fn stream_response(response: Response, meta: &[(&str, String)]) -> Result<Response, ProxyError> {
+fn stream_response(response: Response, framing: Framing, meta: &[(&str, String)]) -> Result<Response, ProxyError> {
     let mut meta = meta.to_vec();
     meta.push(("cache-control", "no-cache".into()));
-    with_headers(response, "text/event-stream; charset=utf-8", &meta)
+    with_headers(response, framing.content_type(), &meta)
 }
 
 fn json_response(status: u16, body: &[u8], meta: &[(&str, String)]) -> Result<Response, ProxyError> {

@@ -154,7 +154,7 @@ fn local(answer: LocalAnswer, model: String, attempts: u32) -> Result<Served, Pr
     }
     let response = if answer.stream {
         let response = Response::from_bytes(answer.body).map_err(|e| ProxyError::internal(e.to_string()))?;
-        stream_response(response, &meta)?
+        stream_response(response, answer.framing, &meta)?
     } else {
         json_response(200, &answer.body, &meta)?
     };
@@ -306,8 +306,8 @@ async fn attempt(
         let response = Response::from_body(ResponseBody::Stream(stream)).map_err(|e| {
             Failed::error(FailureClass::Status(500), ProxyError::internal(format!("could not build the response: {e}")))
         })?;
-        let response =
-            stream_response(response, &meta).map_err(|error| Failed::error(FailureClass::Status(500), error))?;
+        let response = stream_response(response, exchange.client_framing, &meta)
+            .map_err(|error| Failed::error(FailureClass::Status(500), error))?;
         return Ok(Answered { response, usage: None, stream_end: Some(end) });
     }
     if exchange.is_passthrough() && !exchange.metered {

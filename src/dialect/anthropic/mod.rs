@@ -1,15 +1,17 @@
 //! Anthropic Messages (`POST /v1/messages`, `/v1/messages/count_tokens`), and Claude's Vertex
-//! publisher paths, which carry the same bodies.
+//! publisher paths and Bedrock `InvokeModel` paths, which carry the same bodies.
 
 pub mod request;
 pub mod response;
 pub mod stream;
 pub mod types;
 
-use crate::codec::{self, Call, Claim, ClientContext, Codec, EndMark, Operation, StreamDecoder, StreamEncoder};
+use crate::codec::{
+    self, Call, Claim, ClientContext, Codec, EndMark, Framing, Operation, StreamDecoder, StreamEncoder,
+};
 use crate::config::Backend;
 use crate::error::ProxyError;
-use crate::{ir, sse, vertex};
+use crate::{bedrock, ir, sse, vertex};
 use serde_json::{json, Value};
 
 pub struct Anthropic;
@@ -25,6 +27,17 @@ impl Codec for Anthropic {
             "/v1/messages/count_tokens" => return Some(Call::of(Operation::CountTokens)),
             _ => {}
         }
+        // Claude Code with CLAUDE_CODE_USE_BEDROCK, and Anthropic's Bedrock SDKs: streams come
+        // back as event-stream chunks.
+        if let Some((model, method)) = bedrock::model_path(path) {
+            let stream = match method {
+                "invoke" => false,
+                "invoke-with-response-stream" => true,
+                _ => return None,
+            };
+            let (operation, framing) = (Operation::Generate, Framing::EventStreamChunks);
+            return Some(Call { operation, model: Some(model), stream: Some(stream), framing });
+        }
         // Claude Code with CLAUDE_CODE_USE_VERTEX. Vertex counts Claude tokens at a shared
         // endpoint, whose model is then the body's.
         let (publisher, model, method) = vertex::publisher_path(path)?;
@@ -35,7 +48,7 @@ impl Codec for Anthropic {
             _ => return None,
         };
         let model = (operation == Operation::Generate).then_some(model);
-        Some(Call { operation, model, stream: Some(stream) })
+        Some(Call { operation, model, stream: Some(stream), framing: Framing::Sse })
     }
 
     fn claim(&self, _path: &str, header: &dyn Fn(&str) -> Option<String>) -> Option<Claim> {

@@ -7,7 +7,9 @@ pub mod response;
 pub mod stream;
 pub mod types;
 
-use crate::codec::{self, Call, Claim, ClientContext, Codec, EndMark, Operation, StreamDecoder, StreamEncoder};
+use crate::codec::{
+    self, Call, Claim, ClientContext, Codec, EndMark, Framing, Operation, StreamDecoder, StreamEncoder,
+};
 use crate::config::Backend;
 use crate::error::ProxyError;
 use crate::{ir, sse, vertex};
@@ -44,7 +46,7 @@ impl Codec for Gemini {
             },
         };
         let (operation, stream) = method(name)?;
-        Some(Call { operation, model: Some(model), stream: Some(stream) })
+        Some(Call { operation, model: Some(model), stream: Some(stream), framing: Framing::Sse })
     }
 
     fn claim(&self, path: &str, header: &dyn Fn(&str) -> Option<String>) -> Option<Claim> {

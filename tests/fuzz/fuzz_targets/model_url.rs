@@ -78,6 +78,7 @@ fn plan_path(path: &str) {
             operation: call.operation,
             model: call.model.as_deref(),
             stream: call.stream,
+            framing: call.framing,
             body,
             query: "alt=sse",
             header: &header,

@@ -101,6 +101,7 @@ fn run(
         operation,
         model,
         stream,
+        framing: Default::default(),
         body,
         query: "beta=true&key=client-key",
         header: &header,
