@@ -18,6 +18,7 @@ pub mod mock;
 pub mod proxy;
 pub mod resilience;
 pub mod routing;
+pub mod sigv4;
 pub mod sse;
 pub mod transcode;
 pub mod usage;
