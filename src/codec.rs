@@ -165,8 +165,10 @@ pub trait Codec: Sync {
     // --- Metering a stream passed through --------------------------------------------------
 
     /// A same-dialect streamed request's body, changed so that its stream reports usage, when it
-    /// would not without being asked (Chat's `stream_options.include_usage`); None when it will.
-    fn with_usage_reported(&self, _body: &[u8]) -> Result<Option<Vec<u8>>, ProxyError> {
+    /// would not without being asked (Chat's `stream_options.include_usage`); None when it will,
+    /// or when `backend` refuses being asked (then the usage is what the stream says, or an
+    /// estimate).
+    fn with_usage_reported(&self, _body: &[u8], _backend: &Backend) -> Result<Option<Vec<u8>>, ProxyError> {
         Ok(None)
     }
     /// Whether a stream event only reports the usage `with_usage_reported` asked for, which the

@@ -250,7 +250,7 @@ fn encode(
             None => with_model(inbound.body, &request.requested, target.model)?,
         };
         if inbound.metered && stream {
-            if let Some(asking) = inbound.dialect.codec().with_usage_reported(&body)? {
+            if let Some(asking) = inbound.dialect.codec().with_usage_reported(&body, target.backend)? {
                 (body, unasked_usage) = (asking, true);
             }
         }

@@ -65,13 +65,14 @@ def anthropic_message(body: dict) -> dict:
 
 
 def chat_stream(chunks: list[dict]) -> dict:
-    text, tools, finish, usage = "", {}, None, None
+    text, reasoning, tools, finish, usage = "", "", {}, None, None
     for c in chunks:
         if c.get("usage"):
             usage = c["usage"]
         for choice in c.get("choices", []):
             d = choice.get("delta", {})
             text += d.get("content") or ""
+            reasoning += d.get("reasoning_content") or ""
             for call in d.get("tool_calls") or []:
                 t = tools.setdefault(call["index"], {"id": None, "name": "", "arguments": ""})
                 t["id"] = call.get("id") or t["id"]
@@ -81,6 +82,7 @@ def chat_stream(chunks: list[dict]) -> dict:
             finish = choice.get("finish_reason") or finish
     return {
         "text": text,
+        "reasoning": reasoning,
         "tools": [(t["id"], t["name"], json.loads(t["arguments"])) for _, t in sorted(tools.items())],
         "finish_reason": finish,
         "prompt_tokens": usage["prompt_tokens"],
@@ -92,6 +94,7 @@ def chat_completion(body: dict) -> dict:
     m = body["choices"][0]["message"]
     return {
         "text": m.get("content") or "",
+        "reasoning": m.get("reasoning_content") or "",
         "tools": [(t["id"], t["function"]["name"], json.loads(t["function"]["arguments"])) for t in m.get("tool_calls") or []],
         "finish_reason": body["choices"][0]["finish_reason"],
         "prompt_tokens": body["usage"]["prompt_tokens"],

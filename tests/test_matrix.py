@@ -15,9 +15,10 @@ from google.genai import types as genai_types
 
 import recorded
 from conftest import CLIENT_KEY
-from upstream import Reply, anthropic_sse_from_chunks, wire
+from upstream import Reply, anthropic_sse_from_chunks, chat_sse_from_chunks, wire
 
-BACKENDS = {"chat": "gpt-m", "anthropic": "claude-m", "responses": "resp-m", "gemini": "gemini-m"}
+# A DeepSeek backend speaks Chat, and adds reasoning beside the answer (`reasoning_content`).
+BACKENDS = {"chat": "gpt-m", "deepseek": "deepseek-m", "anthropic": "claude-m", "responses": "resp-m", "gemini": "gemini-m"}
 CLIENTS = ["chat", "anthropic", "responses", "gemini"]
 
 
@@ -36,15 +37,16 @@ class Recording:
     output_tokens: int
 
 
-def chat_recording(name, stream, file):
+def chat_recording(name, stream, file, backend="chat"):
     if stream:
-        r = recorded.chat_stream(recorded.sse_payloads(wire(file)))
-        reply = Reply.sse(wire(file))
+        raw = wire(file) if file.endswith(".sse") else chat_sse_from_chunks(file)
+        r = recorded.chat_stream(recorded.sse_payloads(raw))
+        reply = Reply.sse(raw)
     else:
         r = recorded.chat_completion(json.loads(wire(file)))
         reply = Reply(body=[wire(file)])
     stop = {"stop": "end", "tool_calls": "tool", "length": "length"}[r["finish_reason"]]
-    return Recording(name, "chat", stream, reply, r["text"], "", [(n, a) for _, n, a in r["tools"]], stop,
+    return Recording(name, backend, stream, reply, r["text"], r["reasoning"], [(n, a) for _, n, a in r["tools"]], stop,
                      r["prompt_tokens"], r["completion_tokens"])
 
 
@@ -88,6 +90,9 @@ RECORDINGS = [
     chat_recording("chat-text", False, "openai-chat-text.vercel.json"),
     chat_recording("chat-tool", True, "openai-chat-tool.sdkpy.sse"),
     chat_recording("chat-parallel", True, "openai-chat-parallel-tools.sdkpy.sse"),
+    chat_recording("deepseek-reasoning", False, "deepseek-reasoning.vercel.json", backend="deepseek"),
+    chat_recording("deepseek-tool", False, "deepseek-tool-call.vercel.json", backend="deepseek"),
+    chat_recording("deepseek-tool-stream", True, "deepseek-tool-call.vercel.chunks.jsonl", backend="deepseek"),
     anthropic_recording("anthropic-text", False, "anthropic-text.vercel.json"),
     anthropic_recording("anthropic-tool", False, "anthropic-tool-use.vercel.json"),
     anthropic_recording("anthropic-tool-stream", True, "anthropic-tool-use.sdkpy.sse"),

@@ -29,6 +29,8 @@ class Reply:
     gate_opened: bool | None = None
     # Drop the connection after the body pieces instead of ending the chunked body properly.
     cut: bool = False
+    # Given the request body, the reply to send instead, if any: a server that refuses some requests.
+    refuses: object = None
 
     @classmethod
     def json(cls, value, status=200):
@@ -43,6 +45,11 @@ class Reply:
 
 def wire(name: str) -> bytes:
     return (WIRE / name).read_bytes()
+
+
+def chat_sse_from_chunks(name: str) -> bytes:
+    """A *.chunks.jsonl recording of Chat chunks framed as the SSE a server sends."""
+    return "".join(f"data: {line}\n\n" for line in wire(name).decode().splitlines() if line.strip()).encode()
 
 
 def anthropic_sse_from_chunks(name: str) -> bytes:
@@ -128,6 +135,7 @@ class FakeUpstream:
                     upstream.seen.append(Seen("POST", self.path, {k.lower(): v for k, v in self.headers.items()}, body))
                     model = model_of(self.path, body)
                     reply = upstream.replies.get(model) or Reply.json({"error": {"message": f"no reply scripted for {model}"}}, 599)
+                    reply = (reply.refuses and reply.refuses(body)) or reply
                 self.answer(reply)
 
             def token(self, name: str, raw: bytes):

@@ -1,7 +1,7 @@
 //! One backend of the config, as written and as checked: every problem is reported at the path of
 //! its field, and a backend with any problem is left out.
 
-use super::{Backend, BackendKind, MaxTokensField, Problems, VertexSettings, DEFAULT_MAX_TOKENS};
+use super::{Backend, BackendKind, Compat, MaxTokensField, Problems, VertexSettings, DEFAULT_MAX_TOKENS};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -41,9 +41,13 @@ pub(super) struct RawBackend {
     headers: BTreeMap<String, String>,
     /// The output limit sent to Anthropic backends when the client gave none.
     default_max_tokens: Option<u32>,
-    /// Which Chat Completions field carries the output limit.
-    #[serde(default)]
-    max_tokens_field: MaxTokensField,
+    /// Which Chat Completions field carries the output limit: `max_completion_tokens` unless
+    /// `compat` names a server that wants `max_tokens`.
+    max_tokens_field: Option<MaxTokensField>,
+    /// `openai` only: the OpenAI-compatible server it is, for what its API does differently;
+    /// implied by a `base_url` on `api.deepseek.com` or `api.x.ai`.
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(with = "Option<Compat>"))]
+    compat: Option<String>,
     /// `vertex` only: the Google Cloud project.
     project: Option<String>,
     /// `vertex` only: the location (`us-east5`, `global`).
@@ -94,6 +98,7 @@ pub(super) fn parse(value: Value, at: &str, problems: &mut Problems) -> Option<B
             names
         }
     };
+    let compat = compat(&raw, kind, at, problems);
     let kind = kind?;
     let vertex = vertex_settings(kind, &raw, at, problems);
     let base_url = raw.base_url.clone().unwrap_or_else(|| match &vertex {
@@ -111,6 +116,7 @@ pub(super) fn parse(value: Value, at: &str, problems: &mut Problems) -> Option<B
     if problems.len() > before {
         return None;
     }
+    let compat = compat.or_else(|| Compat::implied(kind, &base_url));
     Some(Backend {
         name: raw.name,
         kind,
@@ -119,9 +125,24 @@ pub(super) fn parse(value: Value, at: &str, problems: &mut Problems) -> Option<B
         models: raw.models,
         headers: raw.headers.into_iter().collect(),
         default_max_tokens: raw.default_max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
-        max_tokens_field: raw.max_tokens_field,
+        max_tokens_field: raw.max_tokens_field.unwrap_or(Compat::max_tokens_field(compat)),
+        compat,
         vertex,
     })
+}
+
+/// The server named in `compat`, which only `openai` backends take.
+fn compat(raw: &RawBackend, kind: Option<BackendKind>, at: &str, problems: &mut Problems) -> Option<Compat> {
+    let name = raw.compat.as_deref()?;
+    if kind.is_some_and(|kind| kind != BackendKind::OpenAi) {
+        problems.add(format!("{at}.compat"), "only `openai` backends take it");
+        return None;
+    }
+    let compat = Compat::parse(name);
+    if compat.is_none() {
+        problems.add(format!("{at}.compat"), format!("unknown server `{name}` (expected {})", Compat::NAMES));
+    }
+    compat
 }
 
 /// The Vertex fields: all required for `vertex` backends, none allowed for others.

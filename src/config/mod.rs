@@ -2,11 +2,13 @@
 //! It is JSON kept in Workers KV; keys never live in it, only the names of the secrets that hold them.
 
 mod backend;
+mod compat;
 pub mod document;
 mod resilience;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod schema;
 
+pub use compat::Compat;
 pub use resilience::{BreakerPolicy, RetryPolicy, Route, RouteTarget, DEADLINE_MS, RETRY_ON};
 
 use crate::usage::{Price, Prices};
@@ -99,6 +101,8 @@ pub struct Backend {
     /// Sent to Anthropic backends when the client gave no output limit (Anthropic requires one).
     pub default_max_tokens: u32,
     pub max_tokens_field: MaxTokensField,
+    /// The OpenAI-compatible server an `openai` backend is, when its API differs from OpenAI's.
+    pub compat: Option<Compat>,
     /// Set for `vertex` backends only.
     pub vertex: Option<VertexSettings>,
 }
@@ -360,6 +364,7 @@ impl Config {
             Some(vertex) => crate::vertex::host(&vertex.location),
             None => kind.default_base_url().to_string(),
         });
+        let compat = Compat::implied(kind, &base_url);
         let backend = Backend {
             name: kind_name.trim().to_string(),
             kind,
@@ -368,7 +373,8 @@ impl Config {
             models: vec!["**".to_string()],
             headers: Vec::new(),
             default_max_tokens: DEFAULT_MAX_TOKENS,
-            max_tokens_field: MaxTokensField::default(),
+            max_tokens_field: Compat::max_tokens_field(compat),
+            compat,
             vertex,
         };
         Ok(Some(Self {

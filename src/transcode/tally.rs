@@ -29,7 +29,9 @@ impl Tally {
         for event in events {
             match event {
                 StreamEvent::Start { usage, .. } => self.start = Some(*usage),
-                StreamEvent::Finish { usage, .. } => self.finish = Some(*usage),
+                // A finish that counts nothing reports nothing: a Chat stream whose server sent no
+                // usage chunk (not asked, or unable to) is then estimated as if it were cut.
+                StreamEvent::Finish { usage, .. } => self.finish = Some(*usage).filter(|u| *u != Usage::default()),
                 StreamEvent::Delta { delta, .. } => {
                     let text = match delta {
                         Delta::Text(text) | Delta::Thinking(text) | Delta::ToolArguments(text) => text.as_str(),
@@ -149,5 +151,18 @@ mod tests {
         let finish = Usage { input_tokens: 30, output_tokens: 2, ..Usage::default() };
         tally.see(&[StreamEvent::Finish { stop_reason: None, stop_sequence: None, usage: finish }]);
         assert_eq!(tally.usage(), Some(StreamUsage { usage: finish, reported: true }));
+    }
+
+    #[test]
+    fn a_finish_that_counts_nothing_is_estimated() {
+        let mut tally = Tally::default();
+        tally.see(&[
+            StreamEvent::Start { id: "c".into(), model: "m".into(), usage: Usage::default() },
+            StreamEvent::Delta { index: 0, delta: Delta::Thinking("1234".into()) },
+            StreamEvent::Delta { index: 1, delta: Delta::Text("12345".into()) },
+            StreamEvent::Finish { stop_reason: None, stop_sequence: None, usage: Usage::default() },
+        ]);
+        let estimated = tally.usage().unwrap();
+        assert_eq!((estimated.usage.output_tokens, estimated.reported), (3, false));
     }
 }

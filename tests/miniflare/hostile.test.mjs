@@ -165,6 +165,33 @@ test("upstream stream data that would index, expect or buffer without bound ends
   assert.match(body.text, /event: error\ndata: .*larger than 8388608 bytes/);
 });
 
+test("a Chat server's reasoning of the wrong type, or huge, breaks no client's stream", async () => {
+  const chunk = (delta, finish = null) =>
+    `data: ${JSON.stringify({ id: "c", object: "chat.completion.chunk", created: 1, model: "m",
+      choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
+  const huge = "r".repeat(3 << 20);
+  worker.upstream = () => sse([
+    chunk({ role: "assistant", reasoning_content: 42 }),
+    chunk({ reasoning_content: { text: "not text" }, reasoning: ["nor", "this"] }),
+    chunk({ reasoning_content: huge }),
+    chunk({ content: "Hello" }),
+    chunk({}, "stop"),
+    "data: [DONE]\n\n",
+  ]);
+  const anthropic = await readChunks(await worker.post("/v1/messages",
+    { model: "gpt-reasoning", max_tokens: 5, messages: USER_HI, stream: true }, { ...AUTH, "anthropic-version": "2023-06-01" }));
+  const events = ssePayloads(anthropic.text);
+  assert.ok(!events.some((e) => e.type === "error"), anthropic.text.slice(-300));
+  assert.equal(events.filter((e) => e.delta?.type === "thinking_delta").map((e) => e.delta.thinking).join(""), huge);
+  assert.equal(events.filter((e) => e.delta?.type === "text_delta").map((e) => e.delta.text).join(""), "Hello");
+  assert.equal(events.at(-1).type, "message_stop");
+  const gemini = await readChunks(await worker.post("/v1beta/models/gpt-reasoning:streamGenerateContent?alt=sse",
+    { contents: [{ role: "user", parts: [{ text: "hi" }] }] }, AUTH));
+  const parts = ssePayloads(gemini.text).flatMap((c) => c.candidates?.[0]?.content?.parts ?? []);
+  assert.equal(parts.filter((p) => p.thought).map((p) => p.text).join("").length, huge.length);
+  assert.equal(parts.filter((p) => !p.thought).map((p) => p.text).join(""), "Hello");
+});
+
 test("without LLMPROXY_API_KEY only this machine is served, unless anonymous use is allowed", async () => {
   const open = await startWorker({ vars: { OPENAI_API_KEY: OPENAI_KEY }, config });
   const anonymous = await startWorker({ vars: { OPENAI_API_KEY: OPENAI_KEY, LLMPROXY_ALLOW_ANONYMOUS: "true" }, config });

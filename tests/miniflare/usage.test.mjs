@@ -48,6 +48,9 @@ const config = {
     { name: "vertex", kind: "vertex", project: "p", location: "us-east5", base_url: `${UPSTREAM}/vertex`,
       service_account_env: "VERTEX_SA", models: ["gemini-v-*"] },
     { name: "mock", kind: "mock", models: ["mock-*"] },
+    { name: "vllm", kind: "openai", base_url: `${UPSTREAM}/vllm/v1`, compat: "vllm", models: ["vllm-*"] },
+    { name: "xai", kind: "openai", base_url: `${UPSTREAM}/xai/v1`, api_key_env: "OPENAI_API_KEY", compat: "xai",
+      models: ["grok-*"] },
   ],
   prices: Object.fromEntries(Object.values(BACKENDS).filter((b) => b.price).map((b) => [b.model, b.price])),
   price_source: "test prices",
@@ -187,6 +190,40 @@ test("a failed upstream is recorded with the failure, and a stream cut short as 
   assert.deepEqual([failed.status, failed.error, failed.input_tokens, failed.usage_reported], [529, "status 529", 0, 0]);
   assert.deepEqual([cut.status, cut.error, cut.input_tokens, cut.usage_reported], [200, "cut", 377, 0]);
   assert.ok(cut.output_tokens > 1 && cut.cost_usd > 0, JSON.stringify(cut));
+});
+
+test("a vLLM stream is not asked for usage and is estimated; xAI's reasoning beside its completion is output", async () => {
+  const db = await worker.mf.getD1Database("DB");
+  await db.prepare("DELETE FROM usage").run();
+  const saved = worker.upstream;
+  const before = worker.requests.length;
+  try {
+    // Old vLLM refuses `stream_options` (recorded); without it, it streams with no usage chunk.
+    worker.upstream = (request) => new URL(request.url).pathname.startsWith("/vllm/")
+      ? (JSON.parse(worker.requests.at(-1).body).stream_options
+        ? json(JSON.parse(wire("vllm-stream-options-refused.msagent489.json")), { status: 400 })
+        : sse([wire("vllm-text.pr19662.sse")]))
+      : json(JSON.parse(wire("xai-tool-call.vercel.json")));
+    const chat = await readChunks(await worker.post("/v1/chat/completions",
+      { model: "vllm-qwen3", stream: true, messages: [{ role: "user", content: USER }] }, AUTH));
+    assert.equal(chat.text, wire("vllm-text.pr19662.sse").toString(), "a Chat client gets vLLM's stream as it came");
+    await readChunks(await worker.post("/v1/messages",
+      { model: "vllm-qwen3", stream: true, max_tokens: 50, messages: [{ role: "user", content: USER }] }, AUTH));
+    await readChunks(await worker.post("/v1/chat/completions",
+      { model: "grok-3-mini", messages: [{ role: "user", content: USER }] }, AUTH));
+  } finally {
+    worker.upstream = saved;
+  }
+  const sent = worker.requests.slice(before).map((r) => JSON.parse(r.body));
+  assert.deepEqual(sent.map((body) => "stream_options" in body), [false, false, false]);
+  const [passed, translated, grok] = await records(worker, 3);
+  for (const row of [passed, translated]) {
+    assert.deepEqual([row.backend, row.status, row.error, row.usage_reported], ["vllm", 200, null, 0], JSON.stringify(row));
+    // As for a stream cut short: the prompt it reported (none), and "가요?" streamed, a token.
+    assert.deepEqual([row.input_tokens, row.output_tokens], [0, 1], JSON.stringify(row));
+  }
+  // 291 prompt, 26 completion and 189 reasoning tokens, the total 506.
+  assert.deepEqual([grok.input_tokens, grok.output_tokens, grok.reasoning_tokens, grok.usage_reported], [291, 215, 189, 1]);
 });
 
 test("/admin/usage totals a range, grouped by key, model, backend or day", async () => {

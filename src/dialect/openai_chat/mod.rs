@@ -104,7 +104,7 @@ impl Codec for OpenAiChat {
         let data = &event.data;
         if data == "[DONE]" || data.starts_with("{\"error\"") {
             Some(EndMark::Last)
-        } else if data.contains("\"finish_reason\":\"") || data.contains("\"finish_reason\": \"") {
+        } else if has_finish_reason(data) {
             // The usage chunk and `[DONE]` follow; some compatible servers send neither.
             Some(EndMark::Complete)
         } else {
@@ -112,7 +112,10 @@ impl Codec for OpenAiChat {
         }
     }
 
-    fn with_usage_reported(&self, body: &[u8]) -> Result<Option<Vec<u8>>, ProxyError> {
+    fn with_usage_reported(&self, body: &[u8], backend: &Backend) -> Result<Option<Vec<u8>>, ProxyError> {
+        if !backend.takes_stream_options() {
+            return Ok(None);
+        }
         let mut fields: BTreeMap<Cow<str>, &RawValue> = serde_json::from_slice(body).map_err(codec::invalid_request)?;
         let mut options: Map<String, Value> = match fields.get("stream_options") {
             Some(raw) if raw.get() != "null" => serde_json::from_str(raw.get()).map_err(codec::invalid_request)?,
@@ -137,5 +140,32 @@ impl Codec for OpenAiChat {
             usage: Option<&'a RawValue>,
         }
         serde_json::from_str::<Peek>(&event.data).is_ok_and(|peek| peek.choices.is_empty() && peek.usage.is_some())
+    }
+}
+
+/// Whether a chunk's text names a finish reason, without parsing it: a non-empty string, as older
+/// Ollama sends `""` on every chunk.
+fn has_finish_reason(data: &str) -> bool {
+    ["\"finish_reason\":\"", "\"finish_reason\": \""]
+        .iter()
+        .any(|key| data.match_indices(key).any(|(at, key)| !data[at + key.len()..].starts_with('"')))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn end_mark(data: &str) -> Option<EndMark> {
+        OpenAiChat.end_mark(&sse::Event { event: String::new(), data: data.into() })
+    }
+
+    #[test]
+    fn an_empty_finish_reason_does_not_end_the_stream() {
+        // Ollama 0.1.x (ollama/ollama#4357) sends `""` until its last chunk.
+        let ollama = r#"{"id":"chatcmpl-693","object":"chat.completion.chunk","created":1715427619,"model":"mistral:latest","system_fingerprint":"fp_ollama","choices":[{"index":0,"delta":{"role":"assistant","content":" Hello"},"finish_reason":""}]}"#;
+        assert_eq!(end_mark(ollama), None);
+        let last = ollama.replace(r#""finish_reason":"""#, r#""finish_reason":"stop""#);
+        assert_eq!(end_mark(&last), Some(EndMark::Complete));
+        assert_eq!(end_mark(r#"{"choices":[{"finish_reason": "length"}]}"#), Some(EndMark::Complete));
     }
 }

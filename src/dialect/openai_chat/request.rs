@@ -68,7 +68,7 @@ pub fn to_ir(request: ChatRequest) -> Result<ir::Request, ProxyError> {
             }
             "assistant" => {
                 let mut content = Vec::new();
-                if let Some(text) = message.reasoning_content.filter(|t| !t.is_empty()) {
+                if let Some(text) = message.reasoning_content.or(message.reasoning).filter(|t| !t.is_empty()) {
                     content.push(Part::Thinking { text, signature: None });
                 }
                 content.extend(parts_of(message.content, &at("content"))?);
@@ -220,7 +220,7 @@ pub fn from_ir(request: ir::Request, backend: &Backend) -> Result<(ChatRequest, 
         match message.role {
             Role::System => messages.push(text_message("system", ir::join_text(&message.content))),
             Role::User => push_user(&mut messages, message.content)?,
-            Role::Assistant => messages.push(assistant_message(message.content, &mut dropped)?),
+            Role::Assistant => messages.push(assistant_message(message.content, backend, &mut dropped)?),
         }
     }
     let tools = request
@@ -241,6 +241,15 @@ pub fn from_ir(request: ir::Request, backend: &Backend) -> Result<(ChatRequest, 
         // `reasoning_effort` is refused by Chat models that do not reason, so it is not sent.
         ir::note_dropped(&mut dropped, "thinking");
     }
+    let stop = match backend.takes_stop() {
+        true => request.stop,
+        false => {
+            if !request.stop.is_empty() {
+                ir::note_dropped(&mut dropped, "stop");
+            }
+            Vec::new()
+        }
+    };
     let (max_tokens, max_completion_tokens) = match backend.max_tokens_field {
         MaxTokensField::MaxTokens => (request.max_tokens, None),
         MaxTokensField::MaxCompletionTokens => (None, request.max_tokens),
@@ -260,10 +269,11 @@ pub fn from_ir(request: ir::Request, backend: &Backend) -> Result<(ChatRequest, 
         max_completion_tokens,
         temperature: request.temperature,
         top_p: request.top_p,
-        stop: (!request.stop.is_empty()).then_some(Stop::Many(request.stop)),
+        stop: (!stop.is_empty()).then_some(Stop::Many(stop)),
         stream: request.stream.then_some(true),
         // Without this a streamed Chat answer carries no token counts.
-        stream_options: request.stream.then(|| StreamOptions { include_usage: Some(true), ..Default::default() }),
+        stream_options: (request.stream && backend.takes_stream_options())
+            .then(|| StreamOptions { include_usage: Some(true), ..Default::default() }),
         reasoning_effort: None,
         extra: [
             ("response_format", request.output_format.map(|format| format.to_openai(true))),
@@ -284,12 +294,18 @@ fn text_message(role: &str, text: String) -> ChatMessage {
         tool_call_id: None,
         refusal: None,
         reasoning_content: None,
+        reasoning: None,
         extra: Default::default(),
     }
 }
 
-fn assistant_message(content: Vec<Part>, dropped: &mut Vec<String>) -> Result<ChatMessage, ProxyError> {
+fn assistant_message(
+    content: Vec<Part>,
+    backend: &Backend,
+    dropped: &mut Vec<String>,
+) -> Result<ChatMessage, ProxyError> {
     let mut text = String::new();
+    let mut reasoning = String::new();
     let mut tool_calls = Vec::new();
     for part in content {
         match part {
@@ -299,15 +315,27 @@ fn assistant_message(content: Vec<Part>, dropped: &mut Vec<String>) -> Result<Ch
                 kind: "function".into(),
                 function: FunctionCall { name: call.name, arguments: call.arguments },
             }),
-            // Chat Completions has no place for the provider's reasoning or its signature.
+            // Reasoning that came as Chat `reasoning_content` carries no signature.
+            Part::Thinking { text, signature: None } => reasoning.push_str(&text),
+            // A provider's signed reasoning goes back to that provider only.
             Part::Thinking { .. } | Part::RedactedThinking { .. } => ir::note_dropped(dropped, "thinking"),
             Part::Image(_) | Part::Document { .. } | Part::ToolResult(_) => {
                 return Err(ProxyError::invalid("an assistant turn can hold only text, thinking and tool calls"))
             }
         }
     }
+    let whole = backend.wants_tool_turns_whole() && !tool_calls.is_empty();
+    if !reasoning.is_empty() && !whole {
+        // OpenAI's Chat Completions take no reasoning back; DeepSeek ignores it outside tool turns.
+        ir::note_dropped(dropped, "thinking");
+    }
     let mut message = text_message("assistant", text);
-    if text_is_empty(&message) {
+    // A turn of tool calls alone goes without `content`: OpenAI takes that, and some compatible
+    // servers (Bedrock behind an OpenAI-shaped API) refuse an empty text. DeepSeek refuses the
+    // absent or null one, and its thinking mode wants such a turn's reasoning back.
+    if whole {
+        message.reasoning_content = Some(reasoning);
+    } else if text_is_empty(&message) {
         message.content = None;
     }
     message.tool_calls = tool_calls;

@@ -23,12 +23,20 @@ pub fn stop_reason_from_ir(reason: &StopReason) -> &'static str {
 }
 
 pub fn usage_to_ir(usage: &ChatUsage) -> Usage {
+    let reasoning_tokens = usage.completion_tokens_details.as_ref().map_or(0, |d| d.reasoning_tokens);
+    // OpenAI counts reasoning inside `completion_tokens`; xAI counts it beside them, which its
+    // total tells (prompt + completion + reasoning). Either way the output is all the model wrote.
+    let beside = usage.prompt_tokens.saturating_add(usage.completion_tokens).saturating_add(reasoning_tokens);
+    let output_tokens = match reasoning_tokens > 0 && usage.total_tokens == beside {
+        true => usage.completion_tokens.saturating_add(reasoning_tokens),
+        false => usage.completion_tokens,
+    };
     Usage {
         input_tokens: usage.prompt_tokens,
-        output_tokens: usage.completion_tokens,
+        output_tokens,
         cache_read_tokens: usage.prompt_tokens_details.as_ref().map_or(0, |d| d.cached_tokens),
         cache_write_tokens: 0,
-        reasoning_tokens: usage.completion_tokens_details.as_ref().map_or(0, |d| d.reasoning_tokens),
+        reasoning_tokens,
     }
 }
 
@@ -50,7 +58,7 @@ pub fn to_ir(completion: ChatCompletion) -> Result<ir::Response, ProxyError> {
         .ok_or_else(|| ProxyError::bad_gateway("the upstream answered with no choices"))?;
     let message = choice.message;
     let mut content = Vec::new();
-    if let Some(text) = message.reasoning_content.filter(|t| !t.is_empty()) {
+    if let Some(text) = message.reasoning_content.or(message.reasoning).filter(|t| !t.is_empty()) {
         content.push(Part::Thinking { text, signature: None });
     }
     let stop_reason = choice.finish_reason.as_deref().map(stop_reason_to_ir);
@@ -101,6 +109,7 @@ pub fn from_ir(response: ir::Response, created: u64) -> ChatCompletion {
         tool_call_id: None,
         refusal: (!refusal.is_empty()).then_some(refusal),
         reasoning_content: (!reasoning.is_empty()).then_some(reasoning),
+        reasoning: None,
         extra: Default::default(),
     };
     ChatCompletion {
@@ -124,6 +133,31 @@ pub fn from_ir(response: ir::Response, created: u64) -> ChatCompletion {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reasoning_counted_beside_the_completion_is_output_too() {
+        let details = |reasoning_tokens| Some(CompletionTokensDetails { reasoning_tokens });
+        // xAI's grok-3-mini (fixtures/wire/xai-tool-call.vercel.json): 291 + 26 + 189 = 506.
+        let xai = ChatUsage {
+            prompt_tokens: 291,
+            completion_tokens: 26,
+            total_tokens: 506,
+            completion_tokens_details: details(189),
+            ..ChatUsage::default()
+        };
+        assert_eq!((usage_to_ir(&xai).output_tokens, usage_to_ir(&xai).reasoning_tokens), (215, 189));
+        // DeepSeek and OpenAI count it inside: 18 + 345 = 363, 315 of them reasoning.
+        let inside = ChatUsage {
+            prompt_tokens: 18,
+            completion_tokens: 345,
+            total_tokens: 363,
+            completion_tokens_details: details(315),
+            ..ChatUsage::default()
+        };
+        assert_eq!(usage_to_ir(&inside).output_tokens, 345);
+        let without_total = ChatUsage { total_tokens: 0, ..xai };
+        assert_eq!(usage_to_ir(&without_total).output_tokens, 26, "no total, no proof: as reported");
+    }
 
     #[test]
     fn token_counts_past_u64_saturate() {

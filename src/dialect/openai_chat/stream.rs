@@ -74,7 +74,8 @@ impl Decoder {
                 out.push(StreamEvent::Delta { index, delta: Delta::ToolArguments(arguments) });
             }
         }
-        if let Some(reason) = choice.finish_reason {
+        // Older Ollama sends `"finish_reason": ""` on every chunk before the last.
+        if let Some(reason) = choice.finish_reason.filter(|reason| !reason.is_empty()) {
             self.blocks.close(out);
             self.stop_reason = Some(stop_reason_to_ir(&reason));
         }

@@ -1,7 +1,16 @@
 //! OpenAI Chat Completions wire types. Unknown fields are kept in `extra` so nothing is lost.
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
+
+/// A text field that servers also fill with other things (a number, an object): it is read only
+/// when it is text, so that one odd field does not make a whole answer or stream unreadable.
+fn text_or_nothing<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    Ok(match Value::deserialize(deserializer)? {
+        Value::String(text) => Some(text),
+        _ => None,
+    })
+}
 
 #[derive(Debug, Clone, Deserialize, Serialize, Default)]
 pub struct ChatRequest {
@@ -59,9 +68,12 @@ pub struct ChatMessage {
     pub tool_call_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refusal: Option<String>,
-    /// Reasoning text, as DeepSeek, vLLM and others send it beside `content`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Reasoning text, as DeepSeek, xAI, vLLM and others send it beside `content`.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "text_or_nothing")]
     pub reasoning_content: Option<String>,
+    /// Ollama, newer vLLM and OpenRouter name the reasoning text `reasoning`.
+    #[serde(default, skip_serializing, deserialize_with = "text_or_nothing")]
+    pub reasoning: Option<String>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -231,10 +243,10 @@ pub struct ChunkDelta {
     pub role: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "text_or_nothing")]
     pub reasoning_content: Option<String>,
-    /// OpenRouter and some others name the reasoning text `reasoning`.
-    #[serde(default, skip_serializing)]
+    /// Ollama, newer vLLM and OpenRouter name the reasoning text `reasoning`.
+    #[serde(default, skip_serializing, deserialize_with = "text_or_nothing")]
     pub reasoning: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refusal: Option<String>,

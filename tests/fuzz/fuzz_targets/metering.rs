@@ -12,11 +12,13 @@
 //! The rest is also a Chat request body for `with_usage_reported`: it errs, or says the body asks
 //! for usage already (`stream_options.include_usage: true`), or gives back a JSON object that asks
 //! for it, with every other field of the body as it was (the same JSON text), and the body's other
-//! `stream_options` too.
+//! `stream_options` too. For a backend that takes no `stream_options` (vLLM) it is always left as
+//! it came.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use llmproxy::codec::Codec;
+use llmproxy::config::{Backend, Config};
 use llmproxy::dialect::Dialect;
 use llmproxy::sse;
 use llmproxy::transcode::Transcoder;
@@ -24,6 +26,17 @@ use llmproxy_fuzz::{assert_json_text, pieces, Rng, DIALECTS};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::OnceLock;
+
+/// A plain `openai` backend and a vLLM one.
+fn backends() -> &'static [Backend] {
+    static BACKENDS: OnceLock<Vec<Backend>> = OnceLock::new();
+    BACKENDS.get_or_init(|| {
+        let config = r#"{"backends": [{"name": "openai", "kind": "openai", "models": ["*"]},
+            {"name": "vllm", "kind": "openai", "compat": "vllm", "models": ["*"]}]}"#;
+        Config::from_json(config).expect("the config is valid").backends
+    })
+}
 
 /// One read's worth of a transcoder's output, and its state after it.
 #[derive(Debug, PartialEq)]
@@ -162,7 +175,9 @@ fn check_with_usage_reported(body: &[u8]) {
     let asks = |options: Option<&Box<RawValue>>| -> Option<Map<String, Value>> {
         options.and_then(|raw| serde_json::from_str::<Map<String, Value>>(raw.get()).ok())
     };
-    match codec.with_usage_reported(body) {
+    let [openai, vllm] = backends() else { unreachable!("two backends") };
+    assert!(matches!(codec.with_usage_reported(body, vllm), Ok(None)), "vLLM was asked for usage");
+    match codec.with_usage_reported(body, openai) {
         Err(error) => assert!((400..600).contains(&error.status), "an error status of {}", error.status),
         Ok(None) => {
             let input = fields(body).expect("a body that asks for usage is a JSON object");
