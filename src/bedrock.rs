@@ -31,9 +31,9 @@ pub fn host(region: &str) -> String {
 }
 
 /// `{base}/model/{modelId}/{method}`, the model id percent-encoded as one path segment (`:` →
-/// `%3A`, `/` → `%2F`), as AWS SDKs send it.
+/// `%3A`, `/` → `%2F`, and every other character but letters, digits and `-._~`), as AWS SDKs
+/// send it.
 pub fn model_url(base: &str, model: &str, method: &str) -> Result<String, ProxyError> {
-    crate::routing::check_model_name(model)?;
     if model.is_empty() || model == "." || model == ".." {
         let mut error = ProxyError::invalid(format!("model `{model}` cannot be sent to Bedrock"));
         error.param = Some("model".into());

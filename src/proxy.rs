@@ -5,7 +5,7 @@
 //! only through `codec::Codec` and `backend::Upstream`. Everything here is pure, so it is tested
 //! natively.
 
-use crate::backend::{self, ClientHeaders, HeaderList, Upstream};
+use crate::backend::{self, BodyContext, ClientHeaders, HeaderList, SignedRequest, Upstream};
 use crate::codec::{ClientContext, Framing, Operation};
 use crate::config::{Backend, Config, VertexSettings};
 use crate::dialect::Dialect;
@@ -268,11 +268,16 @@ fn encode(
             ProxyError::internal(format!("backend `{backend}` needs the secret `{name}`, which is not set"))
         })?),
     };
-    let secrets = key.iter().cloned().collect();
+    let mut secrets: Vec<String> = key.iter().cloned().collect();
     let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
     upstream.headers(key, &ClientHeaders { header: inbound.header, same_dialect }, &mut headers);
-    let model_in_url = same_dialect && inbound.model.is_some();
-    let body = upstream.body(body, target.model, inbound.operation, model_in_url, &mut headers)?;
+    let context = BodyContext {
+        model: target.model,
+        operation: inbound.operation,
+        stream,
+        model_in_url: same_dialect && inbound.model.is_some(),
+    };
+    let body = upstream.body(body, &context, &mut headers)?;
     headers.extend(target.backend.headers.iter().cloned());
     let mut url = upstream.url(target.backend, inbound.operation, request.stream, target.model)?;
     let forwarded = forwarded_query(inbound.query);
@@ -280,6 +285,8 @@ fn encode(
         url.push('?');
         url.push_str(&forwarded);
     }
+    let signed = SignedRequest { url: &url, headers: &mut headers, body: &body };
+    secrets.extend(upstream.sign(target.backend, signed, inbound.secret, inbound.now)?);
     Ok(UpstreamCall {
         url,
         headers,
@@ -421,7 +428,8 @@ impl Exchange {
     /// An upstream error answer, as the client's dialect reports it (same dialect: unchanged but
     /// for `secrets`, which no answer may repeat).
     pub fn translate_error(&self, status: u16, body: &[u8], secrets: &[&str]) -> Vec<u8> {
-        if self.is_passthrough() {
+        // Bedrock's errors are its own shape, whatever the dialect of its bodies.
+        if self.is_passthrough() && self.client_framing == self.backend_framing {
             return crate::error::redact(&String::from_utf8_lossy(body), secrets).into_bytes();
         }
         let error = ProxyError::from_upstream(status, body).redacted(secrets);

@@ -14,6 +14,12 @@ OPENAI_KEY = "sk-upstream-openai-secret"
 GEMINI_KEY = "upstream-gemini-secret"
 ANTHROPIC_KEY = "sk-upstream-anthropic-secret"
 MAX_BODY_BYTES = 1 << 20
+# Bedrock: the SigV4 keys the worker signs with (the fake upstream checks every signature with
+# them) and a Bedrock API key.
+AWS_ACCESS_KEY_ID = "AKIDPROXYTESTKEY"
+AWS_SECRET_ACCESS_KEY = "proxy/test+secret-access-key-0123456789"
+AWS_SESSION_TOKEN = "session-token-for-tests-0123456789"
+BEDROCK_API_KEY = "bedrock-api-key-for-tests-0123456789"
 
 
 VERTEX_ACCOUNTS = {
@@ -73,6 +79,10 @@ def routing_config(port: int) -> dict:
              "compat": "ollama", "models": ["ollama-*"]},
             {"name": "vllm", "kind": "openai", "base_url": f"http://127.0.0.1:{port}/vllm/v1",
              "compat": "vllm", "models": ["vllm-*"]},
+            {"name": "bedrock", "kind": "bedrock", "region": "us-east-1", "base_url": f"http://127.0.0.1:{port}/bedrock",
+             "models": ["anthropic.claude-*", "us.anthropic.claude-*", "amazon.*"]},
+            {"name": "bedrock-key", "kind": "bedrock", "region": "us-west-2",
+             "base_url": f"http://127.0.0.1:{port}/bedrock-key", "api_key_env": "BEDROCK_API_KEY", "models": ["bk.*"]},
             {"name": "mock", "kind": "mock", "models": ["mock-*"]},
         ],
         "aliases": {"fast": "gpt-alias-target", "sonnet": "claude-alias-target"},
@@ -95,6 +105,7 @@ def worker(upstream, vertex_key):
         upstream.token_endpoints[name] = TokenEndpoint(key.public_key(), "proxy@my-proj.iam.gserviceaccount.com", "kid-test", **settings)
     accounts = {f"VERTEX_SA_{name.upper()}": service_account(pem, f"http://127.0.0.1:{upstream.port}/token-{name}")
                 for name in VERTEX_ACCOUNTS}
+    upstream.aws_keys[AWS_ACCESS_KEY_ID] = AWS_SECRET_ACCESS_KEY
     accounts["VERTEX_SA_BAD"] = json.dumps({"client_email": "x@y", "private_key": "not-a-key-SECRET-MATERIAL", "private_key_id": "k"})
     w = Worker(
         vars=accounts | {
@@ -102,6 +113,10 @@ def worker(upstream, vertex_key):
             "OPENAI_API_KEY": OPENAI_KEY,
             "ANTHROPIC_API_KEY": ANTHROPIC_KEY,
             "GEMINI_API_KEY": GEMINI_KEY,
+            "AWS_ACCESS_KEY_ID": AWS_ACCESS_KEY_ID,
+            "AWS_SECRET_ACCESS_KEY": AWS_SECRET_ACCESS_KEY,
+            "AWS_SESSION_TOKEN": AWS_SESSION_TOKEN,
+            "BEDROCK_API_KEY": BEDROCK_API_KEY,
             "LLMPROXY_MAX_BODY_BYTES": str(MAX_BODY_BYTES),
             "LLMPROXY_CONFIG_TTL_SECONDS": "0",
         },

@@ -5,9 +5,11 @@ import base64
 import json
 import re
 import socket
+import struct
 import time
 import urllib.parse
 import threading
+import zlib
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -43,6 +45,59 @@ class Reply:
         return cls(body=events, content_type="text/event-stream", **kw)
 
 
+def eventstream_message(headers: dict, payload: bytes) -> bytes:
+    """One AWS event-stream message with string headers, CRCs included."""
+    encoded = b"".join(bytes([len(k)]) + k.encode() + b"\x07" + struct.pack(">H", len(v)) + v.encode()
+                       for k, v in headers.items())
+    total = 12 + len(encoded) + len(payload) + 4
+    prelude = struct.pack(">II", total, len(encoded))
+    message = prelude + struct.pack(">I", zlib.crc32(prelude)) + encoded + payload
+    return message + struct.pack(">I", zlib.crc32(message))
+
+
+def eventstream_event(event_type: str, payload: bytes) -> bytes:
+    return eventstream_message({":event-type": event_type, ":content-type": "application/json",
+                                ":message-type": "event"}, payload)
+
+
+def eventstream_exception(exception_type: str, message: str) -> bytes:
+    return eventstream_message({":exception-type": exception_type, ":content-type": "application/json",
+                                ":message-type": "exception"}, json.dumps({"message": message}).encode())
+
+
+def invoke_stream(sse: bytes) -> list[bytes]:
+    """Anthropic SSE events as Bedrock's InvokeModelWithResponseStream sends them: one `chunk`
+    message per event, its JSON base64-encoded in `bytes`."""
+    events = [e for e in sse.replace(b"\r\n", b"\n").split(b"\n\n") if e.strip()]
+    chunks = []
+    for event in events:
+        data = b"\n".join(line[5:].lstrip() for line in event.split(b"\n") if line.startswith(b"data:"))
+        if data:
+            chunks.append(eventstream_event("chunk", json.dumps({"bytes": base64.b64encode(data).decode()}).encode()))
+    return chunks
+
+
+def decode_eventstream(raw: bytes) -> list[tuple[dict, bytes]]:
+    """Messages of an AWS event stream, both CRCs checked: (string headers, payload)."""
+    messages = []
+    while raw:
+        total, headers_len = struct.unpack(">II", raw[:8])
+        assert struct.unpack(">I", raw[8:12])[0] == zlib.crc32(raw[:8]), "prelude CRC"
+        message, raw = raw[:total], raw[total:]
+        assert struct.unpack(">I", message[-4:])[0] == zlib.crc32(message[:-4]), "message CRC"
+        headers, at = {}, 12
+        while at < 12 + headers_len:
+            name_len = message[at]
+            name = message[at + 1:at + 1 + name_len].decode()
+            kind = message[at + 1 + name_len]
+            assert kind == 7, f"header {name} is not a string"
+            (value_len,) = struct.unpack(">H", message[at + 2 + name_len:at + 4 + name_len])
+            headers[name] = message[at + 4 + name_len:at + 4 + name_len + value_len].decode()
+            at += 4 + name_len + value_len
+        messages.append((headers, message[12 + headers_len:-4]))
+    return messages
+
+
 def wire(name: str) -> bytes:
     return (WIRE / name).read_bytes()
 
@@ -62,11 +117,15 @@ def anthropic_sse_from_chunks(name: str) -> bytes:
 
 
 def model_of(path: str, body) -> str | None:
-    """The model a request is for: in the body, or in the path for Gemini (`/models/{model}:method`)."""
+    """The model a request is for: in the body, or in the path for Gemini (`/models/{model}:method`)
+    and Bedrock (`/model/{model}/method`)."""
     if isinstance(body, dict) and body.get("model"):
         return body["model"]
     match = re.search(r"/models/([^/:?]+):", path)
-    return match.group(1) if match else None
+    if match:
+        return match.group(1)
+    match = re.search(r"/model/([^/?]+)/", path)
+    return urllib.parse.unquote(match.group(1)) if match else None
 
 
 @dataclass
@@ -106,6 +165,7 @@ class Seen:
     path: str
     headers: dict
     body: object
+    raw: bytes = b""
 
 
 class FakeUpstream:
@@ -113,6 +173,11 @@ class FakeUpstream:
         self.replies: dict[str, Reply] = {}
         self.token_endpoints: dict[str, TokenEndpoint] = {}
         self.seen: list[Seen] = []
+        # Bedrock: SigV4 keys (access key id -> secret) and region the fake checks signatures with,
+        # as AWS does, and what it found wrong with any.
+        self.aws_keys: dict[str, str] = {}
+        self.aws_region = "us-east-1"
+        self.signature_problems: list[str] = []
         self.lock = threading.Lock()
         upstream = self
 
@@ -131,12 +196,33 @@ class FakeUpstream:
                     body = json.loads(raw)
                 except ValueError:
                     body = raw
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                if headers.get("authorization", "").startswith("AWS4-HMAC-SHA256"):
+                    problem = self.signature_problem(headers, raw)
+                    if problem:
+                        with upstream.lock:
+                            upstream.signature_problems.append(problem)
+                        return self.answer(Reply.json({"message": problem}, 403))
                 with upstream.lock:
-                    upstream.seen.append(Seen("POST", self.path, {k.lower(): v for k, v in self.headers.items()}, body))
+                    upstream.seen.append(Seen("POST", self.path, headers, body, raw))
                     model = model_of(self.path, body)
                     reply = upstream.replies.get(model) or Reply.json({"error": {"message": f"no reply scripted for {model}"}}, 599)
                     reply = (reply.refuses and reply.refuses(body)) or reply
                 self.answer(reply)
+
+            def signature_problem(self, headers: dict, raw: bytes) -> str | None:
+                """What AWS would refuse in the request's SigV4 signature, recomputed from it."""
+                from aws_signature import verify
+                access_key_id = headers["authorization"].split("Credential=", 1)[-1].split("/", 1)[0]
+                secret = upstream.aws_keys.get(access_key_id)
+                if secret is None:
+                    return f"The security token included in the request is invalid ({access_key_id})"
+                try:
+                    verify("POST", f"http://127.0.0.1:{upstream.port}{self.path}", headers, raw, access_key_id, secret,
+                           upstream.aws_region, "bedrock")
+                except AssertionError as problem:
+                    return f"The request signature we calculated does not match the signature you provided: {problem}"
+                return None
 
             def token(self, name: str, raw: bytes):
                 endpoint = upstream.token_endpoints[name]

@@ -1,6 +1,6 @@
 //! Anthropic's own API: Messages and token counting, keyed with `x-api-key`.
 
-use super::{betas_into_header, edit_object, ClientHeaders, HeaderList, Upstream};
+use super::{betas_into_header, edit_object, BodyContext, ClientHeaders, HeaderList, Upstream};
 use crate::codec::Operation;
 use crate::config::Backend;
 use crate::dialect::Dialect;
@@ -35,23 +35,19 @@ impl Upstream for Messages {
     }
 
     /// Vertex- and Bedrock-shaped Claude paths name the model in the URL and their version (and,
-    /// on Bedrock, the betas) in the body; Anthropic's own API wants the model in the body and
-    /// the version and betas as headers.
-    fn body(
-        &self,
-        body: Vec<u8>,
-        model: &str,
-        _operation: Operation,
-        model_in_url: bool,
-        headers: &mut HeaderList,
-    ) -> Result<Vec<u8>, ProxyError> {
-        if !model_in_url {
+    /// on Bedrock, the betas and whether to stream) in the body; Anthropic's own API wants the
+    /// model and `stream` in the body and the version and betas as headers.
+    fn body(&self, body: Vec<u8>, call: &BodyContext, headers: &mut HeaderList) -> Result<Vec<u8>, ProxyError> {
+        if !call.model_in_url {
             return Ok(body);
         }
         edit_object(&body, |fields| {
             fields.remove("anthropic_version");
             betas_into_header(fields, headers);
-            fields.insert("model".into(), model.into());
+            fields.insert("model".into(), call.model.into());
+            if call.stream {
+                fields.insert("stream".into(), true.into());
+            }
         })
     }
 

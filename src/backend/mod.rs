@@ -3,6 +3,7 @@
 //! lists them; the mock answers locally and has none.
 
 mod anthropic;
+mod bedrock;
 mod gemini;
 mod openai;
 mod vertex;
@@ -22,6 +23,23 @@ pub struct ClientHeaders<'a> {
     pub same_dialect: bool,
 }
 
+/// What a backend's body depends on.
+pub struct BodyContext<'a> {
+    /// The model the backend knows.
+    pub model: &'a str,
+    pub operation: Operation,
+    pub stream: bool,
+    /// The client named the model in its URL, not its body (and, on Bedrock paths, the stream).
+    pub model_in_url: bool,
+}
+
+/// What a signature covers of a call.
+pub struct SignedRequest<'a> {
+    pub url: &'a str,
+    pub headers: &'a mut HeaderList,
+    pub body: &'a [u8],
+}
+
 /// A remote backend kind.
 pub trait Upstream: Sync {
     /// The dialect the backend speaks for `model`.
@@ -30,23 +48,28 @@ pub trait Upstream: Sync {
     fn url(&self, backend: &Backend, operation: Operation, stream: bool, model: &str) -> Result<String, ProxyError>;
     /// Adds the backend's key, and what the client says in headers that the backend must hear.
     fn headers(&self, key: Option<String>, client: &ClientHeaders, headers: &mut HeaderList);
-    /// The body as the backend takes it, from a body in its dialect. `model_in_url` tells that
-    /// the client named the model in its URL, not its body. What the body and the headers carry
-    /// may move between them (Bedrock's betas are body fields, Anthropic's are headers).
-    fn body(
-        &self,
-        body: Vec<u8>,
-        model: &str,
-        operation: Operation,
-        model_in_url: bool,
-        headers: &mut HeaderList,
-    ) -> Result<Vec<u8>, ProxyError> {
-        let _ = (model, operation, model_in_url, headers);
+    /// The body as the backend takes it, from a body in its dialect. What the body and the
+    /// headers carry may move between them (Bedrock's betas are body fields, Anthropic's are
+    /// headers).
+    fn body(&self, body: Vec<u8>, call: &BodyContext, headers: &mut HeaderList) -> Result<Vec<u8>, ProxyError> {
+        let _ = (call, headers);
         Ok(body)
     }
     /// How the backend frames its streams for `model`.
     fn framing(&self, _model: &str) -> Framing {
         Framing::Sse
+    }
+    /// Signs the finished call, when the backend's authentication is a signature over it
+    /// (Bedrock's SigV4); returns the credentials used, which no answer may repeat.
+    fn sign(
+        &self,
+        backend: &Backend,
+        request: SignedRequest,
+        secret: &dyn Fn(&str) -> Option<String>,
+        now: u64,
+    ) -> Result<Vec<String>, ProxyError> {
+        let _ = (backend, request, secret, now);
+        Ok(Vec::new())
     }
     /// Whether a same-dialect call keeps the client's query (the backend's own key aside).
     fn keeps_query(&self) -> bool;
@@ -62,6 +85,7 @@ pub fn of(kind: BackendKind) -> Option<&'static dyn Upstream> {
         BackendKind::Anthropic => Some(&anthropic::Messages),
         BackendKind::Gemini => Some(&gemini::GenerateContent),
         BackendKind::Vertex => Some(&vertex::Vertex),
+        BackendKind::Bedrock => Some(&bedrock::Bedrock),
         BackendKind::Mock => None,
     }
 }

@@ -2,7 +2,7 @@
 //! bearer token is the shell's to add (see `UpstreamCall::vertex`); Claude's betas go through as
 //! on Anthropic's own API.
 
-use super::{betas_into_header, edit_object, gemini, ClientHeaders, HeaderList, Upstream};
+use super::{betas_into_header, edit_object, gemini, BodyContext, ClientHeaders, HeaderList, Upstream};
 use crate::codec::Operation;
 use crate::config::Backend;
 use crate::dialect::Dialect;
@@ -43,24 +43,21 @@ impl Upstream for Vertex {
         }
     }
 
-    /// Claude bodies carry Vertex's `anthropic_version`, and the model only for token counting.
-    fn body(
-        &self,
-        body: Vec<u8>,
-        model: &str,
-        operation: Operation,
-        _model_in_url: bool,
-        headers: &mut HeaderList,
-    ) -> Result<Vec<u8>, ProxyError> {
-        if Publisher::of(model) == Publisher::Google {
+    /// Claude bodies carry Vertex's `anthropic_version`, the model only for token counting, and
+    /// `stream` whenever the answer streams (a Bedrock-shaped client says so in its URL only).
+    fn body(&self, body: Vec<u8>, call: &BodyContext, headers: &mut HeaderList) -> Result<Vec<u8>, ProxyError> {
+        if Publisher::of(call.model) == Publisher::Google {
             return Ok(body);
         }
         edit_object(&body, |fields| {
             betas_into_header(fields, headers);
-            match operation {
-                Operation::CountTokens => fields.insert("model".into(), model.into()),
+            match call.operation {
+                Operation::CountTokens => fields.insert("model".into(), call.model.into()),
                 Operation::Generate => fields.remove("model"),
             };
+            if call.stream {
+                fields.insert("stream".into(), true.into());
+            }
             fields.insert("anthropic_version".into(), vertex::ANTHROPIC_VERSION.into());
         })
     }
@@ -79,20 +76,24 @@ mod tests {
     use super::*;
     use serde_json::{json, Value};
 
+    fn context(model: &str, operation: Operation) -> BodyContext<'_> {
+        BodyContext { model, operation, stream: false, model_in_url: false }
+    }
+
     #[test]
     fn claude_bodies_lose_the_model_and_gain_vertex_version() {
         let body = br#"{"model":"claude-x","anthropic_version":"2023-06-01","max_tokens":5}"#.to_vec();
-        let body = Vertex.body(body, "claude-x", Operation::Generate, false, &mut Vec::new()).unwrap();
+        let body = Vertex.body(body, &context("claude-x", Operation::Generate), &mut Vec::new()).unwrap();
         let body: Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(body, json!({"anthropic_version": "vertex-2023-10-16", "max_tokens": 5}));
         let count = Vertex
-            .body(br#"{"messages":[]}"#.to_vec(), "claude-y@1", Operation::CountTokens, false, &mut Vec::new())
+            .body(br#"{"messages":[]}"#.to_vec(), &context("claude-y@1", Operation::CountTokens), &mut Vec::new())
             .unwrap();
         let count: Value = serde_json::from_slice(&count).unwrap();
         assert_eq!(count, json!({"anthropic_version": "vertex-2023-10-16", "model": "claude-y@1", "messages": []}));
         let gemini = br#"{"contents":[]}"#.to_vec();
         assert_eq!(
-            Vertex.body(gemini.clone(), "gemini-2.5-pro", Operation::Generate, false, &mut Vec::new()).unwrap(),
+            Vertex.body(gemini.clone(), &context("gemini-2.5-pro", Operation::Generate), &mut Vec::new()).unwrap(),
             gemini
         );
     }

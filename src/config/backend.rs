@@ -1,7 +1,7 @@
 //! One backend of the config, as written and as checked: every problem is reported at the path of
 //! its field, and a backend with any problem is left out.
 
-use super::{Backend, BackendKind, Compat, MaxTokensField, Problems, VertexSettings, DEFAULT_MAX_TOKENS};
+use super::{bedrock, Backend, BackendKind, Compat, MaxTokensField, Problems, VertexSettings, DEFAULT_MAX_TOKENS};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -28,7 +28,8 @@ pub(super) struct RawBackend {
     /// The backend's wire dialect.
     #[cfg_attr(not(target_arch = "wasm32"), schemars(with = "BackendKind"))]
     kind: String,
-    /// The API's root URL; the kind's public one when not given (for `vertex`, the location's host).
+    /// The API's root URL; the kind's public one when not given (for `vertex`, the location's host;
+    /// for `bedrock`, the region's).
     base_url: Option<String>,
     /// The Worker secret (or var) holding the backend's key, or several tried in turn. Never the
     /// key itself.
@@ -57,6 +58,16 @@ pub(super) struct RawBackend {
     /// `vertex` only: `token_exchange` (the default) or `self_signed_jwt`.
     #[cfg_attr(not(target_arch = "wasm32"), schemars(extend("enum" = ["token_exchange", "self_signed_jwt"])))]
     auth: Option<String>,
+    /// `bedrock` only: the AWS region (`us-east-1`).
+    region: Option<String>,
+    /// `bedrock` only: the secret holding the SigV4 access key id (default `AWS_ACCESS_KEY_ID`).
+    /// Not used when `api_key_env` names a Bedrock API key.
+    access_key_env: Option<String>,
+    /// `bedrock` only: the secret holding the secret access key (default `AWS_SECRET_ACCESS_KEY`).
+    secret_key_env: Option<String>,
+    /// `bedrock` only: the secret holding a session token, sent when it is set (default
+    /// `AWS_SESSION_TOKEN`).
+    session_token_env: Option<String>,
 }
 
 /// The backend at `at` (`backends[0]`), or None after its problems were added.
@@ -101,9 +112,18 @@ pub(super) fn parse(value: Value, at: &str, problems: &mut Problems) -> Option<B
     let compat = compat(&raw, kind, at, problems);
     let kind = kind?;
     let vertex = vertex_settings(kind, &raw, at, problems);
-    let base_url = raw.base_url.clone().unwrap_or_else(|| match &vertex {
-        Some(vertex) => crate::vertex::host(&vertex.location),
-        None => kind.default_base_url().to_string(),
+    let bedrock_fields = bedrock::Fields {
+        region: raw.region.as_deref(),
+        access_key_env: raw.access_key_env.as_deref(),
+        secret_key_env: raw.secret_key_env.as_deref(),
+        session_token_env: raw.session_token_env.as_deref(),
+        has_api_key: !api_key_env.is_empty(),
+    };
+    let bedrock = bedrock::settings(kind == BackendKind::Bedrock, &bedrock_fields, at, problems);
+    let base_url = raw.base_url.clone().unwrap_or_else(|| match (&vertex, &bedrock) {
+        (Some(vertex), _) => crate::vertex::host(&vertex.location),
+        (_, Some(bedrock)) => crate::bedrock::host(&bedrock.region),
+        _ => kind.default_base_url().to_string(),
     });
     if kind != BackendKind::Mock {
         if !(base_url.starts_with("https://") || base_url.starts_with("http://")) {
@@ -128,6 +148,7 @@ pub(super) fn parse(value: Value, at: &str, problems: &mut Problems) -> Option<B
         max_tokens_field: raw.max_tokens_field.unwrap_or(Compat::max_tokens_field(compat)),
         compat,
         vertex,
+        bedrock,
     })
 }
 

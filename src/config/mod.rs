@@ -2,12 +2,14 @@
 //! It is JSON kept in Workers KV; keys never live in it, only the names of the secrets that hold them.
 
 mod backend;
+mod bedrock;
 mod compat;
 pub mod document;
 mod resilience;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod schema;
 
+pub use bedrock::{BedrockSettings, SigningKeys};
 pub use compat::Compat;
 pub use resilience::{BreakerPolicy, RetryPolicy, Route, RouteTarget, DEADLINE_MS, RETRY_ON};
 
@@ -32,12 +34,15 @@ pub enum BackendKind {
     Gemini,
     /// Vertex AI: Gemini and Claude models, with a service account.
     Vertex,
+    /// AWS Bedrock: Claude through `InvokeModel`, other models through `Converse`, with SigV4 keys
+    /// or a Bedrock API key.
+    Bedrock,
     /// Built in, no network: answers in the caller's dialect. For trying the proxy and for tests.
     Mock,
 }
 
 impl BackendKind {
-    const NAMES: &'static str = "openai, openresponses, anthropic, gemini, vertex, mock";
+    const NAMES: &'static str = "openai, openresponses, anthropic, gemini, vertex, bedrock, mock";
 
     /// The kind as the config names it.
     pub fn name(self) -> &'static str {
@@ -47,6 +52,7 @@ impl BackendKind {
             Self::Anthropic => "anthropic",
             Self::Gemini => "gemini",
             Self::Vertex => "vertex",
+            Self::Bedrock => "bedrock",
             Self::Mock => "mock",
         }
     }
@@ -60,8 +66,8 @@ impl BackendKind {
             Self::OpenAi | Self::OpenResponses => "https://api.openai.com/v1",
             Self::Anthropic => "https://api.anthropic.com",
             Self::Gemini => "https://generativelanguage.googleapis.com",
-            // A Vertex host depends on the location; see `vertex::host`.
-            Self::Vertex | Self::Mock => "",
+            // A Vertex host depends on the location (`vertex::host`), a Bedrock one on the region.
+            Self::Vertex | Self::Bedrock | Self::Mock => "",
         }
     }
 
@@ -71,7 +77,7 @@ impl BackendKind {
             Self::OpenAi | Self::OpenResponses => Some("OPENAI_API_KEY"),
             Self::Anthropic => Some("ANTHROPIC_API_KEY"),
             Self::Gemini => Some("GEMINI_API_KEY"),
-            Self::Vertex | Self::Mock => None,
+            Self::Vertex | Self::Bedrock | Self::Mock => None,
         }
     }
 }
@@ -105,6 +111,8 @@ pub struct Backend {
     pub compat: Option<Compat>,
     /// Set for `vertex` backends only.
     pub vertex: Option<VertexSettings>,
+    /// Set for `bedrock` backends only.
+    pub bedrock: Option<BedrockSettings>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,6 +154,8 @@ impl std::fmt::Display for ConfigError {
         write!(f, "invalid config: {}", self.0)
     }
 }
+
+impl std::error::Error for ConfigError {}
 
 /// What is wrong with a config document, at the path of its field (`backends[0].kind`; empty for
 /// the document as a whole).
@@ -376,6 +386,7 @@ impl Config {
             max_tokens_field: Compat::max_tokens_field(compat),
             compat,
             vertex,
+            bedrock: None,
         };
         Ok(Some(Self {
             backends: vec![backend],

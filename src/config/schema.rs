@@ -33,7 +33,7 @@ mod tests {
         }
         assert_eq!(schema["additionalProperties"], false, "unknown fields are refused, as the worker does");
         let text = super::super::SCHEMA;
-        for kind in ["openai", "openresponses", "anthropic", "gemini", "vertex", "mock", "self_signed_jwt"] {
+        for kind in ["openai", "openresponses", "anthropic", "gemini", "vertex", "bedrock", "mock", "self_signed_jwt"] {
             assert!(text.contains(&format!("\"{kind}\"")), "`{kind}` is not in the schema");
         }
     }

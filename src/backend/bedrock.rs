@@ -1,0 +1,148 @@
+//! AWS Bedrock: Claude through `InvokeModel` with Anthropic's body (the model and `stream` in the
+//! URL, the version and betas in the body). Streams come back as AWS event streams. Calls are
+//! signed with SigV4, or carry a Bedrock API key as a bearer.
+
+use super::{edit_object, BodyContext, ClientHeaders, HeaderList, SignedRequest, Upstream};
+use crate::bedrock;
+use crate::codec::{Framing, Operation};
+use crate::config::Backend;
+use crate::dialect::Dialect;
+use crate::error::ProxyError;
+use crate::sigv4;
+
+pub struct Bedrock;
+
+impl Upstream for Bedrock {
+    fn dialect(&self, _model: &str) -> Dialect {
+        Dialect::Anthropic
+    }
+
+    fn url(&self, backend: &Backend, _operation: Operation, stream: bool, model: &str) -> Result<String, ProxyError> {
+        if !bedrock::is_claude(model) {
+            let mut error = ProxyError::invalid(format!("backend `{}` serves Claude models only", backend.name));
+            error.param = Some("model".into());
+            return Err(error);
+        }
+        let method = if stream { "invoke-with-response-stream" } else { "invoke" };
+        crate::routing::check_model_name(model)?;
+        bedrock::model_url(&backend.base_url, model, method)
+    }
+
+    /// A Bedrock API key is a bearer; SigV4 signing comes last (see `sign`), over every header.
+    fn headers(&self, key: Option<String>, client: &ClientHeaders, headers: &mut HeaderList) {
+        if let Some(key) = key {
+            headers.push(("authorization".into(), format!("Bearer {key}")));
+        }
+        if let Some(beta) = (client.header)("anthropic-beta") {
+            // Moved into the body by `body`.
+            headers.push(("anthropic-beta".into(), beta));
+        }
+    }
+
+    fn body(&self, body: Vec<u8>, call: &BodyContext, headers: &mut HeaderList) -> Result<Vec<u8>, ProxyError> {
+        let betas: Vec<String> = headers
+            .iter()
+            .filter(|(name, _)| name == "anthropic-beta")
+            .flat_map(|(_, value)| value.split(',').map(|beta| beta.trim().to_string()))
+            .filter(|beta| !beta.is_empty())
+            .collect();
+        headers.retain(|(name, _)| name != "anthropic-beta");
+        if !bedrock::is_claude(call.model) {
+            return Ok(body);
+        }
+        edit_object(&body, |fields| {
+            fields.remove("model");
+            fields.remove("stream");
+            fields.insert("anthropic_version".into(), bedrock::ANTHROPIC_VERSION.into());
+            if !betas.is_empty() {
+                fields.insert("anthropic_beta".into(), betas.into());
+            }
+        })
+    }
+
+    fn framing(&self, _model: &str) -> Framing {
+        Framing::EventStreamChunks
+    }
+
+    fn sign(
+        &self,
+        backend: &Backend,
+        request: SignedRequest,
+        secret: &dyn Fn(&str) -> Option<String>,
+        now: u64,
+    ) -> Result<Vec<String>, ProxyError> {
+        let Some(settings) = backend.bedrock.as_ref() else {
+            return Err(ProxyError::internal(format!("backend `{}` has no Bedrock settings", backend.name)));
+        };
+        let Some(keys) = settings.signing.as_ref() else {
+            return Ok(Vec::new());
+        };
+        let required = |name: &str| {
+            secret(name).filter(|value| !value.is_empty()).ok_or_else(|| {
+                ProxyError::internal(format!("backend `{}` needs the secret `{name}`, which is not set", backend.name))
+            })
+        };
+        let access_key_id = required(&keys.access_key_env)?;
+        let secret_access_key = required(&keys.secret_key_env)?;
+        let session_token = secret(&keys.session_token_env).filter(|token| !token.is_empty());
+        let credentials = sigv4::Credentials {
+            access_key_id: &access_key_id,
+            secret_access_key: &secret_access_key,
+            session_token: session_token.as_deref(),
+        };
+        let scope = sigv4::Scope { region: &settings.region, service: bedrock::SIGNING_NAME };
+        sigv4::sign("POST", request.url, request.headers, request.body, &credentials, &scope, now)
+            .map_err(|e| ProxyError::internal(format!("could not sign the call to `{}`: {e}", backend.name)))?;
+        Ok([Some(secret_access_key), session_token].into_iter().flatten().collect())
+    }
+
+    fn keeps_query(&self) -> bool {
+        false
+    }
+
+    /// Bedrock's token counting takes another body; the proxy estimates instead.
+    fn counts_tokens(&self) -> bool {
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    #[test]
+    fn claude_bodies_move_model_stream_and_betas() {
+        let mut headers = vec![("anthropic-beta".to_string(), "a-1, b-2".to_string())];
+        let body = br#"{"model":"m","stream":true,"max_tokens":5}"#.to_vec();
+        let model = "us.anthropic.claude-sonnet-4-5-20250929-v1:0";
+        let call = |model| BodyContext { model, operation: Operation::Generate, stream: true, model_in_url: false };
+        let body = Bedrock.body(body, &call(model), &mut headers).unwrap();
+        let body: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            body,
+            json!({"anthropic_version": "bedrock-2023-05-31", "anthropic_beta": ["a-1", "b-2"], "max_tokens": 5})
+        );
+        assert!(headers.is_empty());
+        let converse = br#"{"messages":[]}"#.to_vec();
+        let kept = Bedrock.body(converse.clone(), &call("amazon.nova-pro-v1:0"), &mut headers);
+        assert_eq!(kept.unwrap(), converse);
+    }
+
+    #[test]
+    fn each_model_goes_to_its_api() {
+        let config = crate::config::Config::from_json(
+            r#"{"backends":[{"name":"b","kind":"bedrock","region":"eu-west-3","models":["**"]}]}"#,
+        )
+        .unwrap();
+        let backend = &config.backends[0];
+        let url = |model, stream| Bedrock.url(backend, Operation::Generate, stream, model).unwrap();
+        let host = "https://bedrock-runtime.eu-west-3.amazonaws.com";
+        assert_eq!(
+            url("anthropic.claude-3-haiku-20240307-v1:0", true),
+            format!("{host}/model/anthropic.claude-3-haiku-20240307-v1%3A0/invoke-with-response-stream")
+        );
+        assert!(Bedrock.url(backend, Operation::Generate, false, "amazon.nova-pro-v1:0").is_err());
+        assert_eq!(Bedrock.framing("anthropic.claude-3-haiku-20240307-v1:0"), Framing::EventStreamChunks);
+    }
+}
