@@ -264,6 +264,8 @@ impl std::fmt::Display for ProxyError {
     }
 }
 
+impl std::error::Error for ProxyError {}
+
 #[cfg(test)]
 mod tests {
     use super::*;
