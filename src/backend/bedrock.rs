@@ -130,6 +130,33 @@ mod tests {
     }
 
     #[test]
+    fn calls_are_signed_with_the_named_secrets_which_answers_may_not_repeat() {
+        let config = crate::config::Config::from_json(
+            r#"{"backends":[{"name":"b","kind":"bedrock","region":"us-east-1","models":["**"]}]}"#,
+        )
+        .unwrap();
+        let backend = &config.backends[0];
+        let secret = |name: &str| match name {
+            "AWS_ACCESS_KEY_ID" => Some("AKIDEXAMPLE".to_string()),
+            "AWS_SECRET_ACCESS_KEY" => Some("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".to_string()),
+            _ => None,
+        };
+        let url = "https://bedrock-runtime.us-east-1.amazonaws.com/model/anthropic.claude-x%3A0/invoke";
+        let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
+        let request = SignedRequest { url, headers: &mut headers, body: b"{}" };
+        let secrets = Bedrock.sign(backend, request, &secret, 1_718_886_896).unwrap();
+        assert_eq!(secrets, ["wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"]);
+        let authorization = &headers.iter().find(|(name, _)| name == "authorization").unwrap().1;
+        assert!(authorization
+            .starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20240620/us-east-1/bedrock/aws4_request"));
+        assert!(headers.iter().all(|(name, _)| name != "x-amz-security-token"), "no session token is set");
+        let unset = |_: &str| None;
+        let request = SignedRequest { url, headers: &mut headers, body: b"{}" };
+        let error = Bedrock.sign(backend, request, &unset, 1).unwrap_err();
+        assert!(error.message.contains("`AWS_ACCESS_KEY_ID`, which is not set"), "{}", error.message);
+    }
+
+    #[test]
     fn each_model_goes_to_its_api() {
         let config = crate::config::Config::from_json(
             r#"{"backends":[{"name":"b","kind":"bedrock","region":"eu-west-3","models":["**"]}]}"#,

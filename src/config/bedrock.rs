@@ -78,10 +78,23 @@ pub(super) fn settings(
             problems.add(format!("{at}.{name}"), "the secret name is empty");
         }
     }
-    let signing = (!fields.has_api_key).then(|| SigningKeys {
-        access_key_env: fields.access_key_env.unwrap_or(ACCESS_KEY_ENV).to_string(),
-        secret_key_env: fields.secret_key_env.unwrap_or(SECRET_KEY_ENV).to_string(),
-        session_token_env: fields.session_token_env.unwrap_or(SESSION_TOKEN_ENV).to_string(),
-    });
+    let signing = (!fields.has_api_key)
+        .then(|| SigningKeys::named(fields.access_key_env, fields.secret_key_env, fields.session_token_env));
     Some(BedrockSettings { region: region.to_string(), signing })
+}
+
+/// The settings of the zero-config mode's Bedrock backend: SigV4 with the default secrets.
+pub(super) fn with_default_keys(region: String) -> BedrockSettings {
+    BedrockSettings { region, signing: Some(SigningKeys::named(None, None, None)) }
+}
+
+impl SigningKeys {
+    /// The secrets named, each defaulting to AWS's usual environment name.
+    fn named(access_key_env: Option<&str>, secret_key_env: Option<&str>, session_token_env: Option<&str>) -> Self {
+        Self {
+            access_key_env: access_key_env.unwrap_or(ACCESS_KEY_ENV).to_string(),
+            secret_key_env: secret_key_env.unwrap_or(SECRET_KEY_ENV).to_string(),
+            session_token_env: session_token_env.unwrap_or(SESSION_TOKEN_ENV).to_string(),
+        }
+    }
 }
