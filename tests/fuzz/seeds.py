@@ -17,7 +17,9 @@ MAX_STRING = 80
 
 
 def backend_of(name):
-    for prefix, dialect in [("anthropic-", "anthropic"), ("openai-chat-", "chat"),
+    # OpenAI-compatible servers (DeepSeek, xAI, Ollama, vLLM) answer in Chat Completions.
+    for prefix, dialect in [("anthropic-", "anthropic"), ("openai-chat-", "chat"), ("deepseek-", "chat"),
+                            ("xai-", "chat"), ("ollama-", "chat"), ("vllm-", "chat"),
                             ("openai-responses-", "responses"), ("gemini-", "gemini"), ("vertex-", "gemini")]:
         if name.startswith(prefix):
             return dialect
