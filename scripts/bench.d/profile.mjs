@@ -1,6 +1,7 @@
 // A CPU profile of one llmproxy isolate (through workerd's inspector, the V8 Profiler domain)
 // over `--requests` requests of the Chat route, whole answers or streams (`--stream`): the
-// functions that spent the most of its time themselves, wasm ones by their Rust names.
+// functions that spent the most of its time themselves, wasm ones by their Rust names (when the
+// build kept them: LLMPROXY_KEEP_WASM_NAMES=1 scripts/build).
 //   node scripts/bench.d/profile.mjs --port P --inspector-port I [--requests 2000] [--stream] [--top 30]
 import http from "node:http";
 import { parseArgs } from "node:util";
