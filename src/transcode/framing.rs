@@ -80,18 +80,27 @@ fn write_as_sse(framing: Framing, message: &Message, out: &mut Vec<u8>) -> Resul
                     let json = String::from_utf8(json).map_err(|_| unreadable("chunk that is not UTF-8"))?;
                     let json = one_line(json).ok_or_else(|| unreadable("chunk that is not JSON"))?;
                     let typed: Typed = serde_json::from_str(&json).map_err(|_| unreadable("chunk with no type"))?;
-                    sse::write_event(out, Some(typed.kind), &json);
+                    sse::write_event(out, Some(event_name(typed.kind)?), &json);
                 }
                 // Other events of an invoke stream (none are documented) carry nothing to read.
                 Framing::EventStreamChunks => {}
                 _ => {
                     let json = one_line(payload.to_string()).ok_or_else(|| unreadable("payload that is not JSON"))?;
-                    sse::write_event(out, Some(event_type), &json);
+                    sse::write_event(out, Some(event_name(event_type)?), &json);
                 }
             }
         }
     }
     Ok(())
+}
+
+/// An upstream's event name, as the name of an SSE event: a line break in it would end the
+/// `event:` line and start a field of the upstream's choosing.
+fn event_name(name: &str) -> Result<&str, ProxyError> {
+    match name.contains(['\n', '\r']) {
+        true => Err(ProxyError::bad_gateway("the upstream sent an event-stream event whose type holds a line break")),
+        false => Ok(name),
+    }
 }
 
 /// JSON text as one line, as an SSE `data:` field needs it (compact JSON is kept as it came).
@@ -247,6 +256,16 @@ mod tests {
             let result = Unframer::new(Framing::EventStreamChunks).unwrap().push(&framed, &mut out);
             assert_eq!(result.map_err(|e| e.status), Err(502), "{payload:?}");
         }
+        // An event type that would break out of its SSE line.
+        let mut framed = Vec::new();
+        eventstream::write_event(&mut framed, "messageStop\ndata: {\"forged\":true}\n", b"{}");
+        let result = Unframer::new(Framing::EventStreamEvents).unwrap().push(&framed, &mut Vec::new());
+        assert_eq!(result.map_err(|e| e.status), Err(502));
+        let chunk = serde_json::json!({"bytes": STANDARD.encode(r#"{"type":"ping\n\ndata: x"}"#)}).to_string();
+        let mut framed = Vec::new();
+        eventstream::write_event(&mut framed, "chunk", chunk.as_bytes());
+        let result = Unframer::new(Framing::EventStreamChunks).unwrap().push(&framed, &mut Vec::new());
+        assert_eq!(result.map_err(|e| e.status), Err(502));
         // A multi-line JSON payload is written as one SSE line.
         let mut framed = Vec::new();
         eventstream::write_event(&mut framed, "messageStop", b"{\n\"stopReason\":\r\"end_turn\"}");
