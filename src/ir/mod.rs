@@ -248,6 +248,18 @@ impl Reasoning {
         }
     }
 
+    /// Claude's `thinking` setting, which Anthropic's API and Bedrock's
+    /// `additionalModelRequestFields` share: `enabled` with a budget, `adaptive` (the model decides,
+    /// as a medium effort) or `disabled`; None for any other.
+    pub fn of_claude_thinking(kind: &str, budget_tokens: Option<u32>) -> Option<Self> {
+        match (kind, budget_tokens) {
+            ("enabled", Some(budget)) => Some(Self::BudgetTokens(budget)),
+            ("adaptive", _) => Some(Self::Effort(Effort::Medium)),
+            ("disabled", _) => Some(Self::Off),
+            _ => None,
+        }
+    }
+
     /// The output limit for a model that counts its thinking inside it (Claude) and needs room
     /// for an answer after the budget.
     pub fn output_limit_with_budget(max_tokens: u32, budget: u32) -> u32 {

@@ -19,12 +19,10 @@ pub fn to_ir(request: MessagesRequest) -> Result<ir::Request, ProxyError> {
     let mut dropped = Vec::new();
     let mut reasoning = match &request.thinking {
         None => None,
-        Some(Thinking { kind, budget_tokens }) => match (kind.as_str(), budget_tokens) {
-            ("enabled", Some(budget)) => Some(Reasoning::BudgetTokens(*budget)),
-            ("adaptive", _) => Some(Reasoning::Effort(Effort::Medium)),
-            ("disabled", _) => Some(Reasoning::Off),
-            (other, _) => return Err(ProxyError::invalid(format!("thinking.type: unsupported value `{other}`"))),
-        },
+        Some(Thinking { kind, budget_tokens }) => Some(
+            Reasoning::of_claude_thinking(kind, *budget_tokens)
+                .ok_or_else(|| ProxyError::invalid(format!("thinking.type: unsupported value `{kind}`")))?,
+        ),
     };
     let mut output_format = None;
     for (field, value) in &request.extra {
