@@ -1,8 +1,9 @@
 //! AWS Bedrock: the paths its clients call, where a model's calls go, which API a model takes
 //! (Anthropic's body through `InvokeModel` for Claude, `Converse` for the rest), and how Bedrock's
-//! stream exceptions map to and from the error types clients know.
+//! exceptions map to and from the error types clients know.
 
-use crate::error::ProxyError;
+use crate::error::{ErrorKind, ProxyError};
+use crate::sse;
 
 /// What Bedrock wants in Claude bodies instead of an `anthropic-version` header.
 pub const ANTHROPIC_VERSION: &str = "bedrock-2023-05-31";
@@ -67,6 +68,28 @@ pub fn exception_of_error_type(error_type: &str) -> &'static str {
         "overloaded_error" => "serviceUnavailableException",
         "timeout_error" => "modelTimeoutException",
         _ => "internalServerException",
+    }
+}
+
+/// Appends the SSE event a Bedrock stream exception is on the SSE side of the reframing (see
+/// `transcode::framing`): an Anthropic `error` event, which the decoders of both Bedrock dialects
+/// read and the reframer turns back into an exception.
+pub fn write_error_event(out: &mut Vec<u8>, error_type: &str, message: &str) {
+    let event = serde_json::json!({"type": "error", "error": {"type": error_type, "message": message}});
+    sse::write_event(out, Some("error"), &event.to_string());
+}
+
+/// The exception a Bedrock answer names in `__type` for an error of `kind`.
+pub fn exception_of_kind(kind: ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::RateLimit => "ThrottlingException",
+        ErrorKind::InvalidRequest | ErrorKind::PayloadTooLarge => "ValidationException",
+        ErrorKind::Authentication | ErrorKind::Permission => "AccessDeniedException",
+        ErrorKind::NotFound => "ResourceNotFoundException",
+        ErrorKind::Billing => "ServiceQuotaExceededException",
+        ErrorKind::Overloaded => "ServiceUnavailableException",
+        ErrorKind::Timeout => "ModelTimeoutException",
+        ErrorKind::Api => "InternalServerException",
     }
 }
 

@@ -37,7 +37,9 @@ impl ErrorKind {
         }
     }
 
-    fn anthropic_type(self) -> &'static str {
+    /// Anthropic's name for the kind, which Bedrock's stream exceptions also map to (see
+    /// `bedrock::write_error_event`).
+    pub fn anthropic_type(self) -> &'static str {
         match self {
             Self::InvalidRequest => "invalid_request_error",
             Self::Authentication => "authentication_error",

@@ -7,14 +7,22 @@ use llmproxy::proxy::Exchange;
 use llmproxy::sse;
 use serde_json::{json, Value};
 
-const DIALECTS: [Dialect; 4] = [Dialect::OpenAiChat, Dialect::Anthropic, Dialect::OpenAiResponses, Dialect::Gemini];
+const DIALECTS: [Dialect; 5] = Dialect::ALL;
 
-/// A `*.chunks.jsonl` recording as the SSE stream its backend sends.
-fn framed(jsonl: &str) -> Vec<u8> {
+/// A `*.chunks.jsonl` recording as the SSE stream its backend sends (for Bedrock's, the SSE the
+/// framing makes of its event-stream messages).
+fn framed(name: &str, jsonl: &str) -> Vec<u8> {
     let mut out = Vec::new();
     for line in jsonl.lines().filter(|l| !l.trim().is_empty()) {
-        let kind = serde_json::from_str::<Value>(line).unwrap()["type"].as_str().map(str::to_string);
-        sse::write_event(&mut out, kind.as_deref(), line);
+        let event: Value = serde_json::from_str(line).unwrap();
+        if name.starts_with("bedrock-") {
+            // `{"<event type>": payload}`.
+            for (kind, payload) in event.as_object().unwrap() {
+                sse::write_event(&mut out, Some(kind), &payload.to_string());
+            }
+        } else {
+            sse::write_event(&mut out, event["type"].as_str(), line);
+        }
     }
     out
 }
@@ -22,7 +30,7 @@ fn framed(jsonl: &str) -> Vec<u8> {
 fn recording(name: &str) -> Vec<u8> {
     let text = std::fs::read_to_string(format!("{}/fixtures/wire/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap();
     if name.ends_with(".jsonl") {
-        framed(&text)
+        framed(name, &text)
     } else {
         text.into_bytes()
     }
@@ -84,6 +92,14 @@ fn calls(client: Dialect, events: &[(String, Value)]) -> Vec<(String, Value)> {
                     }
                 }
             }
+            Dialect::BedrockConverse => {
+                if let Some(start) = event["start"].get("toolUse") {
+                    calls.push((start["name"].as_str().unwrap().into(), String::new()));
+                }
+                if let Some(input) = event["delta"]["toolUse"]["input"].as_str() {
+                    calls.last_mut().unwrap().1.push_str(input);
+                }
+            }
         }
     }
     calls.into_iter().map(|(name, arguments)| (name, serde_json::from_str(&arguments).unwrap())).collect()
@@ -108,6 +124,15 @@ fn streamed_and_empty_function_arguments_reach_every_client_whole() {
             ],
         ),
         (Dialect::Anthropic, "anthropic-tool-no-args.vercel.chunks.jsonl", vec![("updateIssueList", json!({}))]),
+        (Dialect::BedrockConverse, "bedrock-tool-no-args.vercel.chunks.jsonl", vec![("updateIssueList", json!({}))]),
+        (
+            Dialect::BedrockConverse,
+            "bedrock-redacted-tool.vercel.chunks.jsonl",
+            vec![(
+                "propose",
+                json!({"groups": [{"name": "Sales", "parentGroupName": ""}, {"name": "Team1", "parentGroupName": "Sales"}]}),
+            )],
+        ),
     ];
     for (backend, name, expected) in cases {
         let bytes = recording(name);
@@ -124,7 +149,7 @@ fn streamed_and_empty_function_arguments_reach_every_client_whole() {
 #[test]
 fn the_nested_vertex_arguments_reach_every_client_whole() {
     let bytes = recording("vertex-partial-args-nested.vercel.chunks.jsonl");
-    for client in [Dialect::OpenAiChat, Dialect::Anthropic, Dialect::OpenAiResponses] {
+    for client in [Dialect::OpenAiChat, Dialect::Anthropic, Dialect::OpenAiResponses, Dialect::BedrockConverse] {
         let calls = calls(client, &translated(client, Dialect::Gemini, &bytes, 64));
         assert_eq!(calls.len(), 1, "{client:?}");
         let recipe = &calls[0].1["recipe"];
@@ -146,6 +171,11 @@ fn stream_error(client: Dialect, events: &[(String, Value)]) -> Value {
             event["response"]["error"].clone()
         }
         Dialect::OpenAiChat | Dialect::Gemini => event["error"].clone(),
+        // The event the reframer turns into the exception AWS SDKs raise.
+        Dialect::BedrockConverse => {
+            assert_eq!(name, "error");
+            event["error"].clone()
+        }
     }
 }
 
@@ -153,7 +183,7 @@ fn stream_error(client: Dialect, events: &[(String, Value)]) -> Value {
 fn an_upstream_error_event_reaches_every_client_with_its_message_and_kind() {
     let bytes = recording("openai-responses-error.vercel.chunks.jsonl");
     let quota = "You exceeded your current quota, please check your plan and billing details.";
-    for client in [Dialect::OpenAiChat, Dialect::Anthropic, Dialect::Gemini] {
+    for client in [Dialect::OpenAiChat, Dialect::Anthropic, Dialect::Gemini, Dialect::BedrockConverse] {
         let error = stream_error(client, &translated(client, Dialect::OpenAiResponses, &bytes, 7));
         assert!(error["message"].as_str().unwrap().starts_with(quota), "{client:?}: {error}");
         match client {
@@ -161,7 +191,7 @@ fn an_upstream_error_event_reaches_every_client_with_its_message_and_kind() {
                 (error["type"].as_str(), error["code"].as_str()),
                 (Some("insufficient_quota"), Some("insufficient_quota"))
             ),
-            Dialect::Anthropic => assert_eq!(error["type"], "billing_error"),
+            Dialect::Anthropic | Dialect::BedrockConverse => assert_eq!(error["type"], "billing_error"),
             _ => assert_eq!(error["status"], "RESOURCE_EXHAUSTED"),
         }
     }
@@ -236,4 +266,111 @@ fn a_whole_chat_refusal_is_a_completed_responses_answer_with_a_refusal_part() {
     let back: Value = serde_json::from_slice(&back).unwrap();
     assert_eq!(back["choices"][0]["message"]["refusal"], "I can't help with that.");
     assert_eq!(back["choices"][0]["message"]["content"], Value::Null);
+}
+
+/// What a client of `client` reads of a stream: its text, its reasoning, its stop reason and its
+/// usage (prompt, output), each from where that dialect's SDKs take them.
+fn answer(client: Dialect, events: &[(String, Value)]) -> (String, String, String, (u64, u64)) {
+    let (mut text, mut thinking, mut stop, mut usage) = (String::new(), String::new(), String::new(), (0, 0));
+    let tokens =
+        |usage: &Value, input: &str, output: &str| (usage[input].as_u64().unwrap(), usage[output].as_u64().unwrap());
+    for (name, event) in events {
+        match client {
+            Dialect::OpenAiChat => {
+                let delta = &event["choices"][0]["delta"];
+                text.push_str(delta["content"].as_str().unwrap_or(""));
+                thinking.push_str(delta["reasoning_content"].as_str().unwrap_or(""));
+                if let Some(reason) = event["choices"][0]["finish_reason"].as_str() {
+                    stop = reason.into();
+                }
+                if event["usage"].is_object() {
+                    usage = tokens(&event["usage"], "prompt_tokens", "completion_tokens");
+                }
+            }
+            Dialect::Anthropic => {
+                text.push_str(event["delta"]["text"].as_str().unwrap_or(""));
+                thinking.push_str(event["delta"]["thinking"].as_str().unwrap_or(""));
+                if name == "message_delta" {
+                    stop = event["delta"]["stop_reason"].as_str().unwrap().into();
+                    usage = tokens(&event["usage"], "input_tokens", "output_tokens");
+                }
+            }
+            Dialect::OpenAiResponses if event["type"] == "response.completed" => {
+                for item in event["response"]["output"].as_array().unwrap() {
+                    for part in item["content"].as_array().into_iter().chain(item["summary"].as_array()).flatten() {
+                        let into = if item["type"] == "reasoning" { &mut thinking } else { &mut text };
+                        into.push_str(part["text"].as_str().unwrap_or(""));
+                    }
+                }
+                stop = event["response"]["status"].as_str().unwrap().into();
+                usage = tokens(&event["response"]["usage"], "input_tokens", "output_tokens");
+            }
+            Dialect::OpenAiResponses => {}
+            Dialect::Gemini => {
+                let candidate = &event["candidates"][0];
+                for part in candidate["content"]["parts"].as_array().into_iter().flatten() {
+                    let into = if part["thought"] == true { &mut thinking } else { &mut text };
+                    into.push_str(part["text"].as_str().unwrap_or(""));
+                }
+                if let Some(reason) = candidate["finishReason"].as_str() {
+                    stop = reason.into();
+                    usage = tokens(&event["usageMetadata"], "promptTokenCount", "candidatesTokenCount");
+                }
+            }
+            Dialect::BedrockConverse => {
+                text.push_str(event["delta"]["text"].as_str().unwrap_or(""));
+                thinking.push_str(event["delta"]["reasoningContent"]["text"].as_str().unwrap_or(""));
+                match name.as_str() {
+                    "messageStop" => stop = event["stopReason"].as_str().unwrap().into(),
+                    "metadata" => usage = tokens(&event["usage"], "inputTokens", "outputTokens"),
+                    _ => {}
+                }
+            }
+        }
+    }
+    (text, thinking, stop, usage)
+}
+
+#[test]
+fn a_recorded_converse_answer_with_reasoning_reads_the_same_in_every_client() {
+    let bytes = recording("bedrock-reasoning.vercel.chunks.jsonl");
+    let text = "There are **3** r's in \"strawberry\":\n\n1. st**r**awbe**r****r**y";
+    let thinking = "Let me count the r's in \"strawberry\":\n\ns-t-r-a-w-b-e-r-r-y\n\nr appears at positions 3, 8, and 9.\n\nSo there are 3 r's.";
+    for (client, stop) in [
+        (Dialect::OpenAiChat, "stop"),
+        (Dialect::Anthropic, "end_turn"),
+        (Dialect::OpenAiResponses, "completed"),
+        (Dialect::Gemini, "STOP"),
+        (Dialect::BedrockConverse, "end_turn"),
+    ] {
+        for piece in [1, 7, bytes.len()] {
+            let events = translated(client, Dialect::BedrockConverse, &bytes, piece);
+            let expected = (text.to_string(), thinking.to_string(), stop.to_string(), (51, 94));
+            assert_eq!(answer(client, &events), expected, "{client:?} in pieces of {piece}");
+        }
+    }
+}
+
+#[test]
+fn converse_reasoning_comes_back_to_converse_from_an_anthropic_client() {
+    let bytes = recording("bedrock-reasoning.vercel.chunks.jsonl");
+    let events = translated(Dialect::Anthropic, Dialect::BedrockConverse, &bytes, 64);
+    let signature: String = events.iter().filter_map(|(_, e)| e["delta"]["signature"].as_str()).collect();
+    assert!(signature.starts_with("llmproxy1.bedrock.Ep0CCkgI"), "sealed for the client: {signature}");
+    let turn = json!({"model": "claude", "max_tokens": 10, "messages": [
+        {"role": "user", "content": "How many r's?"},
+        {"role": "assistant", "content": [{"type": "thinking", "thinking": "Let me count.", "signature": signature},
+                                          {"type": "text", "text": "3"}]},
+        {"role": "user", "content": "Sure?"}]});
+    let mut request = Dialect::Anthropic.codec().request_to_ir(turn.to_string().as_bytes()).unwrap();
+    request.model = "us.anthropic.claude-sonnet-4-5-20250929-v1:0".into();
+    let config =
+        llmproxy::config::Config::from_json(r#"{"backends": [{"name": "b", "kind": "mock", "models": ["*"]}]}"#);
+    let (body, dropped) =
+        Dialect::BedrockConverse.codec().request_from_ir(request, &config.unwrap().backends[0]).unwrap();
+    assert!(dropped.is_empty(), "{dropped:?}");
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    let reasoning = &body["messages"][1]["content"][0]["reasoningContent"]["reasoningText"];
+    assert_eq!(reasoning["text"], "Let me count.");
+    assert!(reasoning["signature"].as_str().unwrap().starts_with("Ep0CCkgICxAB"), "unsealed for Bedrock");
 }

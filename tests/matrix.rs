@@ -3,7 +3,7 @@
 //! captured agent requests and recorded answers survive a round trip through the IR.
 
 use llmproxy::config::Config;
-use llmproxy::dialect::{anthropic, gemini, openai_chat, openai_responses, Dialect};
+use llmproxy::dialect::{anthropic, bedrock_converse, gemini, openai_chat, openai_responses, Dialect};
 use llmproxy::ir::{self, BlockStart, Delta, StopReason, StreamEvent};
 use llmproxy::proxy::Exchange;
 use llmproxy::sse;
@@ -91,6 +91,18 @@ fn framed(jsonl: &str) -> Vec<u8> {
     out
 }
 
+/// A Converse recording (`{"<event type>": payload}` lines) as the SSE the framing makes of it.
+fn converse_framed(jsonl: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    for line in jsonl.lines().filter(|l| !l.trim().is_empty()) {
+        let event: serde_json::Map<String, Value> = serde_json::from_str(line).unwrap();
+        for (name, payload) in event {
+            sse::write_event(&mut out, Some(&name), &payload.to_string());
+        }
+    }
+    out
+}
+
 #[test]
 fn recorded_streams_keep_their_meaning_in_every_other_dialect() {
     let mut recordings: Vec<(Dialect, Vec<u8>)> = vec![
@@ -122,12 +134,20 @@ fn recorded_streams_keep_their_meaning_in_every_other_dialect() {
         Dialect::Anthropic,
         framed(include_str!("../fixtures/wire/anthropic-tool-no-args.vercel.chunks.jsonl")),
     ));
-    assert_eq!(recordings.len(), 14);
-    let dialects = [Dialect::OpenAiChat, Dialect::Anthropic, Dialect::OpenAiResponses, Dialect::Gemini];
+    for converse in [
+        include_str!("../fixtures/wire/bedrock-text.vercel.chunks.jsonl"),
+        include_str!("../fixtures/wire/bedrock-tool-call.vercel.chunks.jsonl"),
+        include_str!("../fixtures/wire/bedrock-reasoning.vercel.chunks.jsonl"),
+        include_str!("../fixtures/wire/bedrock-redacted-tool.vercel.chunks.jsonl"),
+        include_str!("../fixtures/wire/bedrock-tool-no-args.vercel.chunks.jsonl"),
+    ] {
+        recordings.push((Dialect::BedrockConverse, converse_framed(converse)));
+    }
+    assert_eq!(recordings.len(), 19);
     for (backend, recording) in recordings {
         let original = meaning(&decode(backend, &recording, recording.len()));
         assert!(!original.2.is_empty() || !original.0.is_empty(), "the recording holds text or tool calls");
-        for client in dialects {
+        for client in Dialect::ALL {
             let mut expected = original.clone();
             expected.3 = expected.3.map(|reason| as_told_to(client, reason, !original.2.is_empty()));
             let pair = Exchange::between(client, backend);
@@ -179,12 +199,16 @@ fn captured_agent_requests_survive_a_round_trip_through_the_ir() {
 
 #[test]
 fn recorded_whole_answers_survive_a_round_trip_through_the_ir() {
-    let recordings: [(Dialect, &[u8]); 5] = [
+    let recordings: [(Dialect, &[u8]); 9] = [
         (Dialect::OpenAiChat, include_bytes!("../fixtures/wire/openai-chat-text.vercel.json")),
         (Dialect::Anthropic, include_bytes!("../fixtures/wire/anthropic-text.vercel.json")),
         (Dialect::Anthropic, include_bytes!("../fixtures/wire/anthropic-tool-use.vercel.json")),
         (Dialect::OpenAiResponses, include_bytes!("../fixtures/wire/openai-responses-reasoning.vercel.json")),
         (Dialect::Gemini, include_bytes!("../fixtures/wire/gemini-text.vercel.json")),
+        (Dialect::BedrockConverse, include_bytes!("../fixtures/wire/bedrock-text.vercel.json")),
+        (Dialect::BedrockConverse, include_bytes!("../fixtures/wire/bedrock-tool-call.vercel.json")),
+        (Dialect::BedrockConverse, include_bytes!("../fixtures/wire/bedrock-reasoning.vercel.json")),
+        (Dialect::BedrockConverse, include_bytes!("../fixtures/wire/bedrock-redacted-tool.vercel.json")),
     ];
     for (dialect, body) in recordings {
         let once = Exchange::between(dialect, dialect).translate_response(body).unwrap();
@@ -211,6 +235,9 @@ fn as_told_to(dialect: Dialect, reason: StopReason, has_tool_calls: bool) -> Sto
         Dialect::Gemini => {
             gemini::response::stop_reason_to_ir(gemini::response::stop_reason_from_ir(&reason), has_tool_calls)
         }
+        Dialect::BedrockConverse => {
+            bedrock_converse::response::stop_reason_to_ir(bedrock_converse::response::stop_reason_from_ir(&reason))
+        }
     }
 }
 
@@ -227,6 +254,105 @@ fn passthrough_streams_are_byte_identical_and_truncation_is_reported() {
     let data = rest.strip_prefix("event: error\ndata: ").and_then(|r| r.strip_suffix("\n\n"));
     let error: Value = serde_json::from_str(data.expect("then one error event, never half an event")).unwrap();
     assert_eq!((error["type"].as_str(), error["error"]["type"].as_str()), (Some("error"), Some("api_error")));
+}
+
+#[test]
+fn converse_streams_pass_through_whole_and_end_with_their_usage() {
+    let recording = converse_framed(include_str!("../fixtures/wire/bedrock-reasoning.vercel.chunks.jsonl"));
+    let passthrough = Exchange::between(Dialect::BedrockConverse, Dialect::BedrockConverse);
+    let mut transcoder = passthrough.transcoder();
+    let out: Vec<u8> = recording.chunks(5).flat_map(|chunk| transcoder.push(chunk)).collect();
+    assert!(transcoder.is_finished(), "the metadata event is the last");
+    assert_eq!(out, recording);
+    // Cut before its stop reason, the stream ends with the error the reframer makes an exception.
+    let cut = &recording[..recording.windows(18).position(|w| w == b"event: messageStop").unwrap()];
+    let out = String::from_utf8(translate(&passthrough, cut, 3)).unwrap();
+    let (_, error) = out.rsplit_once("event: error\ndata: ").expect("an error event ends the stream");
+    let error: Value = serde_json::from_str(error.trim_end()).unwrap();
+    assert_eq!(error["error"]["type"], "api_error");
+}
+
+#[test]
+fn captured_agent_requests_reach_a_converse_backend_with_their_tools_and_calls() {
+    let config = Config::from_json(CONFIG).unwrap();
+    let captures: [(Dialect, &str); 4] = [
+        (Dialect::Anthropic, include_str!("../fixtures/captures/claude-code-tool-result.json")),
+        (Dialect::OpenAiChat, include_str!("../fixtures/captures/opencode-chat-tools.json")),
+        (Dialect::OpenAiResponses, include_str!("../fixtures/captures/codex-tool-result.json")),
+        (Dialect::Gemini, include_str!("../fixtures/captures/gemini-cli-tool-result.json")),
+    ];
+    let converse = Dialect::BedrockConverse.codec();
+    for (dialect, capture) in captures {
+        let body = serde_json::from_str::<Value>(capture).unwrap()["body"].to_string();
+        let mut ir = to_ir(dialect, body.as_bytes());
+        ir.model = "us.anthropic.claude-sonnet-4-5-20250929-v1:0".into();
+        let (sent, _) = converse.request_from_ir(ir.clone(), &config.backends[0]).unwrap();
+        let sent_json: Value = serde_json::from_slice(&sent).unwrap();
+        assert!(sent_json.get("modelId").is_none() && sent_json.get("model").is_none(), "the model is in the URL");
+        let back = ir::Request { model: ir.model.clone(), ..to_ir(Dialect::BedrockConverse, &sent) };
+        let (again, _) = converse.request_from_ir(back.clone(), &config.backends[0]).unwrap();
+        let again: Value = serde_json::from_slice(&again).unwrap();
+        assert_eq!(again, sent_json, "{dialect:?}: Converse's own requests come back the same");
+        assert_eq!(back.tools, ir.tools, "{dialect:?} tools");
+        let calls = |request: &ir::Request| -> Vec<(String, Value)> {
+            let parts = request.messages.iter().flat_map(|m| &m.content);
+            parts
+                .filter_map(|part| match part {
+                    ir::Part::ToolCall(call) => Some((call.name.clone(), call.arguments_object())),
+                    _ => None,
+                })
+                .collect()
+        };
+        assert_eq!(calls(&back), calls(&ir), "{dialect:?} calls");
+        let results = |request: &ir::Request| -> Vec<String> {
+            let parts = request.messages.iter().flat_map(|m| &m.content);
+            parts
+                .filter_map(|part| match part {
+                    ir::Part::ToolResult(result) => Some(ir::join_text(&result.content)),
+                    _ => None,
+                })
+                .collect()
+        };
+        assert_eq!(results(&back), results(&ir), "{dialect:?} results");
+        let roles: Vec<ir::Role> = back.messages.iter().map(|m| m.role).collect();
+        assert!(roles.windows(2).all(|pair| pair[0] != pair[1]), "{dialect:?}: turns alternate");
+    }
+}
+
+#[test]
+fn whole_converse_answers_reach_other_clients() {
+    let body = include_bytes!("../fixtures/wire/bedrock-tool-call.vercel.json");
+    let chat = Exchange::between(Dialect::OpenAiChat, Dialect::BedrockConverse).translate_response(body).unwrap();
+    let chat: Value = serde_json::from_slice(&chat).unwrap();
+    let call = &chat["choices"][0]["message"]["tool_calls"][0];
+    assert_eq!((call["id"].as_str(), call["function"]["name"].as_str()), (Some("tool-use-id"), Some("bash")));
+    assert_eq!(call["function"]["arguments"], r#"{"command":"ls -l"}"#);
+    assert_eq!(chat["choices"][0]["finish_reason"], "tool_calls");
+    assert_eq!(
+        (chat["usage"]["prompt_tokens"].as_u64(), chat["usage"]["completion_tokens"].as_u64()),
+        (Some(10), Some(20))
+    );
+
+    let body = include_bytes!("../fixtures/wire/bedrock-reasoning.vercel.json");
+    let message = Exchange::between(Dialect::Anthropic, Dialect::BedrockConverse).translate_response(body).unwrap();
+    let message: Value = serde_json::from_slice(&message).unwrap();
+    assert_eq!(message["content"][0]["type"], "thinking");
+    assert!(message["content"][0]["signature"].as_str().unwrap().starts_with("llmproxy1.bedrock.EvYBCkgI"));
+    assert!(message["content"][1]["text"].as_str().unwrap().starts_with("There are **3** r's"));
+    assert_eq!(
+        (message["usage"]["input_tokens"].as_u64(), message["usage"]["output_tokens"].as_u64()),
+        (Some(51), Some(78))
+    );
+
+    let anthropic = include_bytes!("../fixtures/wire/anthropic-tool-use.vercel.json");
+    let converse =
+        Exchange::between(Dialect::BedrockConverse, Dialect::Anthropic).translate_response(anthropic).unwrap();
+    let converse: Value = serde_json::from_slice(&converse).unwrap();
+    let recorded: Value = serde_json::from_slice(anthropic).unwrap();
+    let tool_use = &converse["output"]["message"]["content"][0]["toolUse"];
+    assert_eq!(tool_use["toolUseId"], recorded["content"][0]["id"]);
+    assert_eq!(tool_use["input"], recorded["content"][0]["input"]);
+    assert_eq!(converse["stopReason"], "tool_use");
 }
 
 #[test]

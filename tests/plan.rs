@@ -2,7 +2,7 @@
 //! URL, key and body sent, or what is refused before anything is sent.
 
 use llmproxy::backend;
-use llmproxy::codec::Operation;
+use llmproxy::codec::{Framing, Operation};
 use llmproxy::config::Config;
 use llmproxy::dialect::Dialect;
 use llmproxy::error::ProxyError;
@@ -216,4 +216,49 @@ fn a_request_is_estimated_from_its_prompt_and_output_limit() {
     let body = json!({"model": "gpt-5", "messages": []}).to_string();
     let inbound = Inbound { body: body.as_bytes(), ..inbound };
     assert_eq!(plan(&config, &inbound).unwrap().estimate(4096).unwrap().output_tokens, 4096);
+}
+
+#[test]
+fn a_converse_client_names_its_model_in_the_url_and_gets_event_stream_messages() {
+    let endpoint = Dialect::endpoint("/model/smart/converse-stream").unwrap();
+    assert_eq!(endpoint.dialect, Dialect::BedrockConverse);
+    let body = json!({"messages": [{"role": "user", "content": [{"text": "hi"}]}],
+        "inferenceConfig": {"maxTokens": 9}, "guardrailConfig": {"guardrailIdentifier": "g"}})
+    .to_string();
+    let secret = |name: &str| (name == "ANTHROPIC_API_KEY").then(|| "a".to_string());
+    let header = |_: &str| None;
+    let inbound = Inbound {
+        dialect: endpoint.dialect,
+        operation: endpoint.call.operation,
+        model: endpoint.call.model.as_deref(),
+        stream: endpoint.call.stream,
+        framing: endpoint.call.framing,
+        body: body.as_bytes(),
+        query: "",
+        header: &header,
+        secret: &secret,
+        now: 1,
+        random: 7,
+        policy: None,
+        metered: false,
+    };
+    let config = config();
+    let plan = plan(&config, &inbound).unwrap();
+    let call = upstream(plan.attempt(0, Some("ANTHROPIC_API_KEY")).unwrap());
+    let sent: Value = serde_json::from_slice(&call.body).unwrap();
+    assert_eq!(
+        sent,
+        json!({"model": "claude-sonnet-4-5", "max_tokens": 9, "stream": true,
+               "messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]})
+    );
+    assert_eq!(call.dropped, ["guardrailConfig"]);
+    assert_eq!((call.exchange.client_framing, call.exchange.backend), (Framing::EventStreamEvents, Dialect::Anthropic));
+    // The mock's answer, framed as the AWS SDK reads a ConverseStream.
+    let Attempt::Local(answer) = plan.attempt(2, None).unwrap() else { panic!("the mock answers locally") };
+    let mut types = Vec::new();
+    llmproxy::eventstream::Decoder::new()
+        .feed(&answer.body, &mut |message| types.push(message.header(":event-type").unwrap_or_default().to_string()))
+        .unwrap();
+    assert_eq!(types.first().map(String::as_str), Some("messageStart"));
+    assert_eq!(types[types.len() - 2..], ["messageStop".to_string(), "metadata".to_string()]);
 }

@@ -178,8 +178,14 @@ fn no_source_file_is_much_over_600_lines() {
 #[test]
 fn the_orchestrator_transcoder_and_shell_name_no_dialect_and_no_backend_kind() {
     let (_, texts) = graph();
-    let named =
-        ["Dialect::OpenAiChat", "Dialect::Anthropic", "Dialect::OpenAiResponses", "Dialect::Gemini", "BackendKind::"];
+    let named = [
+        "Dialect::OpenAiChat",
+        "Dialect::Anthropic",
+        "Dialect::OpenAiResponses",
+        "Dialect::Gemini",
+        "Dialect::BedrockConverse",
+        "BackendKind::",
+    ];
     for (file, text) in &texts {
         let path = file.to_string_lossy();
         if !(path.ends_with("src/proxy.rs") || path.ends_with("src/transcode.rs") || path.contains("src/worker/")) {

@@ -3,6 +3,7 @@
 //! place that lists them, so adding a dialect is adding a folder and a line here.
 
 pub mod anthropic;
+pub mod bedrock_converse;
 pub mod gemini;
 pub mod openai_chat;
 pub mod openai_responses;
@@ -20,6 +21,8 @@ pub enum Dialect {
     OpenAiResponses,
     /// Gemini `generateContent`.
     Gemini,
+    /// AWS Bedrock `Converse`.
+    BedrockConverse,
 }
 
 /// A `POST` a client made: its dialect and what it asks.
@@ -38,7 +41,8 @@ impl Dialect {
         (Self::OpenAiChat, body.to_string())
     }
 
-    pub const ALL: [Self; 4] = [Self::OpenAiChat, Self::Anthropic, Self::OpenAiResponses, Self::Gemini];
+    pub const ALL: [Self; 5] =
+        [Self::OpenAiChat, Self::Anthropic, Self::OpenAiResponses, Self::Gemini, Self::BedrockConverse];
 
     pub fn codec(self) -> &'static dyn Codec {
         match self {
@@ -46,6 +50,7 @@ impl Dialect {
             Self::Anthropic => &anthropic::Anthropic,
             Self::OpenAiResponses => &openai_responses::OpenAiResponses,
             Self::Gemini => &gemini::Gemini,
+            Self::BedrockConverse => &bedrock_converse::BedrockConverse,
         }
     }
 
@@ -105,6 +110,11 @@ mod tests {
         assert_eq!(dialect("/v1/messages"), Some((Dialect::Anthropic, Operation::Generate)));
         assert_eq!(dialect("/v1/messages/count_tokens"), Some((Dialect::Anthropic, Operation::CountTokens)));
         assert_eq!(dialect("/v1beta/models/g:countTokens"), Some((Dialect::Gemini, Operation::CountTokens)));
+        assert_eq!(
+            dialect("/model/amazon.nova-lite-v1%3A0/converse"),
+            Some((Dialect::BedrockConverse, Operation::Generate))
+        );
+        assert_eq!(dialect("/model/m/invoke"), Some((Dialect::Anthropic, Operation::Generate)));
         assert_eq!(dialect("/v1/elsewhere"), None);
     }
 

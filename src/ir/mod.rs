@@ -107,6 +107,26 @@ pub struct ToolCall {
 }
 
 impl ToolCall {
+    /// The arguments of a call whose dialect holds them as a JSON object (Anthropic's `input`,
+    /// Gemini's `args`, Bedrock's `input`) as the IR's JSON text; none are the empty object.
+    pub fn arguments_of(object: &Value) -> String {
+        if object.is_null() {
+            "{}".to_string()
+        } else {
+            object.to_string()
+        }
+    }
+
+    /// A call id as Anthropic and Bedrock accept one: letters, digits, `_` and `-` only, any other
+    /// character made `_`.
+    pub fn word_id(id: String) -> String {
+        if id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+            id
+        } else {
+            id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' }).collect()
+        }
+    }
+
     /// The arguments as the JSON object Anthropic's `input` and Gemini's `args` hold. A model that
     /// produced broken JSON is kept as a string inside an object, so nothing is lost.
     pub fn arguments_object(&self) -> Value {
@@ -225,6 +245,28 @@ impl Reasoning {
             Self::Effort(Effort::Low) => Some(1024),
             Self::Effort(Effort::Medium) => Some(8192),
             Self::Effort(Effort::High) => Some(24576),
+        }
+    }
+
+    /// Claude's `thinking` setting, which Anthropic's API and Bedrock's
+    /// `additionalModelRequestFields` share: `enabled` with a budget, `adaptive` (the model decides,
+    /// as a medium effort) or `disabled`; None for any other.
+    pub fn of_claude_thinking(kind: &str, budget_tokens: Option<u32>) -> Option<Self> {
+        match (kind, budget_tokens) {
+            ("enabled", Some(budget)) => Some(Self::BudgetTokens(budget)),
+            ("adaptive", _) => Some(Self::Effort(Effort::Medium)),
+            ("disabled", _) => Some(Self::Off),
+            _ => None,
+        }
+    }
+
+    /// The output limit for a model that counts its thinking inside it (Claude) and needs room
+    /// for an answer after the budget.
+    pub fn output_limit_with_budget(max_tokens: u32, budget: u32) -> u32 {
+        if max_tokens <= budget {
+            max_tokens.saturating_add(budget)
+        } else {
+            max_tokens
         }
     }
 

@@ -10,6 +10,9 @@ pub enum Provider {
     OpenAi,
     /// Gemini `thoughtSignature`.
     Gemini,
+    /// Bedrock Converse `reasoningContent`: its signatures, and its redacted content, which
+    /// Bedrock encrypts with its own key, so they go back to Converse only.
+    Bedrock,
 }
 
 impl Provider {
@@ -18,11 +21,12 @@ impl Provider {
             Self::Anthropic => "anthropic",
             Self::OpenAi => "openai",
             Self::Gemini => "gemini",
+            Self::Bedrock => "bedrock",
         }
     }
 
     fn from_tag(tag: &str) -> Option<Self> {
-        [Self::Anthropic, Self::OpenAi, Self::Gemini].into_iter().find(|p| p.tag() == tag)
+        [Self::Anthropic, Self::OpenAi, Self::Gemini, Self::Bedrock].into_iter().find(|p| p.tag() == tag)
     }
 }
 
@@ -46,14 +50,15 @@ impl Signature {
 
     /// The signature as a client that speaks `client`'s dialect should hold it: its own provider's
     /// as it came, any other sealed as `llmproxy1.<provider>.<signature>`, and that base64-encoded
-    /// for Gemini clients, which hold signatures as bytes.
+    /// for Gemini and Bedrock clients, which hold signatures (Bedrock: its redacted content) as
+    /// bytes.
     pub fn for_client(&self, client: Option<Provider>) -> String {
         if client == Some(self.provider) {
             return self.value.clone();
         }
         let sealed = format!("{SEAL}{}.{}", self.provider.tag(), self.value);
         match client {
-            Some(Provider::Gemini) => base64::engine::general_purpose::STANDARD.encode(sealed),
+            Some(Provider::Gemini | Provider::Bedrock) => base64::engine::general_purpose::STANDARD.encode(sealed),
             _ => sealed,
         }
     }

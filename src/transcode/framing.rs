@@ -63,12 +63,12 @@ fn write_as_sse(framing: Framing, message: &Message, out: &mut Vec<u8>) -> Resul
             let exception = message.header(":exception-type").unwrap_or("internalServerException");
             let body: Option<ExceptionBody> = serde_json::from_slice(&message.payload).ok();
             let text = body.and_then(|body| body.message).unwrap_or_else(|| exception.to_string());
-            write_error(out, bedrock::error_type_of_exception(exception), &text);
+            bedrock::write_error_event(out, bedrock::error_type_of_exception(exception), &text);
         }
         Some("error") => {
             let code = message.header(":error-code").unwrap_or("InternalServerException");
             let text = message.header(":error-message").unwrap_or(code);
-            write_error(out, bedrock::error_type_of_exception(code), text);
+            bedrock::write_error_event(out, bedrock::error_type_of_exception(code), text);
         }
         _ => {
             let event_type = message.header(":event-type").ok_or_else(|| unreadable("event with no type"))?;
@@ -109,12 +109,6 @@ fn one_line(json: String) -> Option<String> {
         return Some(json);
     }
     serde_json::to_string(&serde_json::from_str::<serde_json::Value>(&json).ok()?).ok()
-}
-
-/// Appends an Anthropic `error` event.
-pub fn write_error(out: &mut Vec<u8>, error_type: &str, message: &str) {
-    let event = serde_json::json!({"type": "error", "error": {"type": error_type, "message": message}});
-    sse::write_event(out, Some("error"), &event.to_string());
 }
 
 /// SSE bytes for a client in a framing other than SSE, reframed.

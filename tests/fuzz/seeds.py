@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-DIALECTS = ["chat", "anthropic", "responses", "gemini"]  # the order of DIALECTS in src/lib.rs
+DIALECTS = ["chat", "anthropic", "responses", "gemini", "converse"]  # the order of Dialect::ALL
 MAX_STRING = 80
 
 
@@ -20,20 +20,28 @@ def backend_of(name):
     # OpenAI-compatible servers (DeepSeek, xAI, Ollama, vLLM) answer in Chat Completions.
     for prefix, dialect in [("anthropic-", "anthropic"), ("openai-chat-", "chat"), ("deepseek-", "chat"),
                             ("xai-", "chat"), ("ollama-", "chat"), ("vllm-", "chat"),
-                            ("openai-responses-", "responses"), ("gemini-", "gemini"), ("vertex-", "gemini")]:
+                            ("openai-responses-", "responses"), ("gemini-", "gemini"), ("vertex-", "gemini"),
+                            ("bedrock-", "converse")]:
         if name.startswith(prefix):
             return dialect
     raise SystemExit(f"no dialect for {name}")
 
 
-def framed(jsonl):
+def framed(jsonl, backend):
     """A *.chunks.jsonl recording as the SSE its backend sends (Anthropic and Responses events
-    named after their type)."""
+    named after their type; Converse's lines are `{"<event type>": payload}`, as the framing
+    hands its event-stream messages over)."""
     out = []
     for line in jsonl.splitlines():
-        if line.strip():
-            kind = json.loads(line).get("type")
-            out.append((f"event: {kind}\n" if isinstance(kind, str) else "") + f"data: {line}\n\n")
+        if not line.strip():
+            continue
+        event = json.loads(line)
+        if backend == "converse":
+            for kind, payload in event.items():
+                out.append(f"event: {kind}\ndata: {json.dumps(payload, separators=(',', ':'))}\n\n")
+            continue
+        kind = event.get("type")
+        out.append((f"event: {kind}\n" if isinstance(kind, str) else "") + f"data: {line}\n\n")
     return "".join(out).encode()
 
 
@@ -60,7 +68,8 @@ def main():
         if path.name.endswith(".sse"):
             streams.append((path.stem, backend_of(path.name), path.read_bytes()))
         elif path.name.endswith(".chunks.jsonl"):
-            streams.append((path.name.removesuffix(".chunks.jsonl"), backend_of(path.name), framed(path.read_text())))
+            backend = backend_of(path.name)
+            streams.append((path.name.removesuffix(".chunks.jsonl"), backend, framed(path.read_text(), backend)))
         elif path.name.endswith(".json"):
             add("answer", path.stem, path.read_bytes())
 
@@ -72,7 +81,7 @@ def main():
             if event.strip():
                 add("sse", f"{name}.{i}", event + b"\n\n")
         for client, client_name in enumerate(DIALECTS):
-            pair = client | DIALECTS.index(backend) << 2
+            pair = client | DIALECTS.index(backend) << 3
             for size in (0, 7):
                 add("stream", f"{name}.to-{client_name}.{size}", bytes([pair, size]) + data)
             # The stream cut short, which must end in an error event.

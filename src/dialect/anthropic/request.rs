@@ -19,12 +19,10 @@ pub fn to_ir(request: MessagesRequest) -> Result<ir::Request, ProxyError> {
     let mut dropped = Vec::new();
     let mut reasoning = match &request.thinking {
         None => None,
-        Some(Thinking { kind, budget_tokens }) => match (kind.as_str(), budget_tokens) {
-            ("enabled", Some(budget)) => Some(Reasoning::BudgetTokens(*budget)),
-            ("adaptive", _) => Some(Reasoning::Effort(Effort::Medium)),
-            ("disabled", _) => Some(Reasoning::Off),
-            (other, _) => return Err(ProxyError::invalid(format!("thinking.type: unsupported value `{other}`"))),
-        },
+        Some(Thinking { kind, budget_tokens }) => Some(
+            Reasoning::of_claude_thinking(kind, *budget_tokens)
+                .ok_or_else(|| ProxyError::invalid(format!("thinking.type: unsupported value `{kind}`")))?,
+        ),
     };
     let mut output_format = None;
     for (field, value) in &request.extra {
@@ -191,8 +189,7 @@ fn block_to_ir(block: Block, at: &str, dropped: &mut Vec<String>) -> Result<Part
         }
         Block::ToolUse { id, name, input, extra } => {
             note_block_extras(&extra, dropped);
-            let arguments = if input.is_null() { "{}".to_string() } else { input.to_string() };
-            Part::ToolCall(ToolCall { id, name, arguments })
+            Part::ToolCall(ToolCall { arguments: ToolCall::arguments_of(&input), id, name })
         }
         Block::ToolResult { tool_use_id, content, is_error, extra } => {
             note_block_extras(&extra, dropped);
@@ -226,15 +223,6 @@ fn block_to_ir(block: Block, at: &str, dropped: &mut Vec<String>) -> Result<Part
     })
 }
 
-/// Anthropic accepts tool ids made of letters, digits, `_` and `-` only.
-fn tool_id(id: String) -> String {
-    if id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
-        id
-    } else {
-        id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' }).collect()
-    }
-}
-
 fn media_to_ir(source: ImageSource, at: &str) -> Result<Media, ProxyError> {
     match source {
         ImageSource::Base64 { media_type, data } => Ok(Media::Base64 { media_type, data }),
@@ -260,11 +248,14 @@ fn block_from_ir(part: Part, dropped: &mut Vec<String>) -> Option<Block> {
         Part::Document { source, name } => {
             Block::Document { source: media_from_ir(source), title: name, extra: Map::new() }
         }
-        Part::ToolCall(call) => {
-            Block::ToolUse { input: call.arguments_object(), id: tool_id(call.id), name: call.name, extra: Map::new() }
-        }
+        Part::ToolCall(call) => Block::ToolUse {
+            input: call.arguments_object(),
+            id: ToolCall::word_id(call.id),
+            name: call.name,
+            extra: Map::new(),
+        },
         Part::ToolResult(result) => Block::ToolResult {
-            tool_use_id: tool_id(result.call_id),
+            tool_use_id: ToolCall::word_id(result.call_id),
             content: Some(MessageContent::Blocks(
                 result.content.into_iter().filter_map(|part| block_from_ir(part, dropped)).collect(),
             )),
@@ -319,10 +310,7 @@ pub fn from_ir(request: ir::Request, backend: &Backend) -> Result<(MessagesReque
     let budget = request.reasoning.and_then(Reasoning::budget_tokens);
     let mut max_tokens = request.max_tokens.unwrap_or(backend.default_max_tokens);
     if let Some(budget) = budget {
-        // Anthropic counts thinking inside max_tokens and requires room for an answer after it.
-        if max_tokens <= budget {
-            max_tokens = max_tokens.saturating_add(budget);
-        }
+        max_tokens = Reasoning::output_limit_with_budget(max_tokens, budget);
     }
     let tool_choice = match (request.tool_choice, request.parallel_tool_calls) {
         (None, None) => None,

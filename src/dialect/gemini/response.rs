@@ -169,7 +169,7 @@ fn data_to_ir(part: Part, calls: &mut CallIds) -> Result<Option<ir::Part>, Strin
         Part { function_call: Some(call), .. } => ir::Part::ToolCall(ToolCall {
             id: calls.call(call.id, &call.name),
             name: call.name,
-            arguments: arguments_to_ir(&call.args),
+            arguments: ToolCall::arguments_of(&call.args),
         }),
         Part { function_response: Some(response), .. } => ir::Part::ToolResult(tool_result_to_ir(response, calls)?),
         Part { extra, .. } => match extra.into_iter().find(|(_, value)| !value.is_null()) {
@@ -186,15 +186,6 @@ pub fn function_call_from_ir(call: ToolCall) -> FunctionCall {
         id: Some(call.id).filter(|id| !id.is_empty()),
         name: call.name,
         ..FunctionCall::default()
-    }
-}
-
-/// A call's `args` object as the IR's JSON text.
-pub fn arguments_to_ir(args: &Value) -> String {
-    if args.is_null() {
-        "{}".to_string()
-    } else {
-        args.to_string()
     }
 }
 

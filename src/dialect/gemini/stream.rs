@@ -4,7 +4,7 @@
 
 use super::partial_args::Arguments;
 use super::response::{
-    arguments_to_ir, function_call_from_ir, stop_reason_from_ir, stop_reason_to_ir, usage_from_ir, usage_to_ir, CallIds,
+    function_call_from_ir, stop_reason_from_ir, stop_reason_to_ir, usage_from_ir, usage_to_ir, CallIds,
 };
 use super::types::*;
 use crate::codec::{StreamDecoder, StreamEncoder};
@@ -101,7 +101,7 @@ impl Decoder {
                 self.streamed_call = Some((index, arguments));
                 return Ok(());
             }
-            out.push(StreamEvent::Delta { index, delta: Delta::ToolArguments(arguments_to_ir(&call.args)) });
+            out.push(StreamEvent::Delta { index, delta: Delta::ToolArguments(ToolCall::arguments_of(&call.args)) });
             out.push(StreamEvent::BlockStop { index });
         }
         // Images and the parts of Gemini's own tools have no stream block in the IR.

@@ -214,7 +214,7 @@ fn check_with_usage_reported(body: &[u8]) {
 fuzz_target!(|data: &[u8]| {
     let [pick, size, input @ ..] = data else { return };
     check_with_usage_reported(input);
-    let dialect = DIALECTS[usize::from(pick & 3)];
+    let dialect = DIALECTS[usize::from(*pick) % DIALECTS.len()];
     let mut rng = Rng::new(data);
     let chunks = match usize::from(*size) {
         0 => vec![input],

@@ -69,6 +69,7 @@ fn plan_path(path: &str) {
         Dialect::Anthropic => {
             br#"{"model": "claude-x", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}"#
         }
+        Dialect::BedrockConverse => br#"{"messages": [{"role": "user", "content": [{"text": "hi"}]}]}"#,
         _ => br#"{"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}"#,
     };
     for config in configs() {
@@ -116,4 +117,5 @@ fuzz_target!(|data: &[u8]| {
     plan_path(&format!("/v1/models/{model}:countTokens"));
     plan_path(&format!("/v1/projects/p/locations/l/publishers/google/models/{model}:generateContent"));
     plan_path(&format!("/v1beta1/publishers/anthropic/models/{model}:rawPredict"));
+    plan_path(&format!("/model/{model}/converse-stream"));
 });

@@ -194,8 +194,8 @@ fuzz_target!(|body: &[u8]| {
             run(dialect, operation, None, None, body, setting);
             let Some(fields) = &parsed else { continue };
             for model in MODELS {
-                if dialect == Dialect::Gemini {
-                    // Gemini names the model in the URL.
+                if matches!(dialect, Dialect::Gemini | Dialect::BedrockConverse) {
+                    // Gemini and Converse name the model in the URL.
                     run(dialect, operation, Some(model), url_stream, body, setting);
                 } else {
                     let mut fields = fields.clone();

@@ -9,7 +9,9 @@ use llmproxy_fuzz::{check_stream, DIALECTS};
 
 fuzz_target!(|data: &[u8]| {
     let [pair, size, input @ ..] = data else { return };
-    let (client, backend) = (DIALECTS[usize::from(pair & 3)], DIALECTS[usize::from((pair >> 2) & 3)]);
+    // Three bits each: the client, then the backend.
+    let dialect = |bits: u8| DIALECTS[usize::from(bits & 7) % DIALECTS.len()];
+    let (client, backend) = (dialect(*pair), dialect(pair >> 3));
     let chunks: Vec<&[u8]> = match usize::from(*size) {
         0 => vec![input],
         size => input.chunks(size).collect(),

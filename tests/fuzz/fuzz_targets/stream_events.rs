@@ -468,17 +468,85 @@ fn gemini_chunk(u: &mut Unstructured) -> Result<Value> {
     ]))
 }
 
+// Bedrock Converse: each event named by its type, as the framing hands it to the decoder.
+
+fn converse_delta(u: &mut Unstructured) -> Result<Value> {
+    Ok(match u.int_in_range(0..=5u8)? {
+        0 => obj(vec![("text", field(u, text)?)]),
+        1 => json!({"toolUse": obj(vec![("input", field(u, text)?)])}),
+        2 => json!({"reasoningContent": obj(vec![("text", field(u, text)?)])}),
+        3 => json!({"reasoningContent": obj(vec![("signature", field(u, text)?)])}),
+        4 => json!({"reasoningContent": obj(vec![("redactedContent", field(u, text)?)])}),
+        _ => any_json(u, 2)?,
+    })
+}
+
+fn converse_event(u: &mut Unstructured) -> Result<(String, Value)> {
+    let types = [
+        "messageStart",
+        "contentBlockStart",
+        "contentBlockDelta",
+        "contentBlockStop",
+        "messageStop",
+        "metadata",
+        "error",
+        "somethingNew",
+    ];
+    let kind = u.choose(&types)?.to_string();
+    let tool_use = |u: &mut Unstructured| -> Result<Value> {
+        Ok(obj(vec![
+            ("toolUseId", field(u, |u| name(u, &["tooluse_1", "tooluse_2"]))?),
+            ("name", field(u, |u| name(u, &["get_weather", ""]))?),
+        ]))
+    };
+    let usage = |u: &mut Unstructured| -> Result<Value> {
+        Ok(obj(vec![
+            ("inputTokens", field(u, count)?),
+            ("outputTokens", field(u, count)?),
+            ("totalTokens", field(u, count)?),
+            ("cacheReadInputTokens", field(u, count)?),
+            ("cacheWriteInputTokens", field(u, count)?),
+        ]))
+    };
+    let reasons = ["end_turn", "tool_use", "max_tokens", "stop_sequence", "guardrail_intervened", "content_filtered"];
+    let event = match kind.as_str() {
+        "messageStart" => obj(vec![("role", field(u, |u| name(u, &["assistant"]))?)]),
+        "contentBlockStart" => obj(vec![
+            ("contentBlockIndex", field(u, index)?),
+            ("start", field(u, |u| Ok(obj(vec![("toolUse", field(u, tool_use)?)])))?),
+        ]),
+        "contentBlockDelta" => obj(vec![("contentBlockIndex", field(u, index)?), ("delta", field(u, converse_delta)?)]),
+        "contentBlockStop" => obj(vec![("contentBlockIndex", field(u, index)?)]),
+        "messageStop" => obj(vec![
+            ("stopReason", field(u, |u| name(u, &reasons))?),
+            ("additionalModelResponseFields", field(u, |u| Ok(json!({"delta": {"stop_sequence": text(u)?}})))?),
+        ]),
+        "metadata" => obj(vec![("usage", field(u, usage)?), ("metrics", field(u, |u| any_json(u, 1))?)]),
+        // An exception, as the framing writes it.
+        "error" => json!({"type": "error", "error": obj(vec![
+            ("type", field(u, |u| name(u, &["rate_limit_error", "api_error", "invalid_request_error"]))?),
+            ("message", field(u, text)?),
+        ])}),
+        _ => any_json(u, 2)?,
+    };
+    Ok((kind, event))
+}
+
 /// A whole upstream stream in `backend`'s dialect.
 fn stream(u: &mut Unstructured, backend: Dialect) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     let mut n = 0;
     while !u.is_empty() && n < 40 {
         n += 1;
-        let event = match backend {
-            Dialect::Anthropic => anthropic_event(u)?,
-            Dialect::OpenAiChat => chat_chunk(u)?,
-            Dialect::OpenAiResponses => responses_event(u)?,
-            Dialect::Gemini => gemini_chunk(u)?,
+        let (event, converse_type) = match backend {
+            Dialect::Anthropic => (anthropic_event(u)?, None),
+            Dialect::OpenAiChat => (chat_chunk(u)?, None),
+            Dialect::OpenAiResponses => (responses_event(u)?, None),
+            Dialect::Gemini => (gemini_chunk(u)?, None),
+            Dialect::BedrockConverse => {
+                let (kind, event) = converse_event(u)?;
+                (event, Some(kind))
+            }
         };
         let mut data = event.to_string();
         match u.int_in_range(0..=31u8)? {
@@ -491,6 +559,7 @@ fn stream(u: &mut Unstructured, backend: Dialect) -> Result<Vec<u8>> {
         let name = match (backend, u.int_in_range(0..=15u8)?) {
             (_, 0) => Some("ping".to_string()),
             (Dialect::Anthropic | Dialect::OpenAiResponses, _) => kind,
+            (Dialect::BedrockConverse, _) => converse_type,
             _ => None,
         };
         // The data may hold line breaks: each line is one `data:` field, as SSE has it.

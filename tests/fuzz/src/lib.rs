@@ -6,7 +6,7 @@ use llmproxy::dialect::Dialect;
 use llmproxy::proxy::Exchange;
 use llmproxy::sse;
 
-pub const DIALECTS: [Dialect; 4] = [Dialect::OpenAiChat, Dialect::Anthropic, Dialect::OpenAiResponses, Dialect::Gemini];
+pub const DIALECTS: [Dialect; 5] = Dialect::ALL;
 
 /// The one value a test backend's key has: no answer may repeat it.
 pub const SECRET: &str = "sk-proj-Zq8XvT3wLmN5";
