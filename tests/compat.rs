@@ -11,7 +11,7 @@ use llmproxy::sse;
 use llmproxy::transcode::Transcoder;
 use serde_json::{json, Value};
 
-const DIALECTS: [Dialect; 4] = [Dialect::OpenAiChat, Dialect::Anthropic, Dialect::OpenAiResponses, Dialect::Gemini];
+const DIALECTS: [Dialect; 5] = Dialect::ALL;
 
 fn wire(name: &str) -> String {
     std::fs::read_to_string(format!("{}/fixtures/wire/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
@@ -95,6 +95,16 @@ fn read_whole(client: Dialect, answer: &Value) -> Seen {
             seen.output_tokens =
                 ["candidatesTokenCount", "thoughtsTokenCount"].iter().filter_map(|k| usage[k].as_u64()).sum();
         }
+        Dialect::BedrockConverse => {
+            for block in answer["output"]["message"]["content"].as_array().unwrap() {
+                seen.reasoning.push_str(&text(&block["reasoningContent"]["reasoningText"]["text"]));
+                seen.text.push_str(&text(&block["text"]));
+                if let Some(call) = block.get("toolUse") {
+                    seen.tools.push((text(&call["name"]), call["input"].clone()));
+                }
+            }
+            seen.output_tokens = answer["usage"]["outputTokens"].as_u64().unwrap();
+        }
     }
     seen
 }
@@ -124,7 +134,7 @@ fn read_stream(client: Dialect, events: &[(String, Value)]) -> Seen {
     let mut seen = Seen { reasoning: String::new(), text: String::new(), tools: Vec::new(), output_tokens: 0 };
     let mut partial: Vec<(String, String)> = Vec::new();
     let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
-    for (_, event) in events {
+    for (name, event) in events {
         assert!(event.get("error").is_none() && event["type"] != "error", "the stream failed: {event}");
         match client {
             Dialect::OpenAiChat => {
@@ -169,6 +179,21 @@ fn read_stream(client: Dialect, events: &[(String, Value)]) -> Seen {
                 seen.tools.extend(chunk.tools);
                 seen.output_tokens = seen.output_tokens.max(chunk.output_tokens);
             }
+            Dialect::BedrockConverse => match name.as_str() {
+                "contentBlockStart" if event["start"].get("toolUse").is_some() => {
+                    partial.push((text(&event["start"]["toolUse"]["name"]), String::new()))
+                }
+                "contentBlockDelta" => {
+                    let delta = &event["delta"];
+                    seen.reasoning.push_str(&text(&delta["reasoningContent"]["text"]));
+                    seen.text.push_str(&text(&delta["text"]));
+                    if let Some(json) = delta["toolUse"]["input"].as_str() {
+                        partial.last_mut().unwrap().1.push_str(json);
+                    }
+                }
+                "metadata" => seen.output_tokens = event["usage"]["outputTokens"].as_u64().unwrap(),
+                _ => {}
+            },
         }
     }
     seen.tools.extend(partial.into_iter().map(|(name, args)| (name, serde_json::from_str(&args).unwrap())));

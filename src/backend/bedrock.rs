@@ -1,6 +1,6 @@
 //! AWS Bedrock: Claude through `InvokeModel` with Anthropic's body (the model and `stream` in the
-//! URL, the version and betas in the body). Streams come back as AWS event streams. Calls are
-//! signed with SigV4, or carry a Bedrock API key as a bearer.
+//! URL, the version and betas in the body), other models through `Converse`. Streams come back as
+//! AWS event streams. Calls are signed with SigV4, or carry a Bedrock API key as a bearer.
 
 use super::{edit_object, BodyContext, ClientHeaders, HeaderList, SignedRequest, Upstream};
 use crate::bedrock;
@@ -13,17 +13,21 @@ use crate::sigv4;
 pub struct Bedrock;
 
 impl Upstream for Bedrock {
-    fn dialect(&self, _model: &str) -> Dialect {
-        Dialect::Anthropic
+    fn dialect(&self, model: &str) -> Dialect {
+        if bedrock::is_claude(model) {
+            Dialect::Anthropic
+        } else {
+            Dialect::BedrockConverse
+        }
     }
 
     fn url(&self, backend: &Backend, _operation: Operation, stream: bool, model: &str) -> Result<String, ProxyError> {
-        if !bedrock::is_claude(model) {
-            let mut error = ProxyError::invalid(format!("backend `{}` serves Claude models only", backend.name));
-            error.param = Some("model".into());
-            return Err(error);
-        }
-        let method = if stream { "invoke-with-response-stream" } else { "invoke" };
+        let method = match (bedrock::is_claude(model), stream) {
+            (true, false) => "invoke",
+            (true, true) => "invoke-with-response-stream",
+            (false, false) => "converse",
+            (false, true) => "converse-stream",
+        };
         crate::routing::check_model_name(model)?;
         bedrock::model_url(&backend.base_url, model, method)
     }
@@ -60,8 +64,12 @@ impl Upstream for Bedrock {
         })
     }
 
-    fn framing(&self, _model: &str) -> Framing {
-        Framing::EventStreamChunks
+    fn framing(&self, model: &str) -> Framing {
+        if bedrock::is_claude(model) {
+            Framing::EventStreamChunks
+        } else {
+            Framing::EventStreamEvents
+        }
     }
 
     fn sign(
@@ -169,7 +177,9 @@ mod tests {
             url("anthropic.claude-3-haiku-20240307-v1:0", true),
             format!("{host}/model/anthropic.claude-3-haiku-20240307-v1%3A0/invoke-with-response-stream")
         );
-        assert!(Bedrock.url(backend, Operation::Generate, false, "amazon.nova-pro-v1:0").is_err());
+        assert_eq!(url("amazon.nova-pro-v1:0", false), format!("{host}/model/amazon.nova-pro-v1%3A0/converse"));
+        assert_eq!(Bedrock.dialect("amazon.nova-pro-v1:0"), Dialect::BedrockConverse);
+        assert_eq!(Bedrock.framing("amazon.nova-pro-v1:0"), Framing::EventStreamEvents);
         assert_eq!(Bedrock.framing("anthropic.claude-3-haiku-20240307-v1:0"), Framing::EventStreamChunks);
     }
 }
