@@ -13,7 +13,7 @@ mod record;
 mod upstream;
 
 use crate::config::Config;
-use crate::dialect::Dialect;
+use crate::dialect::{ClientPath, Dialect};
 use crate::error::{ErrorKind, ProxyError};
 use crate::keys::KeyPolicy;
 use crate::limits::Limits;
@@ -40,16 +40,23 @@ fn limits(env: &Env) -> Result<Limits, ProxyError> {
 #[event(fetch)]
 async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
     console_error_panic_hook::set_once();
-    match handle(&mut req, &env, &ctx).await {
+    // The one place the path is read: every route below sees it without a vendor prefix.
+    let path = ClientPath::read(&req.path());
+    match handle(&mut req, &env, &ctx, &path).await {
         Ok(response) => Ok(response),
-        Err(error) => error_response(&error, error_dialect(&req), &[]),
+        Err(error) => error_response(&error, error_dialect(&req, &path), &[]),
     }
 }
 
 /// The dialect errors are reported in: the called endpoint's, else the one whose client the
 /// request looks like, else OpenAI's.
-fn error_dialect(req: &Request) -> Dialect {
-    Dialect::of_errors(&req.path(), &|name| header(req, name))
+fn error_dialect(req: &Request, path: &ClientPath) -> Dialect {
+    Dialect::of_errors(path, &|name| header(req, name))
+}
+
+/// Whether a path is the admin API's (or the dashboard's).
+fn is_admin(path: &str) -> bool {
+    path == "/admin" || path.starts_with("/admin/")
 }
 
 fn header(req: &Request, name: &str) -> Option<String> {
@@ -60,8 +67,8 @@ fn string_binding(env: &Env, name: &str) -> Option<String> {
     env.secret(name).map(|s| s.to_string()).or_else(|_| env.var(name).map(|v| v.to_string())).ok()
 }
 
-async fn handle(req: &mut Request, env: &Env, ctx: &Context) -> Result<Response, ProxyError> {
-    let path = req.path();
+async fn handle(req: &mut Request, env: &Env, ctx: &Context, client_path: &ClientPath) -> Result<Response, ProxyError> {
+    let path = &client_path.path;
     let method = req.method();
     match (&method, path.as_str()) {
         (Method::Head, "/") => return Response::empty().map_err(|e| ProxyError::internal(e.to_string())),
@@ -71,11 +78,11 @@ async fn handle(req: &mut Request, env: &Env, ctx: &Context) -> Result<Response,
     let url = req.inner().url();
     let (host, query) = crate::auth::host_and_query(&url);
     let limits = limits(env)?;
-    if path == "/admin" || path.starts_with("/admin/") {
-        return admin::handle(req, env, ctx, &path, query, &limits).await;
+    if is_admin(path) {
+        return admin::handle(req, env, ctx, path, query, &limits).await;
     }
     let caller = authorize(req, env, query, host).await?;
-    let called = Dialect::endpoint(&path);
+    let called = Dialect::endpoint(path);
     if let Some(endpoint) = called.clone().filter(|_| method == Method::Post) {
         return call::call(req, env, ctx, &limits, endpoint, query, caller).await;
     }
@@ -85,7 +92,7 @@ async fn handle(req: &mut Request, env: &Env, ctx: &Context) -> Result<Response,
         let status = serde_json::json!({"backends": backends, "scope": "this isolate"});
         return json_response(200, status.to_string().as_bytes(), &[]);
     }
-    let listing = Dialect::model_list(&path, &|name| header(req, name));
+    let listing = Dialect::model_list(client_path, &|name| header(req, name));
     match (method, listing) {
         (Method::Get, Some(dialect)) => {
             let config = load_config(env, &limits).await?;
