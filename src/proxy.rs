@@ -36,6 +36,9 @@ pub struct Inbound<'a> {
     pub header: &'a dyn Fn(&str) -> Option<String>,
     /// Looks up a Worker secret or var by name.
     pub secret: &'a dyn Fn(&str) -> Option<String>,
+    /// The client's own key, sent to backends that take it (`byok`) instead of one of theirs;
+    /// never a key of the proxy (see `auth::own_key`).
+    pub own_key: Option<&'a str>,
     /// Unix seconds, for ids and `created` stamps.
     pub now: u64,
     /// Draws the order of a balanced route.
@@ -77,6 +80,9 @@ pub struct UpstreamCall {
     pub vertex: Option<VertexSettings>,
     /// The credentials sent with the call, which no answer to the client may repeat.
     pub secrets: Vec<String>,
+    /// The key sent is the client's own (`byok`): its refusal is for the client to fix, not a
+    /// failure of the backend.
+    pub clients_key: bool,
 }
 
 pub struct LocalAnswer {
@@ -261,10 +267,20 @@ fn encode(
         url.push('?');
         url.push_str(&forwarded);
     }
+    let backend = &target.backend.name;
     let key = match key {
+        _ if target.backend.byok => Some(inbound.own_key.map(str::to_string).ok_or_else(|| {
+            ProxyError::new(
+                401,
+                ErrorKind::Authentication,
+                format!(
+                    "backend `{backend}` takes your own key for it: send it as your SDK sends its API key, with this proxy's key in the `{}` header",
+                    crate::auth::PROXY_KEY_HEADER
+                ),
+            )
+        })?),
         None => None,
         Some(name) => Some((inbound.secret)(name).filter(|k| !k.is_empty()).ok_or_else(|| {
-            let backend = &target.backend.name;
             ProxyError::internal(format!("backend `{backend}` needs the secret `{name}`, which is not set"))
         })?),
     };
@@ -288,6 +304,7 @@ fn encode(
         dropped,
         vertex: target.backend.vertex.clone(),
         secrets,
+        clients_key: target.backend.byok,
     })
 }
 

@@ -136,7 +136,7 @@ impl Caller {
 }
 
 async fn authorize(req: &Request, env: &Env, query: &str, host: &str) -> Result<Caller, ProxyError> {
-    let presented = crate::auth::presented_key(|name| header(req, name), query);
+    let presented = crate::auth::client_key(|name| header(req, name), query);
     if let Some(id) = presented.as_deref().and_then(crate::keys::id_of) {
         let presented = presented.as_deref().unwrap_or_default();
         return issued::caller(env, id, presented).await.map(Caller::Issued);
