@@ -7,6 +7,7 @@ pub mod auth;
 pub mod backend;
 pub mod codec;
 pub mod config;
+pub mod cors;
 pub mod dialect;
 pub mod error;
 pub mod ir;

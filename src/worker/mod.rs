@@ -5,6 +5,7 @@ mod admin;
 mod backend_admin;
 mod call;
 mod config_admin;
+mod cors;
 mod glue;
 mod google_auth;
 mod issued;
@@ -42,9 +43,17 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Respo
     console_error_panic_hook::set_once();
     // The one place the path is read: every route below sees it without a vendor prefix.
     let path = ClientPath::read(&req.path());
-    match handle(&mut req, &env, &ctx, &path).await {
-        Ok(response) => Ok(response),
-        Err(error) => error_response(&error, error_dialect(&req, &path), &[]),
+    let (answer, allowed) = match cors::allowed(&req, &env, &path.path) {
+        Ok(allowed) => (handle(&mut req, &env, &ctx, &path, allowed.as_deref()).await, allowed),
+        Err(error) => (Err(error), None),
+    };
+    let response = match answer {
+        Ok(response) => response,
+        Err(error) => error_response(&error, error_dialect(&req, &path), &[])?,
+    };
+    match allowed {
+        Some(allowed) => cors::with_headers(response, &allowed).map_err(|e| worker::Error::RustError(e.message)),
+        None => Ok(response),
     }
 }
 
@@ -67,10 +76,17 @@ fn string_binding(env: &Env, name: &str) -> Option<String> {
     env.secret(name).map(|s| s.to_string()).or_else(|_| env.var(name).map(|v| v.to_string())).ok()
 }
 
-async fn handle(req: &mut Request, env: &Env, ctx: &Context, client_path: &ClientPath) -> Result<Response, ProxyError> {
+async fn handle(
+    req: &mut Request,
+    env: &Env,
+    ctx: &Context,
+    client_path: &ClientPath,
+    allowed_origin: Option<&str>,
+) -> Result<Response, ProxyError> {
     let path = &client_path.path;
     let method = req.method();
     match (&method, path.as_str()) {
+        (Method::Options, _) => return cors::preflight(req, allowed_origin),
         (Method::Head, "/") => return Response::empty().map_err(|e| ProxyError::internal(e.to_string())),
         (Method::Get, "/healthz") => return Response::ok("ok").map_err(|e| ProxyError::internal(e.to_string())),
         _ => {}
