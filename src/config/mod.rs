@@ -3,10 +3,12 @@
 
 mod backend;
 pub mod document;
+mod prompt;
 mod resilience;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod schema;
 
+pub use prompt::{Replacement, SystemPromptRewrite};
 pub use resilience::{BreakerPolicy, RetryPolicy, Route, RouteTarget, DEADLINE_MS, RETRY_ON};
 
 use crate::usage::{Price, Prices};
