@@ -18,6 +18,7 @@ pub mod proxy;
 pub mod resilience;
 pub mod routing;
 pub mod sse;
+pub mod system_prompt;
 pub mod transcode;
 pub mod usage;
 pub mod vertex;

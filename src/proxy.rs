@@ -15,6 +15,7 @@ use crate::keys::KeyPolicy;
 use crate::mock;
 use crate::resilience::{Chain, ChainTarget};
 use crate::routing;
+use crate::system_prompt::Rewriter;
 use crate::transcode::Transcoder;
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -61,7 +62,7 @@ pub enum Attempt {
 /// made, so only the targets tried cost a translation.
 pub struct Plan<'a> {
     inbound: &'a Inbound<'a>,
-    request: ClientRequest,
+    request: ClientRequest<'a>,
     pub chain: Chain<'a>,
 }
 
@@ -108,12 +109,14 @@ pub struct Exchange {
 }
 
 /// What the orchestrator reads of a client's request before it routes it.
-struct ClientRequest {
+struct ClientRequest<'a> {
     /// The model as the client named it, and as aliases resolved it.
     requested: String,
     model: String,
     stream: bool,
     context: ClientContext,
+    /// The body as it goes on: the client's, or with its route's system prompt rewrite made.
+    body: Cow<'a, [u8]>,
 }
 
 /// Where an attempt goes: a backend, the model it knows, and the dialect it speaks for it.
@@ -170,7 +173,7 @@ impl Plan<'_> {
         if self.inbound.operation == Operation::CountTokens {
             return Ok(Usage::default());
         }
-        let request = self.inbound.dialect.codec().request_to_ir(self.inbound.body)?;
+        let request = self.inbound.dialect.codec().request_to_ir(&self.request.body)?;
         let output_tokens = request.max_tokens.map_or(default_output, u64::from);
         Ok(Usage { input_tokens: request.estimated_input_tokens(), output_tokens, ..Usage::default() })
     }
@@ -191,7 +194,7 @@ impl Plan<'_> {
         let native_count = upstream.is_some_and(Upstream::counts_tokens) && dialect == inbound.dialect;
         match upstream {
             _ if inbound.operation == Operation::CountTokens && !native_count => {
-                estimate_tokens(inbound, &target).map(Attempt::Local)
+                estimate_tokens(inbound, request, &target).map(Attempt::Local)
             }
             None => answer_locally(inbound, request, &target).map(Attempt::Local),
             Some(upstream) => encode(inbound, request, &target, upstream, key).map(Attempt::Upstream),
@@ -207,7 +210,7 @@ pub fn requested_model(inbound: &Inbound) -> Option<String> {
 }
 
 /// The model asked for (the URL's, else the body's) and resolved, and what the answer needs.
-fn read(config: &Config, inbound: &Inbound, peek: Peek) -> Result<ClientRequest, ProxyError> {
+fn read<'a>(config: &Config, inbound: &Inbound<'a>, peek: Peek) -> Result<ClientRequest<'a>, ProxyError> {
     let requested = inbound.model.map(Cow::Borrowed).or(peek.model).filter(|m| !m.is_empty()).ok_or_else(|| {
         let mut error = ProxyError::invalid("`model` is required");
         error.param = Some("model".into());
@@ -227,7 +230,14 @@ fn read(config: &Config, inbound: &Inbound, peek: Peek) -> Result<ClientRequest,
     }
     let stream = inbound.stream.or(peek.stream).unwrap_or(false);
     let context = inbound.dialect.codec().client_context(inbound.body, inbound.now);
-    Ok(ClientRequest { requested: requested.into_owned(), model, stream, context })
+    // Made once on the client's own JSON, so every target, same dialect or not, gets it.
+    let body = match config.routes.get(&model).and_then(|route| route.system_prompt.as_ref()) {
+        Some(rewrite) => {
+            Cow::Owned(inbound.dialect.codec().rewrite_system_prompt(inbound.body, &mut Rewriter::new(rewrite))?)
+        }
+        None => Cow::Borrowed(inbound.body),
+    };
+    Ok(ClientRequest { requested: requested.into_owned(), model, stream, context, body })
 }
 
 /// The call to `target`: the body in its dialect (the client's bytes when it is the client's),
@@ -245,8 +255,8 @@ fn encode(
     let (body, dropped) = if same_dialect {
         // Gemini and Vertex-shaped paths name the model in the URL only.
         let mut body = match inbound.model {
-            Some(_) => inbound.body.to_vec(),
-            None => with_model(inbound.body, &request.requested, target.model)?,
+            Some(_) => request.body.to_vec(),
+            None => with_model(&request.body, &request.requested, target.model)?,
         };
         if inbound.metered && stream {
             if let Some(asking) = inbound.dialect.codec().with_usage_reported(&body)? {
@@ -255,7 +265,7 @@ fn encode(
         }
         (body, Vec::new())
     } else {
-        let mut ir = inbound.dialect.codec().request_to_ir(inbound.body)?;
+        let mut ir = inbound.dialect.codec().request_to_ir(&request.body)?;
         ir.model = target.model.to_string();
         ir.stream = request.stream;
         target.dialect.codec().request_from_ir(ir, target.backend)?
@@ -332,9 +342,9 @@ fn with_model(body: &[u8], requested: &str, model: &str) -> Result<Vec<u8>, Prox
 
 /// Token counting where the backend has no count for the client's dialect: an estimate (about
 /// four characters a token), marked as such in `x-llmproxy-estimate`.
-fn estimate_tokens(inbound: &Inbound, target: &Target) -> Result<LocalAnswer, ProxyError> {
+fn estimate_tokens(inbound: &Inbound, request: &ClientRequest, target: &Target) -> Result<LocalAnswer, ProxyError> {
     let codec = inbound.dialect.codec();
-    let count = codec.request_to_ir(inbound.body)?.estimated_input_tokens();
+    let count = codec.request_to_ir(&request.body)?.estimated_input_tokens();
     let body = codec
         .token_count(count)
         .ok_or_else(|| ProxyError::not_found(format!("{:?} has no token counting endpoint", inbound.dialect)))?;
@@ -351,7 +361,7 @@ fn estimate_tokens(inbound: &Inbound, target: &Target) -> Result<LocalAnswer, Pr
 /// The mock's answer, in the client's dialect.
 fn answer_locally(inbound: &Inbound, request: &ClientRequest, target: &Target) -> Result<LocalAnswer, ProxyError> {
     let codec = inbound.dialect.codec();
-    let mut ir = codec.request_to_ir(inbound.body)?;
+    let mut ir = codec.request_to_ir(&request.body)?;
     ir.model = target.model.to_string();
     let response = mock::answer(&ir, codec.answer_id(inbound.now));
     let usage = Some(response.usage);
