@@ -279,16 +279,7 @@ fn encode(
     }
     let backend = &target.backend.name;
     let key = match key {
-        _ if target.backend.byok => Some(inbound.own_key.map(str::to_string).ok_or_else(|| {
-            ProxyError::new(
-                401,
-                ErrorKind::Authentication,
-                format!(
-                    "backend `{backend}` takes your own key for it: send it as your SDK sends its API key, with this proxy's key in the `{}` header",
-                    crate::auth::PROXY_KEY_HEADER
-                ),
-            )
-        })?),
+        _ if target.backend.byok => Some(inbound.own_key.map(str::to_string).ok_or_else(|| no_own_key(backend))?),
         None => None,
         Some(name) => Some((inbound.secret)(name).filter(|k| !k.is_empty()).ok_or_else(|| {
             ProxyError::internal(format!("backend `{backend}` needs the secret `{name}`, which is not set"))
@@ -316,6 +307,15 @@ fn encode(
         secrets,
         clients_key: target.backend.byok,
     })
+}
+
+/// What a client is told when it brought no key of its own for a `byok` backend.
+fn no_own_key(backend: &str) -> ProxyError {
+    let header = crate::auth::PROXY_KEY_HEADER;
+    let message = format!(
+        "backend `{backend}` takes your own key for it: send it as your SDK sends its API key, with this proxy's key in the `{header}` header"
+    );
+    ProxyError::new(401, ErrorKind::Authentication, message)
 }
 
 /// The client's query without its `key` parameter, which is the proxy's key and never the
