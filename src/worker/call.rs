@@ -92,12 +92,18 @@ impl Metered<'_> {
         };
         let header = |name: &str| super::header(req, name);
         // Read only when a backend may need it.
-        let own_key = config.backends.iter().any(|backend| backend.byok).then(|| {
-            let static_keys = string_binding(env, "LLMPROXY_API_KEY");
-            let needed = !matches!(self.caller, Caller::Anonymous);
-            crate::auth::own_key(header, query, needed, |key| crate::auth::is_proxy_key(key, static_keys.as_deref()))
-        });
-        let own_key = own_key.flatten();
+        let own_key = config
+            .backends
+            .iter()
+            .any(|backend| backend.byok)
+            .then(|| {
+                let static_keys = string_binding(env, "LLMPROXY_API_KEY");
+                let needed = !matches!(self.caller, Caller::Anonymous);
+                crate::auth::own_key(header, query, needed, |key| {
+                    crate::auth::is_proxy_key(key, static_keys.as_deref())
+                })
+            })
+            .flatten();
         let inbound = Inbound {
             dialect: endpoint.dialect,
             operation: endpoint.call.operation,
