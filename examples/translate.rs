@@ -32,6 +32,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         query: "",
         header: &|_| None,
         secret: &secret,
+        own_key: None,
         now: 1_700_000_000,
         random: 0,
         policy: None,

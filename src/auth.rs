@@ -1,4 +1,36 @@
-//! Client authentication against the `LLMPROXY_API_KEY` secret.
+//! Client authentication against the `LLMPROXY_API_KEY` secret, and the client's own key for
+//! backends that take it (`byok`).
+
+/// The header a client sends the proxy's key in when the header its SDK sends keys in carries
+/// the client's own key for a backend (`byok`).
+pub const PROXY_KEY_HEADER: &str = "x-llmproxy-key";
+
+/// The key a client presented to the proxy: `x-llmproxy-key`, else its SDK's key (`presented_key`).
+pub fn client_key(header: impl Fn(&str) -> Option<String>, query: &str) -> Option<String> {
+    let apart = header(PROXY_KEY_HEADER).map(|key| key.trim().to_string()).filter(|key| !key.is_empty());
+    apart.or_else(|| presented_key(header, query))
+}
+
+/// The client's own key for backends that take it (`byok`): the key its SDK sends, when the
+/// proxy's key came apart in `x-llmproxy-key` or none is needed. Never a key of the proxy
+/// (`is_proxy_key`), whichever header it came in, so that none goes upstream.
+pub fn own_key(
+    header: impl Fn(&str) -> Option<String>,
+    query: &str,
+    proxy_key_needed: bool,
+    is_proxy_key: impl Fn(&str) -> bool,
+) -> Option<String> {
+    if proxy_key_needed && header(PROXY_KEY_HEADER).is_none() {
+        return None;
+    }
+    presented_key(header, query).filter(|key| !key.is_empty() && !is_proxy_key(key))
+}
+
+/// Whether `key` is one of the proxy's keys: one of the comma-separated `static_keys`
+/// (`LLMPROXY_API_KEY`), or anything that starts as the keys the proxy issues do, valid or not.
+pub fn is_proxy_key(key: &str, static_keys: Option<&str>) -> bool {
+    key.starts_with(crate::keys::PREFIX) || static_keys.is_some_and(|keys| is_authorized(keys, Some(key)))
+}
 
 /// The key a client presented, in whichever way its SDK sends it: `Authorization: Bearer` (OpenAI
 /// SDKs, Anthropic SDKs), `x-api-key` (Claude Code), `x-goog-api-key` (Gemini SDKs) or `?key=`.
@@ -116,6 +148,32 @@ mod tests {
         assert!(!is_local("127.0.0.1", Some("203.0.113.9")), "a client elsewhere");
         assert!(!is_local("127.0.0.1.nip.io", None));
         assert!(!is_local("", None));
+    }
+
+    #[test]
+    fn the_proxys_key_apart_leaves_the_sdks_key_as_the_clients_own() {
+        let issued = format!("sk-llmp-{}-{}", "a".repeat(12), "b".repeat(40));
+        let is_proxy_key = |key: &str| is_proxy_key(key, Some("proxy-1, proxy-2"));
+        let apart = [("x-llmproxy-key", "proxy-1"), ("authorization", "Bearer sk-own")];
+        assert_eq!(client_key(headers(&apart), ""), Some("proxy-1".into()));
+        assert_eq!(own_key(headers(&apart), "", true, is_proxy_key), Some("sk-own".into()));
+        let gemini = [("x-llmproxy-key", "proxy-1"), ("x-goog-api-key", "own-gemini")];
+        assert_eq!(own_key(headers(&gemini), "", true, is_proxy_key), Some("own-gemini".into()));
+        assert_eq!(
+            own_key(headers(&[("x-llmproxy-key", "proxy-1")]), "key=own-q", true, is_proxy_key),
+            Some("own-q".into())
+        );
+        // The SDK's header carries the proxy's key: it is nobody's own key.
+        assert_eq!(own_key(headers(&[("authorization", "Bearer proxy-1")]), "", true, is_proxy_key), None);
+        for proxy_key in ["proxy-1", "proxy-2", issued.as_str(), "sk-llmp-not-quite-one"] {
+            let both = [("x-llmproxy-key", "proxy-1"), ("x-api-key", proxy_key)];
+            assert_eq!(own_key(headers(&both), "", true, is_proxy_key), None, "{proxy_key}");
+        }
+        // No proxy key is needed (anonymous): the SDK's key is the client's own, unless it is issued.
+        assert_eq!(own_key(headers(&[("x-api-key", "sk-own")]), "", false, is_proxy_key), Some("sk-own".into()));
+        assert_eq!(own_key(headers(&[("x-api-key", issued.as_str())]), "", false, is_proxy_key), None);
+        assert_eq!(own_key(headers(&[("x-llmproxy-key", "proxy-1")]), "", true, is_proxy_key), None);
+        assert_eq!(client_key(headers(&[("x-llmproxy-key", " "), ("x-api-key", "k")]), ""), Some("k".into()));
     }
 
     #[test]

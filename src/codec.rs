@@ -6,6 +6,7 @@ use crate::config::Backend;
 use crate::error::ProxyError;
 use crate::ir;
 use crate::sse;
+use crate::system_prompt::Rewriter;
 use serde_json::Value;
 
 /// What the client asked for.
@@ -133,6 +134,10 @@ pub trait Codec: Sync {
 
     /// A client's request, read into the IR; errors name the field at fault.
     fn request_to_ir(&self, body: &[u8]) -> Result<ir::Request, ProxyError>;
+    /// A client's request body with its system prompt rewritten in the dialect's own shape (its
+    /// instructions found where the dialect keeps them), every other field as it came: what is
+    /// then passed through or translated.
+    fn rewrite_system_prompt(&self, body: &[u8], rewriter: &mut Rewriter) -> Result<Vec<u8>, ProxyError>;
     /// What of the client's request its answer must remember (see `ClientContext`).
     fn client_context(&self, body: &[u8], now: u64) -> ClientContext;
     /// A whole answer for the client.

@@ -15,6 +15,7 @@ use crate::keys::KeyPolicy;
 use crate::mock;
 use crate::resilience::{Chain, ChainTarget};
 use crate::routing;
+use crate::system_prompt::Rewriter;
 use crate::transcode::Transcoder;
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -38,6 +39,9 @@ pub struct Inbound<'a> {
     pub header: &'a dyn Fn(&str) -> Option<String>,
     /// Looks up a Worker secret or var by name.
     pub secret: &'a dyn Fn(&str) -> Option<String>,
+    /// The client's own key, sent to backends that take it (`byok`) instead of one of theirs;
+    /// never a key of the proxy (see `auth::own_key`).
+    pub own_key: Option<&'a str>,
     /// Unix seconds, for ids and `created` stamps.
     pub now: u64,
     /// Draws the order of a balanced route.
@@ -60,7 +64,7 @@ pub enum Attempt {
 /// made, so only the targets tried cost a translation.
 pub struct Plan<'a> {
     inbound: &'a Inbound<'a>,
-    request: ClientRequest,
+    request: ClientRequest<'a>,
     pub chain: Chain<'a>,
 }
 
@@ -79,6 +83,9 @@ pub struct UpstreamCall {
     pub vertex: Option<VertexSettings>,
     /// The credentials sent with the call, which no answer to the client may repeat.
     pub secrets: Vec<String>,
+    /// The key sent is the client's own (`byok`): its refusal is for the client to fix, not a
+    /// failure of the backend.
+    pub clients_key: bool,
 }
 
 pub struct LocalAnswer {
@@ -109,12 +116,14 @@ pub struct Exchange {
 }
 
 /// What the orchestrator reads of a client's request before it routes it.
-struct ClientRequest {
+struct ClientRequest<'a> {
     /// The model as the client named it, and as aliases resolved it.
     requested: String,
     model: String,
     stream: bool,
     context: ClientContext,
+    /// The body as it goes on: the client's, or with its route's system prompt rewrite made.
+    body: Cow<'a, [u8]>,
 }
 
 /// Where an attempt goes: a backend, the model it knows, and the dialect it speaks for it.
@@ -171,7 +180,7 @@ impl Plan<'_> {
         if self.inbound.operation == Operation::CountTokens {
             return Ok(Usage::default());
         }
-        let request = self.inbound.dialect.codec().request_to_ir(self.inbound.body)?;
+        let request = self.inbound.dialect.codec().request_to_ir(&self.request.body)?;
         let output_tokens = request.max_tokens.map_or(default_output, u64::from);
         Ok(Usage { input_tokens: request.estimated_input_tokens(), output_tokens, ..Usage::default() })
     }
@@ -192,7 +201,7 @@ impl Plan<'_> {
         let native_count = upstream.is_some_and(Upstream::counts_tokens) && dialect == inbound.dialect;
         match upstream {
             _ if inbound.operation == Operation::CountTokens && !native_count => {
-                estimate_tokens(inbound, &target).map(Attempt::Local)
+                estimate_tokens(inbound, request, &target).map(Attempt::Local)
             }
             None => answer_locally(inbound, request, &target).map(Attempt::Local),
             Some(upstream) => encode(inbound, request, &target, upstream, key).map(Attempt::Upstream),
@@ -208,7 +217,7 @@ pub fn requested_model(inbound: &Inbound) -> Option<String> {
 }
 
 /// The model asked for (the URL's, else the body's) and resolved, and what the answer needs.
-fn read(config: &Config, inbound: &Inbound, peek: Peek) -> Result<ClientRequest, ProxyError> {
+fn read<'a>(config: &Config, inbound: &Inbound<'a>, peek: Peek) -> Result<ClientRequest<'a>, ProxyError> {
     let requested = inbound.model.map(Cow::Borrowed).or(peek.model).filter(|m| !m.is_empty()).ok_or_else(|| {
         let mut error = ProxyError::invalid("`model` is required");
         error.param = Some("model".into());
@@ -228,7 +237,14 @@ fn read(config: &Config, inbound: &Inbound, peek: Peek) -> Result<ClientRequest,
     }
     let stream = inbound.stream.or(peek.stream).unwrap_or(false);
     let context = inbound.dialect.codec().client_context(inbound.body, inbound.now);
-    Ok(ClientRequest { requested: requested.into_owned(), model, stream, context })
+    // Made once on the client's own JSON, so every target, same dialect or not, gets it.
+    let body = match config.routes.get(&model).and_then(|route| route.system_prompt.as_ref()) {
+        Some(rewrite) => {
+            Cow::Owned(inbound.dialect.codec().rewrite_system_prompt(inbound.body, &mut Rewriter::new(rewrite))?)
+        }
+        None => Cow::Borrowed(inbound.body),
+    };
+    Ok(ClientRequest { requested: requested.into_owned(), model, stream, context, body })
 }
 
 /// The call to `target`: the body in its dialect (the client's bytes when it is the client's),
@@ -246,8 +262,8 @@ fn encode(
     let (body, dropped) = if same_dialect {
         // Gemini and Vertex-shaped paths name the model in the URL only.
         let mut body = match inbound.model {
-            Some(_) => inbound.body.to_vec(),
-            None => with_model(inbound.body, &request.requested, target.model)?,
+            Some(_) => request.body.to_vec(),
+            None => with_model(&request.body, &request.requested, target.model)?,
         };
         if inbound.metered && stream {
             if let Some(asking) = inbound.dialect.codec().with_usage_reported(&body, target.backend)? {
@@ -256,15 +272,16 @@ fn encode(
         }
         (body, Vec::new())
     } else {
-        let mut ir = inbound.dialect.codec().request_to_ir(inbound.body)?;
+        let mut ir = inbound.dialect.codec().request_to_ir(&request.body)?;
         ir.model = target.model.to_string();
         ir.stream = request.stream;
         target.dialect.codec().request_from_ir(ir, target.backend)?
     };
+    let backend = &target.backend.name;
     let key = match key {
+        _ if target.backend.byok => Some(inbound.own_key.map(str::to_string).ok_or_else(|| no_own_key(backend))?),
         None => None,
         Some(name) => Some((inbound.secret)(name).filter(|k| !k.is_empty()).ok_or_else(|| {
-            let backend = &target.backend.name;
             ProxyError::internal(format!("backend `{backend}` needs the secret `{name}`, which is not set"))
         })?),
     };
@@ -305,7 +322,17 @@ fn encode(
         dropped,
         vertex: target.backend.vertex.clone(),
         secrets,
+        clients_key: target.backend.byok,
     })
+}
+
+/// What a client is told when it brought no key of its own for a `byok` backend.
+fn no_own_key(backend: &str) -> ProxyError {
+    let header = crate::auth::PROXY_KEY_HEADER;
+    let message = format!(
+        "backend `{backend}` takes your own key for it: send it as your SDK sends its API key, with this proxy's key in the `{header}` header"
+    );
+    ProxyError::new(401, ErrorKind::Authentication, message)
 }
 
 /// The client's query without its `key` parameter, which is the proxy's key and never the
@@ -332,9 +359,9 @@ fn with_model(body: &[u8], requested: &str, model: &str) -> Result<Vec<u8>, Prox
 
 /// Token counting where the backend has no count for the client's dialect: an estimate (about
 /// four characters a token), marked as such in `x-llmproxy-estimate`.
-fn estimate_tokens(inbound: &Inbound, target: &Target) -> Result<LocalAnswer, ProxyError> {
+fn estimate_tokens(inbound: &Inbound, request: &ClientRequest, target: &Target) -> Result<LocalAnswer, ProxyError> {
     let codec = inbound.dialect.codec();
-    let count = codec.request_to_ir(inbound.body)?.estimated_input_tokens();
+    let count = codec.request_to_ir(&request.body)?.estimated_input_tokens();
     let body = codec
         .token_count(count)
         .ok_or_else(|| ProxyError::not_found(format!("{:?} has no token counting endpoint", inbound.dialect)))?;
@@ -352,7 +379,7 @@ fn estimate_tokens(inbound: &Inbound, target: &Target) -> Result<LocalAnswer, Pr
 /// The mock's answer, in the client's dialect.
 fn answer_locally(inbound: &Inbound, request: &ClientRequest, target: &Target) -> Result<LocalAnswer, ProxyError> {
     let codec = inbound.dialect.codec();
-    let mut ir = codec.request_to_ir(inbound.body)?;
+    let mut ir = codec.request_to_ir(&request.body)?;
     ir.model = target.model.to_string();
     let response = mock::answer(&ir, codec.answer_id(inbound.now));
     let usage = Some(response.usage);

@@ -32,6 +32,7 @@ fn a_chat_request_is_routed_by_alias_and_encoded_for_anthropic_with_its_key() {
         query: "",
         header: &|_| None,
         secret: &secret,
+        own_key: None,
         now: 1,
         random: 0,
         policy: None,

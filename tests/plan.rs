@@ -5,7 +5,7 @@ use llmproxy::backend;
 use llmproxy::codec::{Framing, Operation};
 use llmproxy::config::Config;
 use llmproxy::dialect::Dialect;
-use llmproxy::error::ProxyError;
+use llmproxy::error::{ErrorKind, ProxyError};
 use llmproxy::keys::KeyPolicy;
 use llmproxy::proxy::{plan, Attempt, Inbound, UpstreamCall};
 use serde_json::{json, Value};
@@ -29,12 +29,23 @@ struct Request<'a> {
     secrets: &'a [(&'a str, &'a str)],
     policy: Option<&'a KeyPolicy>,
     metered: bool,
+    own_key: Option<&'a str>,
 }
 
 impl<'a> Request<'a> {
     fn new(dialect: Dialect, body: &'a [u8]) -> Self {
         let operation = Operation::Generate;
-        Self { dialect, operation, model: None, stream: None, body, secrets: &[], policy: None, metered: false }
+        Self {
+            dialect,
+            operation,
+            model: None,
+            stream: None,
+            body,
+            secrets: &[],
+            policy: None,
+            metered: false,
+            own_key: None,
+        }
     }
 
     fn attempt(&self, config: &Config, index: usize, key: Option<&str>) -> Result<Attempt, ProxyError> {
@@ -50,6 +61,7 @@ impl<'a> Request<'a> {
             query: "",
             header: &header,
             secret: &secret,
+            own_key: self.own_key,
             now: 1,
             random: 7,
             policy: self.policy,
@@ -108,6 +120,35 @@ fn a_missing_backend_secret_is_named_but_never_invented() {
     let error = request.attempt(&config(), 0, Some("ANTHROPIC_API_KEY")).err().expect("no key, no call");
     assert_eq!(error.status, 500);
     assert!(error.message.contains("`ANTHROPIC_API_KEY`"));
+}
+
+#[test]
+fn a_byok_backend_gets_the_clients_own_key_or_the_client_is_told_to_send_one() {
+    let config = Config::from_json(
+        r#"{"backends": [
+        {"name": "own-openai", "kind": "openai", "byok": true, "models": ["gpt-*"]},
+        {"name": "own-claude", "kind": "anthropic", "byok": true, "models": ["claude-*"]}]}"#,
+    )
+    .unwrap();
+    for (model, header, value) in [("gpt-5", "authorization", "Bearer sk-own"), ("claude-x", "x-api-key", "sk-own")] {
+        let body = json!({"model": model, "messages": [{"role": "user", "content": "hi"}]}).to_string();
+        let request = Request { own_key: Some("sk-own"), ..Request::new(Dialect::OpenAiChat, body.as_bytes()) };
+        let call = upstream(request.attempt(&config, 0, None).unwrap());
+        assert!(call.headers.contains(&(header.into(), value.into())), "{model}: {:?}", call.headers);
+        assert_eq!((call.secrets.as_slice(), call.clients_key), (&["sk-own".to_string()][..], true), "redacted");
+        let error = Request::new(Dialect::OpenAiChat, body.as_bytes()).attempt(&config, 0, None).err().unwrap();
+        assert_eq!((error.status, error.kind), (401, ErrorKind::Authentication), "{model}");
+        assert!(error.message.contains("x-llmproxy-key"), "{}", error.message);
+    }
+    // A keyed backend never hears the client's own key.
+    let body = json!({"model": "gpt-5", "messages": []}).to_string();
+    let request = Request {
+        own_key: Some("sk-own"),
+        secrets: &[("OPENAI_API_KEY", "k")],
+        ..Request::new(Dialect::OpenAiChat, body.as_bytes())
+    };
+    let call = upstream(request.attempt(&self::config(), 0, Some("OPENAI_API_KEY")).unwrap());
+    assert!(!format!("{:?}", call.headers).contains("sk-own") && !call.clients_key);
 }
 
 #[test]
@@ -205,6 +246,7 @@ fn a_request_is_estimated_from_its_prompt_and_output_limit() {
         query: "",
         header: &header,
         secret: &secret,
+        own_key: None,
         now: 1,
         random: 1,
         policy: None,
@@ -237,6 +279,7 @@ fn a_converse_client_names_its_model_in_the_url_and_gets_event_stream_messages()
         query: "",
         header: &header,
         secret: &secret,
+        own_key: None,
         now: 1,
         random: 7,
         policy: None,

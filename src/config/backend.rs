@@ -36,6 +36,11 @@ pub(super) struct RawBackend {
     api_key_env: Option<KeyNames>,
     /// The models served, as globs (`gpt-*`, `claude-{opus,sonnet}-*`, `**` for every model).
     models: Vec<String>,
+    /// Bring your own key: each client's own key for the backend, sent the way its SDK sends a
+    /// key (with the proxy's key in `x-llmproxy-key`), is passed on instead of a key from the
+    /// worker's secrets. Not with `api_key_env`; for the kinds keyed by an API key only.
+    #[serde(default)]
+    byok: bool,
     /// Headers added to every upstream request (their values are redacted when the config is read
     /// through the admin API).
     #[serde(default)]
@@ -111,6 +116,13 @@ pub(super) fn parse(value: Value, at: &str, problems: &mut Problems) -> Option<B
     };
     let compat = compat(&raw, kind, at, problems);
     let kind = kind?;
+    if raw.byok && !api_key_env.is_empty() {
+        problems.add(field("byok"), "a backend takes its clients' keys or keys from api_key_env, not both");
+    }
+    // The kinds keyed by an API key are those with a usual secret for it.
+    if raw.byok && kind.default_api_key_env().is_none() {
+        problems.add(field("byok"), format!("`{}` backends take no API key", kind.name()));
+    }
     let vertex = vertex_settings(kind, &raw, at, problems);
     let bedrock_fields = bedrock::Fields {
         region: raw.region.as_deref(),
@@ -142,6 +154,7 @@ pub(super) fn parse(value: Value, at: &str, problems: &mut Problems) -> Option<B
         kind,
         base_url: super::normalise_base_url(&base_url),
         api_key_env,
+        byok: raw.byok,
         models: raw.models,
         headers: raw.headers.into_iter().collect(),
         default_max_tokens: raw.default_max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
@@ -204,4 +217,35 @@ fn vertex_settings(kind: BackendKind, raw: &RawBackend, at: &str, problems: &mut
 
 pub(super) fn is_token(name: &str) -> bool {
     !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    fn problems(backend: &str) -> Vec<String> {
+        let text = format!(r#"{{"backends": [{backend}]}}"#);
+        Config::check(&text).err().unwrap_or_default().iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn a_backend_takes_its_clients_keys_alone_and_only_if_its_kind_is_keyed() {
+        let config =
+            Config::from_json(r#"{"backends": [{"name": "o", "kind": "openai", "byok": true, "models": ["*"]}]}"#);
+        let backend = &config.unwrap().backends[0];
+        assert!(backend.byok && backend.api_key_env.is_empty());
+        assert_eq!(
+            problems(r#"{"name": "o", "kind": "openai", "byok": true, "api_key_env": "K", "models": ["*"]}"#),
+            ["backends[0].byok: a backend takes its clients' keys or keys from api_key_env, not both"]
+        );
+        assert_eq!(
+            problems(r#"{"name": "m", "kind": "mock", "byok": true, "models": ["*"]}"#),
+            ["backends[0].byok: `mock` backends take no API key"]
+        );
+        let vertex = r#"{"name": "v", "kind": "vertex", "byok": true, "project": "p", "location": "global",
+            "service_account_env": "SA", "models": ["*"]}"#;
+        assert_eq!(problems(vertex), ["backends[0].byok: `vertex` backends take no API key"]);
+        assert!(problems(r#"{"name": "o", "kind": "openai", "byok": "yes", "models": ["*"]}"#)[0]
+            .starts_with("backends[0].byok: invalid type"));
+    }
 }

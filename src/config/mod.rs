@@ -5,12 +5,14 @@ mod backend;
 mod bedrock;
 mod compat;
 pub mod document;
+mod prompt;
 mod resilience;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod schema;
 
 pub use bedrock::{BedrockSettings, SigningKeys};
 pub use compat::Compat;
+pub use prompt::{Replacement, SystemPromptRewrite};
 pub use resilience::{BreakerPolicy, RetryPolicy, Route, RouteTarget, DEADLINE_MS, RETRY_ON};
 
 use crate::usage::{Price, Prices};
@@ -102,6 +104,8 @@ pub struct Backend {
     /// The Worker secrets (or vars) holding the backend's keys, tried in turn; none for servers
     /// that need no key.
     pub api_key_env: Vec<String>,
+    /// Each client's own key is sent instead (see `Inbound::own_key`).
+    pub byok: bool,
     pub models: Vec<String>,
     pub headers: Vec<(String, String)>,
     /// Sent to Anthropic backends when the client gave no output limit (Anthropic requires one).
@@ -384,6 +388,7 @@ impl Config {
             kind,
             base_url: normalise_base_url(&base_url),
             api_key_env: kind.default_api_key_env().map(str::to_string).into_iter().collect(),
+            byok: false,
             models: vec!["**".to_string()],
             headers: Vec::new(),
             default_max_tokens: DEFAULT_MAX_TOKENS,

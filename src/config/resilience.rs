@@ -1,7 +1,9 @@
 //! The resilience part of the config: routes (a model served by an ordered or weighted list of
-//! targets, each a backend and the model it knows), retries and the circuit breaker. Validated
-//! with the rest of the config, every error naming its field.
+//! targets, each a backend and the model it knows, and what is done to their system prompt),
+//! retries and the circuit breaker. Validated with the rest of the config, every error naming its
+//! field.
 
+use super::prompt::{RawSystemPrompt, SystemPromptRewrite};
 use super::Problems;
 use serde::Deserialize;
 use serde_json::Value;
@@ -65,6 +67,8 @@ pub struct Route {
     pub retry: RetryPolicy,
     /// One deadline for every attempt of a request, backoffs included.
     pub deadline_ms: u64,
+    /// What is done to the system prompt of the route's requests, whichever target serves them.
+    pub system_prompt: Option<SystemPromptRewrite>,
 }
 
 /// How a failed attempt is tried again.
@@ -114,6 +118,8 @@ pub(super) struct RawRoute {
     retry: RawRetry,
     /// The route's own deadline.
     deadline_seconds: Option<u64>,
+    /// Rewrites of the system prompt of the route's requests, made whichever target serves them.
+    system_prompt: Option<RawSystemPrompt>,
 }
 
 /// One target of a route.
@@ -206,8 +212,9 @@ pub(super) fn routes(
         }
         let retry = route.retry.over(retry, &format!("{at}.retry"), problems);
         let deadline_ms = route.deadline_seconds.map_or(deadline_ms, |s| s.saturating_mul(1000));
+        let system_prompt = route.system_prompt.map(|raw| raw.check(&format!("{at}.system_prompt"), problems));
         if problems.len() == before {
-            routes.insert(name, Route { targets, balance: route.balance, retry, deadline_ms });
+            routes.insert(name, Route { targets, balance: route.balance, retry, deadline_ms, system_prompt });
         }
     }
     routes

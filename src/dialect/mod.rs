@@ -8,7 +8,7 @@ pub mod gemini;
 pub mod openai_chat;
 pub mod openai_responses;
 
-use crate::codec::{Call, Claim, Codec};
+use crate::codec::{Call, Codec};
 use crate::error::ProxyError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +23,57 @@ pub enum Dialect {
     Gemini,
     /// AWS Bedrock `Converse`.
     BedrockConverse,
+}
+
+/// The path a request was sent to, as the endpoints read it: a vendor prefix that other proxies'
+/// clients are configured with (`/openai/v1/…`, `/anthropic/v1/…`, `/gemini/v1beta/…`) taken off.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientPath {
+    /// What endpoints are matched against: `/v1/chat/completions` for `/openai/v1/chat/completions`.
+    pub path: String,
+    /// The dialect the prefix names, which then shapes model lists and errors whatever the
+    /// headers say.
+    pub prefixed: Option<Dialect>,
+}
+
+/// The vendor prefixes, the API versions each may be followed by, and the dialect it names.
+const PREFIXES: [(&str, &[&str], Dialect); 4] = [
+    ("/openai", &["/v1"], Dialect::OpenAiChat),
+    ("/anthropic", &["/v1"], Dialect::Anthropic),
+    ("/gemini", &["/v1beta", "/v1"], Dialect::Gemini),
+    ("/google", &["/v1beta", "/v1"], Dialect::Gemini),
+];
+
+impl ClientPath {
+    /// `path` with its vendor prefix taken off, when one is followed by a version and the rest is
+    /// plain (see `is_plain`); any other path is kept as it came. So a prefix reaches exactly what
+    /// the path without it reaches, and a prefixed path that is not plain keeps its prefix, which
+    /// no endpoint has.
+    pub fn read(path: &str) -> Self {
+        let unprefixed = PREFIXES.iter().find_map(|(prefix, versions, dialect)| {
+            let rest = path.strip_prefix(prefix)?;
+            let versioned = versions.iter().any(|version| {
+                rest.strip_prefix(version).is_some_and(|after| after.is_empty() || after.starts_with('/'))
+            });
+            (versioned && is_plain(rest)).then(|| Self { path: rest.to_string(), prefixed: Some(*dialect) })
+        });
+        unprefixed.unwrap_or_else(|| Self { path: path.to_string(), prefixed: None })
+    }
+}
+
+/// Whether a path holds nothing that could lead elsewhere once a prefix is taken off: no empty
+/// segment, no `.` or `..` segment (percent-encoded or not), no backslash and no encoded `/` or `\`.
+fn is_plain(path: &str) -> bool {
+    let lower = path.to_ascii_lowercase();
+    if lower.contains("%2f") || lower.contains("%5c") || lower.contains('\\') {
+        return false;
+    }
+    path.strip_prefix('/').is_some_and(|segments| {
+        segments.split('/').all(|segment| {
+            let decoded = percent_encoding::percent_decode_str(segment).decode_utf8_lossy();
+            !segment.is_empty() && decoded != "." && decoded != ".."
+        })
+    })
 }
 
 /// A `POST` a client made: its dialect and what it asks.
@@ -63,27 +114,32 @@ impl Dialect {
         Self::ALL.into_iter().find_map(|dialect| dialect.codec().endpoint(path).map(|call| Endpoint { dialect, call }))
     }
 
-    /// The dialect that most strongly claims a request that reached no endpoint.
-    fn claimed(path: &str, header: &dyn Fn(&str) -> Option<String>) -> Option<(Claim, Self)> {
+    /// The dialect that most strongly claims a request that reached no endpoint: the one its
+    /// prefix names, else the one whose claim is strongest.
+    fn claimed(path: &ClientPath, header: &dyn Fn(&str) -> Option<String>) -> Option<Self> {
+        if path.prefixed.is_some() {
+            return path.prefixed;
+        }
         // Reversed, so that of equal claims the first dialect wins.
         Self::ALL
             .into_iter()
             .rev()
-            .filter_map(|dialect| dialect.codec().claim(path, header).map(|claim| (claim, dialect)))
+            .filter_map(|dialect| dialect.codec().claim(&path.path, header).map(|claim| (claim, dialect)))
             .max_by_key(|(claim, _)| *claim)
+            .map(|(_, dialect)| dialect)
     }
 
     /// Whether a `GET` to `path` lists models, and in which dialect's shape.
-    pub fn model_list(path: &str, header: &dyn Fn(&str) -> Option<String>) -> Option<Self> {
-        Self::claimed(path, header).map(|(_, dialect)| dialect).filter(|dialect| dialect.codec().lists_models(path))
+    pub fn model_list(path: &ClientPath, header: &dyn Fn(&str) -> Option<String>) -> Option<Self> {
+        Self::claimed(path, header).filter(|dialect| dialect.codec().lists_models(&path.path))
     }
 
     /// The dialect to report an error in: the called endpoint's, else the one that claims the
     /// request, else OpenAI's.
-    pub fn of_errors(path: &str, header: &dyn Fn(&str) -> Option<String>) -> Self {
-        Self::endpoint(path)
+    pub fn of_errors(path: &ClientPath, header: &dyn Fn(&str) -> Option<String>) -> Self {
+        Self::endpoint(&path.path)
             .map(|endpoint| endpoint.dialect)
-            .or_else(|| Self::claimed(path, header).map(|(_, dialect)| dialect))
+            .or_else(|| Self::claimed(path, header))
             .unwrap_or(Self::OpenAiChat)
     }
 
@@ -160,19 +216,85 @@ mod tests {
     #[test]
     fn model_lists_and_errors_take_the_shape_of_the_client_that_asked() {
         let none = headers(&[]);
-        assert_eq!(Dialect::model_list("/v1beta/models", &none), Some(Dialect::Gemini));
+        let path = |path: &str| ClientPath::read(path);
+        assert_eq!(Dialect::model_list(&path("/v1beta/models"), &none), Some(Dialect::Gemini));
         assert_eq!(
-            Dialect::model_list("/v1/models", &headers(&[("anthropic-version", "1")])),
+            Dialect::model_list(&path("/v1/models"), &headers(&[("anthropic-version", "1")])),
             Some(Dialect::Anthropic)
         );
-        assert_eq!(Dialect::model_list("/v1/models", &headers(&[("x-goog-api-key", "k")])), Some(Dialect::Gemini));
-        assert_eq!(Dialect::model_list("/v1/models", &none), Some(Dialect::OpenAiChat));
-        assert_eq!(Dialect::model_list("/v1/elsewhere", &none), None);
+        assert_eq!(
+            Dialect::model_list(&path("/v1/models"), &headers(&[("x-goog-api-key", "k")])),
+            Some(Dialect::Gemini)
+        );
+        assert_eq!(Dialect::model_list(&path("/v1/models"), &none), Some(Dialect::OpenAiChat));
+        assert_eq!(Dialect::model_list(&path("/v1/elsewhere"), &none), None);
         let both = headers(&[("anthropic-version", "1")]);
-        assert_eq!(Dialect::model_list("/v1beta/models", &both), Some(Dialect::Gemini), "the path says more");
-        assert_eq!(Dialect::of_errors("/v1beta/nothing", &none), Dialect::Gemini);
-        assert_eq!(Dialect::of_errors("/elsewhere", &both), Dialect::Anthropic);
-        assert_eq!(Dialect::of_errors("/elsewhere", &none), Dialect::OpenAiChat);
-        assert_eq!(Dialect::of_errors("/v1/messages", &none), Dialect::Anthropic);
+        assert_eq!(Dialect::model_list(&path("/v1beta/models"), &both), Some(Dialect::Gemini), "the path says more");
+        assert_eq!(Dialect::of_errors(&path("/v1beta/nothing"), &none), Dialect::Gemini);
+        assert_eq!(Dialect::of_errors(&path("/elsewhere"), &both), Dialect::Anthropic);
+        assert_eq!(Dialect::of_errors(&path("/elsewhere"), &none), Dialect::OpenAiChat);
+        assert_eq!(Dialect::of_errors(&path("/v1/messages"), &none), Dialect::Anthropic);
+    }
+
+    #[test]
+    fn a_vendor_prefix_reaches_the_endpoints_and_shapes_of_the_path_without_it() {
+        let read = |raw: &str| ClientPath::read(raw);
+        for (raw, path) in [
+            ("/openai/v1/chat/completions", "/v1/chat/completions"),
+            ("/openai/v1/responses", "/v1/responses"),
+            ("/anthropic/v1/messages", "/v1/messages"),
+            ("/anthropic/v1/messages/count_tokens", "/v1/messages/count_tokens"),
+            ("/gemini/v1beta/models/g:generateContent", "/v1beta/models/g:generateContent"),
+            ("/gemini/v1/models/g:countTokens", "/v1/models/g:countTokens"),
+            ("/google/v1beta/models/g:streamGenerateContent", "/v1beta/models/g:streamGenerateContent"),
+            ("/google/v1/models", "/v1/models"),
+        ] {
+            assert_eq!(read(raw).path, path, "{raw}");
+            assert_eq!(Dialect::endpoint(&read(raw).path), Dialect::endpoint(path), "{raw}");
+        }
+        let none = headers(&[]);
+        let claude = headers(&[("anthropic-version", "1")]);
+        assert_eq!(Dialect::model_list(&read("/anthropic/v1/models"), &none), Some(Dialect::Anthropic));
+        assert_eq!(Dialect::model_list(&read("/gemini/v1/models"), &none), Some(Dialect::Gemini));
+        assert_eq!(
+            Dialect::model_list(&read("/openai/v1/models"), &claude),
+            Some(Dialect::OpenAiChat),
+            "the prefix says more"
+        );
+        assert_eq!(Dialect::of_errors(&read("/anthropic/v1/nothing"), &none), Dialect::Anthropic);
+        assert_eq!(Dialect::of_errors(&read("/google/v1/nothing"), &none), Dialect::Gemini);
+        assert_eq!(Dialect::of_errors(&read("/openai/v1/messages"), &none), Dialect::Anthropic, "the endpoint's");
+    }
+
+    #[test]
+    fn a_prefix_hides_nothing_and_reaches_nothing_else() {
+        for raw in [
+            "/openai/admin",
+            "/openai/v1/../admin",
+            "/openai/v1/%2e%2e/admin",
+            "/openai/v1/.%2E/admin",
+            "/openai/v1/./chat/completions",
+            "/openai//v1/chat/completions",
+            "/openai/v1//chat/completions",
+            "/openai/v1/chat/completions/",
+            "/openai/v1%2Fchat%2Fcompletions",
+            "/openai/v1/chat%2fcompletions",
+            "/openai/v1/chat%5Ccompletions",
+            "/openai/v1\\chat/completions",
+            "/openai/v2/chat/completions",
+            "/openai/v1beta/models",
+            "/openai/v1chat/completions",
+            "/anthropic/v1beta/models",
+            "/gemini/v1beta1/models/g:generateContent",
+            "/gemini/v1beta/models/..%2Fadmin:generateContent",
+            "/OPENAI/v1/chat/completions",
+            "/v1/openai/v1/chat/completions",
+        ] {
+            let path = ClientPath::read(raw);
+            assert_eq!((path.path.as_str(), path.prefixed), (raw, None), "{raw}");
+            assert_eq!(Dialect::endpoint(&path.path), None, "{raw}");
+        }
+        let path = ClientPath::read("/openai/v1");
+        assert_eq!((path.path.as_str(), path.prefixed), ("/v1", Some(Dialect::OpenAiChat)));
     }
 }

@@ -114,10 +114,12 @@ pub enum FailureClass {
 }
 
 impl FailureClass {
-    /// The class of an upstream's error status.
-    pub fn of_status(status: u16) -> Self {
+    /// The class of an upstream's error status. A refused key is another key's chance, unless it
+    /// was the client's own (`byok`): only its client can fix that, and it says nothing of the
+    /// backend.
+    pub fn of_status(status: u16, clients_key: bool) -> Self {
         match status {
-            401 | 403 => Self::KeyRejected,
+            401 | 403 if !clients_key => Self::KeyRejected,
             status => Self::Status(status),
         }
     }

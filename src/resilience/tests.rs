@@ -122,6 +122,21 @@ fn a_refused_key_tries_the_backends_other_key_at_once() {
 }
 
 #[test]
+fn a_clients_own_key_refused_is_the_clients_answer_and_no_failure_of_the_backend() {
+    let config = config("{}");
+    let chain = config.chain("r", 1).unwrap();
+    let mut attempts = Attempts::new(&chain, 0.0, 9);
+    attempts.first(&mut all);
+    assert_eq!(FailureClass::of_status(401, false), FailureClass::KeyRejected);
+    for status in [401, 403] {
+        let refused = failure(FailureClass::of_status(status, true));
+        assert_eq!(refused.class, FailureClass::Status(status));
+        assert!(!refused.retryable(chain.retry), "the breaker does not count it");
+        assert_eq!(attempts.after(&refused, 1.0, &mut all), Next::GiveUp, "no fallback hides it");
+    }
+}
+
+#[test]
 fn open_breakers_are_skipped_unless_every_target_is_open() {
     let config = config(r#"{"attempts": 1}"#);
     let chain = config.chain("r", 1).unwrap();

@@ -77,6 +77,7 @@ pub async fn test(env: &Env, ctx: &Context, limits: &Limits, body: Value) -> Res
         query: "",
         header: &|_| None,
         secret: &|name| string_binding(env, name),
+        own_key: None,
         now: (js_sys::Date::now() / 1000.0) as u64,
         random: 0,
         policy: None,

@@ -91,6 +91,19 @@ impl Metered<'_> {
             _ => None,
         };
         let header = |name: &str| super::header(req, name);
+        // Read only when a backend may need it.
+        let own_key = config
+            .backends
+            .iter()
+            .any(|backend| backend.byok)
+            .then(|| {
+                let static_keys = string_binding(env, "LLMPROXY_API_KEY");
+                let needed = !matches!(self.caller, Caller::Anonymous);
+                crate::auth::own_key(header, query, needed, |key| {
+                    crate::auth::is_proxy_key(key, static_keys.as_deref())
+                })
+            })
+            .flatten();
         let inbound = Inbound {
             dialect: endpoint.dialect,
             operation: endpoint.call.operation,
@@ -101,6 +114,7 @@ impl Metered<'_> {
             query,
             header: &header,
             secret: &|name| string_binding(env, name),
+            own_key: own_key.as_deref(),
             now: (js_sys::Date::now() / 1000.0) as u64,
             random: (js_sys::Math::random() * 9_007_199_254_740_992.0) as u64,
             policy: issued.map(|caller| &caller.policy),

@@ -5,6 +5,7 @@ mod admin;
 mod backend_admin;
 mod call;
 mod config_admin;
+mod cors;
 mod glue;
 mod google_auth;
 mod issued;
@@ -14,7 +15,7 @@ mod upstream;
 
 use crate::codec::Framing;
 use crate::config::Config;
-use crate::dialect::Dialect;
+use crate::dialect::{ClientPath, Dialect};
 use crate::error::{ErrorKind, ProxyError};
 use crate::keys::KeyPolicy;
 use crate::limits::Limits;
@@ -41,16 +42,31 @@ fn limits(env: &Env) -> Result<Limits, ProxyError> {
 #[event(fetch)]
 async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
     console_error_panic_hook::set_once();
-    match handle(&mut req, &env, &ctx).await {
-        Ok(response) => Ok(response),
-        Err(error) => error_response(&error, error_dialect(&req), &[]),
+    // The one place the path is read: every route below sees it without a vendor prefix.
+    let path = ClientPath::read(&req.path());
+    let (answer, allowed) = match cors::allowed(&req, &env, &path.path) {
+        Ok(allowed) => (handle(&mut req, &env, &ctx, &path, allowed.as_deref()).await, allowed),
+        Err(error) => (Err(error), None),
+    };
+    let response = match answer {
+        Ok(response) => response,
+        Err(error) => error_response(&error, error_dialect(&req, &path), &[])?,
+    };
+    match allowed {
+        Some(allowed) => cors::with_headers(response, &allowed).map_err(|e| worker::Error::RustError(e.message)),
+        None => Ok(response),
     }
 }
 
 /// The dialect errors are reported in: the called endpoint's, else the one whose client the
 /// request looks like, else OpenAI's.
-fn error_dialect(req: &Request) -> Dialect {
-    Dialect::of_errors(&req.path(), &|name| header(req, name))
+fn error_dialect(req: &Request, path: &ClientPath) -> Dialect {
+    Dialect::of_errors(path, &|name| header(req, name))
+}
+
+/// Whether a path is the admin API's (or the dashboard's).
+fn is_admin(path: &str) -> bool {
+    path == "/admin" || path.starts_with("/admin/")
 }
 
 fn header(req: &Request, name: &str) -> Option<String> {
@@ -61,10 +77,17 @@ fn string_binding(env: &Env, name: &str) -> Option<String> {
     env.secret(name).map(|s| s.to_string()).or_else(|_| env.var(name).map(|v| v.to_string())).ok()
 }
 
-async fn handle(req: &mut Request, env: &Env, ctx: &Context) -> Result<Response, ProxyError> {
-    let path = req.path();
+async fn handle(
+    req: &mut Request,
+    env: &Env,
+    ctx: &Context,
+    client_path: &ClientPath,
+    allowed_origin: Option<&str>,
+) -> Result<Response, ProxyError> {
+    let path = &client_path.path;
     let method = req.method();
     match (&method, path.as_str()) {
+        (Method::Options, _) => return cors::preflight(req, allowed_origin),
         (Method::Head, "/") => return Response::empty().map_err(|e| ProxyError::internal(e.to_string())),
         (Method::Get, "/healthz") => return Response::ok("ok").map_err(|e| ProxyError::internal(e.to_string())),
         _ => {}
@@ -72,11 +95,11 @@ async fn handle(req: &mut Request, env: &Env, ctx: &Context) -> Result<Response,
     let url = req.inner().url();
     let (host, query) = crate::auth::host_and_query(&url);
     let limits = limits(env)?;
-    if path == "/admin" || path.starts_with("/admin/") {
-        return admin::handle(req, env, ctx, &path, query, &limits).await;
+    if is_admin(path) {
+        return admin::handle(req, env, ctx, path, query, &limits).await;
     }
     let caller = authorize(req, env, query, host).await?;
-    let called = Dialect::endpoint(&path);
+    let called = Dialect::endpoint(path);
     if let Some(endpoint) = called.clone().filter(|_| method == Method::Post) {
         return call::call(req, env, ctx, &limits, endpoint, query, caller).await;
     }
@@ -86,7 +109,7 @@ async fn handle(req: &mut Request, env: &Env, ctx: &Context) -> Result<Response,
         let status = serde_json::json!({"backends": backends, "scope": "this isolate"});
         return json_response(200, status.to_string().as_bytes(), &[]);
     }
-    let listing = Dialect::model_list(&path, &|name| header(req, name));
+    let listing = Dialect::model_list(client_path, &|name| header(req, name));
     match (method, listing) {
         (Method::Get, Some(dialect)) => {
             let config = load_config(env, &limits).await?;
@@ -130,7 +153,7 @@ impl Caller {
 }
 
 async fn authorize(req: &Request, env: &Env, query: &str, host: &str) -> Result<Caller, ProxyError> {
-    let presented = crate::auth::presented_key(|name| header(req, name), query);
+    let presented = crate::auth::client_key(|name| header(req, name), query);
     if let Some(id) = presented.as_deref().and_then(crate::keys::id_of) {
         let presented = presented.as_deref().unwrap_or_default();
         return issued::caller(env, id, presented).await.map(Caller::Issued);

@@ -277,8 +277,10 @@ async fn attempt(
             .await
             .unwrap_or_else(|error| error.message.into_bytes());
         let bytes = &bytes[..bytes.len().min(MAX_ERROR_BODY_BYTES)];
-        let failure =
-            Failure { class: FailureClass::of_status(status), retry_after_ms: resilience::retry_after_ms(header) };
+        let failure = Failure {
+            class: FailureClass::of_status(status, call.clients_key),
+            retry_after_ms: resilience::retry_after_ms(header),
+        };
         let retry_after = header("retry-after");
         let body = exchange.translate_error(status, bytes, &secrets);
         return Err(Failed { failure, answer: Answer::Upstream { status, body, retry_after } });

@@ -11,7 +11,9 @@ use crate::codec::{
 };
 use crate::config::Backend;
 use crate::error::ProxyError;
+use crate::system_prompt::{self, Rewriter};
 use crate::{bedrock, ir, sse, vertex};
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 pub struct Anthropic;
@@ -61,6 +63,25 @@ impl Codec for Anthropic {
 
     fn request_to_ir(&self, body: &[u8]) -> Result<ir::Request, ProxyError> {
         request::to_ir(serde_json::from_slice(body).map_err(codec::invalid_request)?)
+    }
+
+    /// `system`, a string or text blocks, which an appended text ends (or becomes), and
+    /// `role: "system"` entries in `messages`.
+    fn rewrite_system_prompt(&self, body: &[u8], rewriter: &mut Rewriter) -> Result<Vec<u8>, ProxyError> {
+        system_prompt::edit(body, |fields| {
+            let mut system: Value = system_prompt::field(fields, "system")?.unwrap_or_default();
+            rewriter.content(&mut system)?;
+            rewriter.append_to(&mut system, |text| json!({"type": "text", "text": text}))?;
+            if !system.is_null() {
+                fields.insert("system".into(), system_prompt::to_raw(&system)?);
+            }
+            if let (true, Some(messages)) = (rewriter.replaces(), fields.get("messages")) {
+                let mut messages: Vec<Box<RawValue>> = system_prompt::parse(messages)?;
+                rewriter.messages(&mut messages, &["system"])?;
+                fields.insert("messages".into(), system_prompt::to_raw(&messages)?);
+            }
+            Ok(())
+        })
     }
 
     fn client_context(&self, _body: &[u8], now: u64) -> ClientContext {

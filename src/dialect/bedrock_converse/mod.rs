@@ -12,6 +12,7 @@ use crate::codec::{
 };
 use crate::config::Backend;
 use crate::error::ProxyError;
+use crate::system_prompt::{self, Rewriter};
 use crate::{bedrock, ir, sse};
 use serde_json::{json, Value};
 
@@ -46,6 +47,20 @@ impl Codec for BedrockConverse {
     /// The caller sets the model and streaming from the URL: the body names neither.
     fn request_to_ir(&self, body: &[u8]) -> Result<ir::Request, ProxyError> {
         request::to_ir(serde_json::from_slice(body).map_err(codec::invalid_request)?)
+    }
+
+    /// `system`, a list of blocks of which the text ones are rewritten; an appended text is one
+    /// more block (the list is made when the request has none).
+    fn rewrite_system_prompt(&self, body: &[u8], rewriter: &mut Rewriter) -> Result<Vec<u8>, ProxyError> {
+        system_prompt::edit(body, |fields| {
+            let mut system: Value = system_prompt::field(fields, "system")?.unwrap_or_else(|| Value::Array(Vec::new()));
+            rewriter.content(&mut system)?;
+            rewriter.append_to(&mut system, |text| json!({"text": text}))?;
+            if system.as_array().is_none_or(|blocks| !blocks.is_empty()) {
+                fields.insert("system".into(), system_prompt::to_raw(&system)?);
+            }
+            Ok(())
+        })
     }
 
     fn client_context(&self, _body: &[u8], now: u64) -> ClientContext {

@@ -12,6 +12,7 @@ use crate::codec::{
 };
 use crate::config::Backend;
 use crate::error::ProxyError;
+use crate::system_prompt::{self, Rewriter};
 use crate::{ir, sse, vertex};
 use serde_json::{json, Value};
 
@@ -64,6 +65,34 @@ impl Codec for Gemini {
     /// The caller sets the model and streaming from the URL: the body names neither.
     fn request_to_ir(&self, body: &[u8]) -> Result<ir::Request, ProxyError> {
         request::to_ir(serde_json::from_slice(body).map_err(codec::invalid_request)?)
+    }
+
+    /// The parts of `systemInstruction` (or `system_instruction`, which the API takes too); an
+    /// appended text is a part of its own at their end, or the whole instruction.
+    fn rewrite_system_prompt(&self, body: &[u8], rewriter: &mut Rewriter) -> Result<Vec<u8>, ProxyError> {
+        system_prompt::edit(body, |fields| {
+            let name = match fields.contains_key("system_instruction") {
+                true => "system_instruction",
+                false => "systemInstruction",
+            };
+            let mut instruction: Value = system_prompt::field(fields, name)?.unwrap_or_default();
+            if let Some(parts) = instruction.get_mut("parts") {
+                rewriter.content(parts)?;
+            }
+            if rewriter.appends() {
+                if !instruction.is_object() {
+                    instruction = json!({"parts": []});
+                }
+                if let Some(instruction) = instruction.as_object_mut() {
+                    let parts = instruction.entry("parts").or_insert_with(|| json!([]));
+                    rewriter.append_to(parts, |text| json!({"text": text}))?;
+                }
+            }
+            if !instruction.is_null() {
+                fields.insert(name.into(), system_prompt::to_raw(&instruction)?);
+            }
+            Ok(())
+        })
     }
 
     fn client_context(&self, _body: &[u8], now: u64) -> ClientContext {

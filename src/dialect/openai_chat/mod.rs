@@ -8,6 +8,7 @@ pub mod types;
 use crate::codec::{self, Call, Claim, ClientContext, Codec, EndMark, Operation, StreamDecoder, StreamEncoder};
 use crate::config::Backend;
 use crate::error::ProxyError;
+use crate::system_prompt::{self, Rewriter};
 use crate::{ir, sse};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -37,6 +38,26 @@ impl Codec for OpenAiChat {
 
     fn request_to_ir(&self, body: &[u8]) -> Result<ir::Request, ProxyError> {
         request::to_ir(serde_json::from_slice(body).map_err(codec::invalid_request)?)
+    }
+
+    /// System and developer messages anywhere; an appended text ends the last of those that
+    /// open the conversation, or is a system message of its own before it.
+    fn rewrite_system_prompt(&self, body: &[u8], rewriter: &mut Rewriter) -> Result<Vec<u8>, ProxyError> {
+        system_prompt::edit(body, |fields| {
+            let mut messages: Vec<Box<RawValue>> = system_prompt::field(fields, "messages")?.unwrap_or_default();
+            let text_part = |text: &str| json!({"type": "text", "text": text});
+            match rewriter.messages(&mut messages, &["system", "developer"])? {
+                Some(last) => rewriter.append_to_message(&mut messages[last], text_part)?,
+                None if rewriter.appends() => {
+                    let mut content = Value::Null;
+                    rewriter.append_to(&mut content, text_part)?;
+                    messages.insert(0, system_prompt::to_raw(&json!({"role": "system", "content": content}))?);
+                }
+                None => {}
+            }
+            fields.insert("messages".into(), system_prompt::to_raw(&messages)?);
+            Ok(())
+        })
     }
 
     fn client_context(&self, body: &[u8], now: u64) -> ClientContext {

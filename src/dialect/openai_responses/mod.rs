@@ -8,8 +8,10 @@ pub mod types;
 use crate::codec::{self, Call, Claim, ClientContext, Codec, EndMark, Operation, StreamDecoder, StreamEncoder};
 use crate::config::Backend;
 use crate::error::ProxyError;
+use crate::system_prompt::{self, Rewriter};
 use crate::{ir, sse};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 pub struct OpenAiResponses;
@@ -33,6 +35,27 @@ impl Codec for OpenAiResponses {
 
     fn request_to_ir(&self, body: &[u8]) -> Result<ir::Request, ProxyError> {
         request::to_ir(serde_json::from_slice(body).map_err(codec::invalid_request)?)
+    }
+
+    /// `instructions`, which an appended text ends (or becomes), and system and developer
+    /// messages anywhere in `input`.
+    fn rewrite_system_prompt(&self, body: &[u8], rewriter: &mut Rewriter) -> Result<Vec<u8>, ProxyError> {
+        system_prompt::edit(body, |fields| {
+            let mut instructions: Value = system_prompt::field(fields, "instructions")?.unwrap_or_default();
+            rewriter.content(&mut instructions)?;
+            rewriter.append_to(&mut instructions, |text| Value::from(text))?;
+            if !instructions.is_null() {
+                fields.insert("instructions".into(), system_prompt::to_raw(&instructions)?);
+            }
+            // A string `input` is one user message.
+            let items = fields.get("input").filter(|input| input.get().starts_with('['));
+            if let (true, Some(items)) = (rewriter.replaces(), items) {
+                let mut items: Vec<Box<RawValue>> = system_prompt::parse(items)?;
+                rewriter.messages(&mut items, &["system", "developer"])?;
+                fields.insert("input".into(), system_prompt::to_raw(&items)?);
+            }
+            Ok(())
+        })
     }
 
     fn client_context(&self, body: &[u8], now: u64) -> ClientContext {

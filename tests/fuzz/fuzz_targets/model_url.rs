@@ -84,6 +84,7 @@ fn plan_path(path: &str) {
             query: "alt=sse",
             header: &header,
             secret: &secret,
+            own_key: None,
             now: 0,
             random: 0,
             policy: None,

@@ -106,6 +106,7 @@ fn run(
         query: "beta=true&key=client-key",
         header: &header,
         secret: &secret,
+        own_key: None,
         now: 1_700_000_000,
         random: setting.random,
         policy: setting.policy,
