@@ -1,4 +1,4 @@
-"""AWS Bedrock: Claude through InvokeModel, every call signed with SigV4 (the fake upstream
+"""AWS Bedrock: Claude through InvokeModel and other models through Converse, every call signed with SigV4 (the fake upstream
 recomputes each signature as AWS does and refuses a wrong one) or keyed with a Bedrock API key;
 its event-stream answers read at any chunk boundary; and Bedrock's own clients — Anthropic's
 Bedrock SDK, Claude Code's Bedrock mode — served by any backend."""
@@ -17,7 +17,7 @@ import recorded
 from conftest import (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, BEDROCK_API_KEY, CLIENT_KEY)
 from test_agents import capture
 from test_matrix import ASK, CLIENTS
-from upstream import Reply, decode_eventstream, eventstream_exception, invoke_stream, wire
+from upstream import Reply, decode_eventstream, eventstream_event, eventstream_exception, invoke_stream, wire
 
 CLAUDE_STREAM = "anthropic-tool-use.sdkpy.sse"
 CLAUDE_TEXT = "anthropic-text.vercel.json"
@@ -61,6 +61,60 @@ def test_every_client_reaches_claude_on_bedrock_signed(worker, upstream, client,
     assert sent.headers["x-amz-security-token"] == AWS_SESSION_TOKEN
     assert not upstream.signature_problems
     assert AWS_SECRET_ACCESS_KEY not in json.dumps(sent.headers) and CLIENT_KEY not in json.dumps(sent.headers)
+
+
+def converse_stream(name: str) -> list[bytes]:
+    """A recorded ConverseStream (one `{"<event type>": payload}` a line) as Bedrock sends it:
+    one event-stream message per event."""
+    return [eventstream_event(kind, json.dumps(payload).encode())
+            for line in wire(name).decode().splitlines() if line.strip()
+            for kind, payload in json.loads(line).items()]
+
+
+def converse_text(name: str) -> str:
+    if name.endswith(".json"):
+        return "".join(b.get("text", "") for b in json.loads(wire(name))["output"]["message"]["content"])
+    events = [json.loads(line) for line in wire(name).decode().splitlines() if line.strip()]
+    return "".join(e["contentBlockDelta"]["delta"].get("text", "") for e in events if "contentBlockDelta" in e)
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+@pytest.mark.parametrize("stream", [False, True])
+def test_every_client_reaches_a_converse_model_on_bedrock(worker, upstream, client, stream):
+    model = f"amazon.nova-b-{client}-{int(stream)}-v1:0"
+    name = "bedrock-text.vercel.chunks.jsonl" if stream else "bedrock-text.vercel.json"
+    if stream:
+        frames = b"".join(converse_stream(name))
+        reply = Reply(body=[frames[i:i + 97] for i in range(0, len(frames), 97)], content_type=EVENTSTREAM)
+    else:
+        reply = Reply(body=[wire(name)])
+    upstream.script(model, reply)
+    seen = ASK[client](worker, model, stream)
+    assert seen.text == converse_text(name)
+    sent = upstream.last(model)
+    method = "converse-stream" if stream else "converse"
+    assert sent.path == f"/bedrock/model/{urllib.parse.quote(model, safe='')}/{method}"
+    assert sent.body["messages"][0]["role"] == "user" and "model" not in sent.body
+    assert sent.headers["authorization"].startswith(f"AWS4-HMAC-SHA256 Credential={AWS_ACCESS_KEY_ID}/")
+    assert not upstream.signature_problems
+
+
+def test_a_converse_client_gets_event_stream_events_from_a_chat_backend(worker, upstream):
+    upstream.script("gpt-bc-converse", Reply.sse(wire("openai-chat-tool.sdkpy.sse")))
+    body = {"messages": [{"role": "user", "content": [{"text": "weather?"}]}],
+            "toolConfig": {"tools": [{"toolSpec": {"name": "get_weather", "inputSchema": {"json": {"type": "object"}}}}]}}
+    request = urllib.request.Request(worker.url + "/model/gpt-bc-converse/converse-stream", data=json.dumps(body).encode(),
+                                     headers={"content-type": "application/json", "authorization": f"Bearer {CLIENT_KEY}"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.headers["content-type"] == EVENTSTREAM
+        messages = decode_eventstream(response.read())
+    kinds = [h[":event-type"] for h, _ in messages]
+    assert kinds[0] == "messageStart" and "contentBlockDelta" in kinds and kinds[-1] == "metadata", kinds
+    stop = next(json.loads(p) for h, p in messages if h[":event-type"] == "messageStop")
+    assert stop["stopReason"] == "tool_use"
+    tool = next(json.loads(p) for h, p in messages if h[":event-type"] == "contentBlockStart")
+    assert tool["start"]["toolUse"]["name"] == recorded.chat_stream(recorded.sse_payloads(wire("openai-chat-tool.sdkpy.sse")))["tools"][0][1]
+    assert upstream.last("gpt-bc-converse").path == "/openai/v1/chat/completions"
 
 
 def test_betas_move_into_the_body(worker, upstream):
