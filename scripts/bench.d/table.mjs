@@ -1,0 +1,73 @@
+// The summary of scripts/bench: one markdown table with every figure next to its goal, to paste
+// into the README.
+//   node table.mjs --requests FILE --bundle-gzip-kib N [--out FILE]
+// FILE is what measure.mjs wrote; a part of the benchmark that did not run
+// (BENCH_ONLY, BENCH_ANSWERS) left no file, and its rows are left out. --out also writes the table
+// to a file.
+import fs from "node:fs";
+import { parseArgs } from "node:util";
+
+const { values } = parseArgs({ options: {
+  requests: { type: "string" }, "bundle-gzip-kib": { type: "string" }, out: { type: "string" },
+} });
+const read = (file) => (file && fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, "utf8")) : null);
+const requests = read(values.requests);
+const bundleGzipKib = Number(values["bundle-gzip-kib"]);
+
+/** The goals, each with how a figure meets it. */
+const GOALS = {
+  // p50 latency llmproxy adds over the no-op forwarder, same-dialect and translated routes.
+  latencyAddedMs: { text: "< 0.2 ms", met: (ms) => ms < 0.2 },
+  // Server CPU per request over the no-op forwarder's, same-dialect and translated routes.
+  cpuOverNoop: { text: "< 1.3×", met: (ratio) => ratio < 1.3 },
+  // Server CPU per realistic translated stream over the transform floor's.
+  translatedStreamOverFloor: { text: "translated ≤ 1.2×", met: (ratio) => ratio <= 1.2 },
+  // The bundle as Cloudflare counts it (KiB, as wrangler prints it).
+  bundleGzipKib: { text: "≤ 600 KiB", met: (kib) => kib <= 600 },
+};
+
+const ms = (value) => value.toFixed(3);
+const added = (value) => (value >= 0 ? "+" : "") + value.toFixed(3);
+const ratio = (value) => `${value.toFixed(2)}×`;
+/** "yes", or "no" with the routes that miss it when only some do. */
+function verdict(routes) {
+  const missed = Object.entries(routes).filter(([, met]) => !met).map(([route]) => route);
+  if (missed.length === 0) return "yes";
+  return missed.length === Object.keys(routes).length ? "no" : `no (${missed.join(", ")})`;
+}
+
+// Cells: metric, no-op, transform floor, same dialect, translated, goal, met?
+const rows = [];
+const ANSWER_NAMES = { json: "JSON answers", short: "Short streams", realistic: "Realistic streams" };
+for (const [kind, measured] of Object.entries(requests?.kinds ?? {})) {
+  const { direct, noop, floor, same, translated } = measured.targets;
+  const name = ANSWER_NAMES[kind];
+  const routes = [noop, floor, same, translated];
+  if (kind !== "realistic") {
+    rows.push([`${name}: p50 latency added over the upstream called directly, ms`,
+      ...routes.map((t) => added(t.medianMs - direct.medianMs)), "", ""]);
+    const over = (t) => t.medianMs - noop.medianMs;
+    rows.push([`${name}: p50 latency added over the no-op, ms`, "", added(over(floor)), added(over(same)),
+      added(over(translated)), GOALS.latencyAddedMs.text,
+      verdict({ "same dialect": GOALS.latencyAddedMs.met(over(same)), translated: GOALS.latencyAddedMs.met(over(translated)) })]);
+  }
+  rows.push([`${name}: server CPU per request, ms`, ...routes.map((t) => ms(t.cpuMs)), "", ""]);
+  const overNoop = (t) => t.cpuMs / noop.cpuMs;
+  const cpuGoal = kind === "realistic" ? null : GOALS.cpuOverNoop;
+  rows.push([`${name}: server CPU per request ÷ no-op's`, ...routes.map((t) => ratio(overNoop(t))), cpuGoal?.text ?? "",
+    cpuGoal ? verdict({ "same dialect": cpuGoal.met(overNoop(same)), translated: cpuGoal.met(overNoop(translated)) }) : ""]);
+  if (kind === "realistic") {
+    const overFloor = (t) => t.cpuMs / floor.cpuMs;
+    const goal = GOALS.translatedStreamOverFloor;
+    rows.push([`${name}: server CPU per request ÷ transform floor's`, "", ...[floor, same, translated].map((t) => ratio(overFloor(t))),
+      goal.text, verdict({ translated: goal.met(overFloor(translated)) })]);
+  }
+}
+rows.push(["Bundle, gzip KiB", "", "", bundleGzipKib.toFixed(2), "(same bundle)", GOALS.bundleGzipKib.text,
+  verdict({ bundle: GOALS.bundleGzipKib.met(bundleGzipKib) })]);
+
+const header = ["metric", "no-op", "transform floor", "same dialect", "translated", "goal", "met?"];
+const line = (cells) => `| ${cells.map((cell) => cell || "—").join(" | ")} |`;
+const table = [line(header), line(header.map(() => "---")), ...rows.map(line)].join("\n") + "\n";
+console.log(`\nsummary (same dialect = Chat -> openai, translated = Chat -> anthropic)\n\n${table}`);
+if (values.out) fs.writeFileSync(values.out, table);
