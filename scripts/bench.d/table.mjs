@@ -1,17 +1,18 @@
 // The summary of scripts/bench: one markdown table with every figure next to its goal, to paste
 // into the README.
-//   node table.mjs --requests FILE --bundle-gzip-kib N [--out FILE]
-// FILE is what measure.mjs wrote; a part of the benchmark that did not run
+//   node table.mjs --requests FILE --coldstart FILE --bundle-gzip-kib N [--out FILE]
+// FILE are what measure.mjs and coldstart.mjs wrote; a part of the benchmark that did not run
 // (BENCH_ONLY, BENCH_ANSWERS) left no file, and its rows are left out. --out also writes the table
 // to a file.
 import fs from "node:fs";
 import { parseArgs } from "node:util";
 
 const { values } = parseArgs({ options: {
-  requests: { type: "string" }, "bundle-gzip-kib": { type: "string" }, out: { type: "string" },
+  requests: { type: "string" }, coldstart: { type: "string" }, "bundle-gzip-kib": { type: "string" }, out: { type: "string" },
 } });
 const read = (file) => (file && fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, "utf8")) : null);
 const requests = read(values.requests);
+const coldStart = read(values.coldstart);
 const bundleGzipKib = Number(values["bundle-gzip-kib"]);
 
 /** The goals, each with how a figure meets it. */
@@ -22,6 +23,8 @@ const GOALS = {
   cpuOverNoop: { text: "< 1.3×", met: (ratio) => ratio < 1.3 },
   // Server CPU per realistic translated stream over the transform floor's.
   translatedStreamOverFloor: { text: "translated ≤ 1.2×", met: (ratio) => ratio <= 1.2 },
+  // A new isolate to its first answer.
+  coldStartMs: { text: "< 50 ms", met: (ms) => ms < 50 },
   // The bundle as Cloudflare counts it (KiB, as wrangler prints it).
   bundleGzipKib: { text: "≤ 600 KiB", met: (kib) => kib <= 600 },
 };
@@ -29,6 +32,7 @@ const GOALS = {
 const ms = (value) => value.toFixed(3);
 const added = (value) => (value >= 0 ? "+" : "") + value.toFixed(3);
 const ratio = (value) => `${value.toFixed(2)}×`;
+const medianMax = (s) => `${s.medianMs.toFixed(1)} (${s.maxMs.toFixed(1)})`;
 /** "yes", or "no" with the routes that miss it when only some do. */
 function verdict(routes) {
   const missed = Object.entries(routes).filter(([, met]) => !met).map(([route]) => route);
@@ -62,6 +66,16 @@ for (const [kind, measured] of Object.entries(requests?.kinds ?? {})) {
     rows.push([`${name}: server CPU per request ÷ transform floor's`, "", ...[floor, same, translated].map((t) => ratio(overFloor(t))),
       goal.text, verdict({ translated: goal.met(overFloor(translated)) })]);
   }
+}
+if (coldStart) {
+  const { noop, llmproxy } = coldStart;
+  rows.push(["Cold start: process start → first answer, ms, median (max)", medianMax(noop.start), "",
+    medianMax(llmproxy.start), "(same bundle)", "", ""]);
+  rows.push(["Cold start: listening → first answer, ms, median (max)", medianMax(noop.listen), "",
+    medianMax(llmproxy.listen), "(same bundle)", "", ""]);
+  rows.push(["Cold start: new isolate → first answer, ms, median (max)", medianMax(noop.isolate), "",
+    medianMax(llmproxy.isolate), "(same bundle)", GOALS.coldStartMs.text,
+    verdict({ median: GOALS.coldStartMs.met(llmproxy.isolate.medianMs), max: GOALS.coldStartMs.met(llmproxy.isolate.maxMs) })]);
 }
 rows.push(["Bundle, gzip KiB", "", "", bundleGzipKib.toFixed(2), "(same bundle)", GOALS.bundleGzipKib.text,
   verdict({ bundle: GOALS.bundleGzipKib.met(bundleGzipKib) })]);
