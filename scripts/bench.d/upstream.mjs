@@ -54,19 +54,19 @@ const chatEvents = (words) => [
   "data: [DONE]\n\n",
 ];
 
-const event = (data) => `event: ${data.type}\ndata: ${JSON.stringify(data)}\n\n`;
+const messagesEvent = (data) => `event: ${data.type}\ndata: ${JSON.stringify(data)}\n\n`;
 /** A whole Anthropic Messages stream of `words` text deltas, one event per element. */
 const messagesEvents = (words) => [
-  event({ type: "message_start", message: {
+  messagesEvent({ type: "message_start", message: {
     id: MESSAGE_ID, type: "message", role: "assistant", model: ANTHROPIC_MODEL, content: [], stop_reason: null, stop_sequence: null,
     usage: { input_tokens: 12, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, output_tokens: 1, service_tier: "standard" },
   } }),
-  event({ type: "content_block_start", index: 0, content_block: { type: "text", text: "" } }),
-  event({ type: "ping" }),
-  ...deltas(words).map((text) => event({ type: "content_block_delta", index: 0, delta: { type: "text_delta", text } })),
-  event({ type: "content_block_stop", index: 0 }),
-  event({ type: "message_delta", delta: { stop_reason: "end_turn", stop_sequence: null }, usage: { output_tokens: words } }),
-  event({ type: "message_stop" }),
+  messagesEvent({ type: "content_block_start", index: 0, content_block: { type: "text", text: "" } }),
+  messagesEvent({ type: "ping" }),
+  ...deltas(words).map((text) => messagesEvent({ type: "content_block_delta", index: 0, delta: { type: "text_delta", text } })),
+  messagesEvent({ type: "content_block_stop", index: 0 }),
+  messagesEvent({ type: "message_delta", delta: { stop_reason: "end_turn", stop_sequence: null }, usage: { output_tokens: words } }),
+  messagesEvent({ type: "message_stop" }),
 ];
 
 // A short stream's first event goes out alone and the rest one event loop turn later, so that the
