@@ -1,21 +1,44 @@
-// The latency client of scripts/bench. It calls the four targets one request at a time, round
-// robin, so that any drift of the machine (frequency scaling, other load) hits all of them alike,
-// then prints latency, time to first byte and server CPU per request, and the targets.
+// The request measurements of scripts/bench. Six targets share the fake upstream (upstream.mjs):
+//   (a) the upstream called directly,
+//   (b) the no-op JavaScript forwarder Worker (forwarder.js), the floor of any Worker proxy,
+//   (c) the transform floor Worker (transform-floor.js), the floor of any Worker that reads the bytes,
+//   (d) llmproxy on the same-dialect route (Chat Completions client -> openai backend),
+//   (e) llmproxy on the translated route (Chat Completions client -> anthropic backend),
+//   (f) llmproxy translating the other way (Anthropic Messages client -> openai backend).
+// (a) to (d) and (f) ask a gpt-* model of the upstream's Chat endpoint, (e) a claude-* one of its
+// Messages endpoint. For each kind of answer in BENCH_ANSWERS it prints latency, time to first byte
+// and server CPU per request, and writes the figures to --results for table.mjs:
+//   json       whole JSON answers;
+//   short      short streams (about 20 events in two bursts);
+//   realistic  streams of --stream-events text deltas, every event in a chunk of its own,
+//              --event-gap-ms apart, as a model streams.
+// json and short call the targets one request at a time, round robin, each round starting one
+// target later, so that any drift of the machine (frequency scaling, other load) hits all alike. A
+// realistic stream spends nearly all its time waiting for the upstream's next event, so a realistic
+// round sends one stream to every target at once; CPU is read per process, so each target's stays
+// its own.
 //
 // Every response is checked (status 200 and the answer's expected last event); a failed or wrong
 // answer ends the run with exit code 1, because numbers from a broken proxy would mean nothing.
 import http from "node:http";
 import fs from "node:fs";
 import { parseArgs } from "node:util";
+import { call, cpuTicks, percentile } from "./client.mjs";
 
-const OPTIONS = ["upstream-port", "forwarder-port", "forwarder-pid", "chat-port", "chat-pid", "messages-port",
-  "messages-pid", "clock-ticks", "bundle-kib", "bundle-gzip-kib"];
-const { values: given } = parseArgs({ options: Object.fromEntries(OPTIONS.map((name) => [name, { type: "string" }])) });
-const args = Object.fromEntries(OPTIONS.map((name) => {
+const NUMBERS = ["upstream-port", "forwarder-port", "forwarder-pid", "floor-port", "floor-pid", "chat-port", "chat-pid",
+  "translated-port", "translated-pid", "messages-port", "messages-pid", "clock-ticks", "stream-events"];
+const STRINGS = ["event-gap-ms", "results"];
+const { values: given } = parseArgs({
+  options: Object.fromEntries([...NUMBERS, ...STRINGS].map((name) => [name, { type: "string" }])),
+});
+const args = Object.fromEntries(NUMBERS.map((name) => {
   const value = Number(given[name]);
   if (given[name] === undefined || !(value >= 0)) throw new Error(`--${name} needs a number, got ${given[name]}`);
   return [name, value];
 }));
+for (const name of STRINGS) if (!given[name]) throw new Error(`--${name} is missing`);
+const GAP_MAX_MS = Number(given["event-gap-ms"].split("-").pop());
+
 const env = (name, fallback) => {
   const value = process.env[name] ?? String(fallback);
   if (!/^\d+$/.test(value)) throw new Error(`${name} must be a whole number, got ${value}`);
@@ -23,166 +46,140 @@ const env = (name, fallback) => {
 };
 const ROUNDS = env("BENCH_ROUNDS", 1000);
 const WARMUP_ROUNDS = env("BENCH_WARMUP", 50);
-const STREAM = env("BENCH_STREAM", 1) !== 0;
-if (ROUNDS < 1) throw new Error("BENCH_ROUNDS must be at least 1");
+const REALISTIC_ROUNDS = env("BENCH_REALISTIC_ROUNDS", 100);
+const REALISTIC_WARMUP_ROUNDS = env("BENCH_REALISTIC_WARMUP", 5);
+if (ROUNDS < 1 || REALISTIC_ROUNDS < 1) throw new Error("BENCH_ROUNDS and BENCH_REALISTIC_ROUNDS must be at least 1");
+
 /** No single request may take longer than this; a hung target fails the run instead of stalling it. */
 const REQUEST_TIMEOUT_MS = 10_000;
+// A realistic stream waits up to the longest gap before each of its events (its framing adds six).
+const REALISTIC_TIMEOUT_MS = REQUEST_TIMEOUT_MS + 2 * (args["stream-events"] + 6) * GAP_MAX_MS;
 
-/** The targets the issue sets, stated next to the numbers. */
-const GOALS = {
-  bundleGzipKib: 1024, // 1 MB, in the binary units Cloudflare's size limits use
-  excessMedianMs: 0.2,
-  cpuRatio: 1.3,
-};
-
-const chatBody = JSON.stringify({
-  model: "gpt-bench",
-  messages: [{ role: "user", content: "Say something about foxes." }],
-  ...(STREAM && { stream: true, stream_options: { include_usage: true } }),
-});
-const messagesBody = JSON.stringify({
-  model: "gpt-bench",
-  max_tokens: 64,
-  messages: [{ role: "user", content: "Say something about foxes." }],
-  ...(STREAM && { stream: true }),
-});
-
-// How a complete answer ends (streaming: the dialect's last event) or what it holds (JSON).
-const chatAnswer = STREAM ? /data: \[DONE\]\n\n$/ : /"object":\s*"chat\.completion"/;
-const messagesAnswer = STREAM ? /event: message_stop\ndata: [^\n]*\n\n$/ : /"type":\s*"message"/;
-
-const chatTarget = (port) => ({ port, path: "/v1/chat/completions", body: chatBody, headers: {}, answer: chatAnswer });
-const targets = [
-  { id: "a", label: "upstream, called directly", ...chatTarget(args["upstream-port"]) },
-  { id: "b", label: "no-op JS forwarder Worker", ...chatTarget(args["forwarder-port"]), pid: args["forwarder-pid"] },
-  { id: "c", label: "llmproxy, Chat -> openai", ...chatTarget(args["chat-port"]), pid: args["chat-pid"] },
-  {
-    id: "d",
-    label: "llmproxy, Messages -> openai",
-    port: args["messages-port"],
-    pid: args["messages-pid"],
-    path: "/v1/messages",
-    body: messagesBody,
-    headers: { "anthropic-version": "2023-06-01" },
-    answer: messagesAnswer,
+const KINDS = {
+  json: { what: "whole JSON answers", stream: false, model: "bench", concurrent: false, rounds: ROUNDS,
+    warmup: WARMUP_ROUNDS, timeoutMs: REQUEST_TIMEOUT_MS },
+  short: { what: "short streams", stream: true, model: "bench", concurrent: false, rounds: ROUNDS,
+    warmup: WARMUP_ROUNDS, timeoutMs: REQUEST_TIMEOUT_MS },
+  realistic: {
+    what: `realistic streams (${args["stream-events"]} text deltas, each event its own chunk, ${given["event-gap-ms"]} ms apart)`,
+    stream: true, model: "realistic", concurrent: true, rounds: REALISTIC_ROUNDS, warmup: REALISTIC_WARMUP_ROUNDS,
+    timeoutMs: REALISTIC_TIMEOUT_MS,
   },
-];
-for (const target of targets) {
-  // One kept-alive connection per target, as a client talking to one proxy would hold.
-  target.agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-  target.totalMs = [];
-  target.ttfbMs = [];
-}
-
-/** One request; resolves to its timings in ms once the whole answer is in and checked. */
-function call(target) {
-  return new Promise((resolve, reject) => {
-    const fail = (why) => reject(new Error(`(${target.id}) ${target.label}: ${why}`));
-    const start = process.hrtime.bigint();
-    let firstByte;
-    const request = http.request({
-      host: "127.0.0.1",
-      port: target.port,
-      path: target.path,
-      method: "POST",
-      agent: target.agent,
-      headers: { "content-type": "application/json", "content-length": Buffer.byteLength(target.body), ...target.headers },
-      timeout: REQUEST_TIMEOUT_MS,
-    }, (response) => {
-      const parts = [];
-      response.on("data", (part) => {
-        firstByte ??= process.hrtime.bigint();
-        parts.push(part);
-      });
-      response.on("end", () => {
-        const end = process.hrtime.bigint();
-        const text = Buffer.concat(parts).toString("utf8");
-        if (response.statusCode !== 200) return fail(`status ${response.statusCode}: ${text.slice(0, 500)}`);
-        if (!target.answer.test(text)) return fail(`the answer does not match ${target.answer}:\n${text.slice(-500)}`);
-        resolve({ totalMs: Number(end - start) / 1e6, ttfbMs: Number((firstByte ?? end) - start) / 1e6 });
-      });
-      response.on("error", (error) => fail(error.message));
-    });
-    request.on("timeout", () => request.destroy(new Error(`no answer within ${REQUEST_TIMEOUT_MS} ms`)));
-    request.on("error", (error) => fail(error.message));
-    request.end(target.body);
-  });
-}
-
-/** Calls every target once per round; each round starts one target later so none always goes first. */
-async function run(rounds, record) {
-  for (let round = 0; round < rounds; round++) {
-    for (let i = 0; i < targets.length; i++) {
-      const target = targets[(round + i) % targets.length];
-      const timing = await call(target);
-      if (record) {
-        target.totalMs.push(timing.totalMs);
-        target.ttfbMs.push(timing.ttfbMs);
-      }
-    }
-  }
-}
-
-/** utime + stime of a process, in clock ticks (fields 14 and 15 of /proc/<pid>/stat). */
-function cpuTicks(pid) {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" "); // fields[0] is field 3, `state`
-  return Number(fields[11]) + Number(fields[12]);
-}
-
-const percentile = (values, p) => {
-  const sorted = [...values].sort((x, y) => x - y);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 };
+const answers = (process.env.BENCH_ANSWERS ?? Object.keys(KINDS).join(",")).split(",").filter(Boolean);
+for (const name of answers) if (!(name in KINDS)) throw new Error(`BENCH_ANSWERS: no kind of answer ${name} (${Object.keys(KINDS)})`);
 
-await run(WARMUP_ROUNDS, false);
-const ticksBefore = targets.map((t) => t.pid && cpuTicks(t.pid));
-const started = process.hrtime.bigint();
-await run(ROUNDS, true);
-const elapsedS = Number(process.hrtime.bigint() - started) / 1e9;
-const clockTicks = args["clock-ticks"];
-targets.forEach((t, i) => {
-  t.median = percentile(t.totalMs, 50);
-  t.p99 = percentile(t.totalMs, 99);
-  t.ttfbMedian = percentile(t.ttfbMs, 50);
-  t.ttfbP99 = percentile(t.ttfbMs, 99);
-  if (t.pid) t.cpuMs = ((cpuTicks(t.pid) - ticksBefore[i]) * 1000) / clockTicks / ROUNDS;
-});
+// `key` names a target in the results; `family` is the model family it asks for.
+const targets = [
+  { id: "a", key: "direct", label: "upstream, called directly", port: args["upstream-port"], client: "chat", family: "gpt" },
+  { id: "b", key: "noop", label: "no-op JS forwarder Worker", port: args["forwarder-port"], pid: args["forwarder-pid"],
+    client: "chat", family: "gpt" },
+  { id: "c", key: "floor", label: "transform floor JS Worker", port: args["floor-port"], pid: args["floor-pid"],
+    client: "chat", family: "gpt" },
+  { id: "d", key: "same", label: "llmproxy, Chat -> openai", port: args["chat-port"], pid: args["chat-pid"],
+    client: "chat", family: "gpt" },
+  { id: "e", key: "translated", label: "llmproxy, Chat -> anthropic", port: args["translated-port"],
+    pid: args["translated-pid"], client: "chat", family: "claude" },
+  { id: "f", key: "messages", label: "llmproxy, Messages -> openai", port: args["messages-port"],
+    pid: args["messages-pid"], client: "messages", family: "gpt" },
+];
+const [, noop, floor] = targets;
+// One kept-alive connection per target, as a client talking to one proxy would hold.
+for (const target of targets) target.agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
 
-// The report.
-const [direct, forwarder, chat, messages] = targets;
+const MESSAGES = [{ role: "user", content: "Say something about foxes." }];
+
+/** What `target` is asked for an answer of `kind`, and how its answer must end or what it holds. */
+function requestOf(target, kind) {
+  const model = `${target.family}-${kind.model}`;
+  if (target.client === "chat") {
+    return {
+      path: "/v1/chat/completions",
+      body: JSON.stringify({ model, messages: MESSAGES, ...(kind.stream && { stream: true, stream_options: { include_usage: true } }) }),
+      answer: kind.stream ? /data: \[DONE\]\n\n$/ : /"object":\s*"chat\.completion"/,
+    };
+  }
+  return {
+    path: "/v1/messages",
+    body: JSON.stringify({ model, max_tokens: 64, messages: MESSAGES, ...(kind.stream && { stream: true }) }),
+    headers: { "anthropic-version": "2023-06-01" },
+    answer: kind.stream ? /event: message_stop\ndata: [^\n]*\n\n$/ : /"type":\s*"message"/,
+  };
+}
+
+/** Runs `kind`'s warm-up and measured rounds; returns every target's figures. */
+async function measure(kind) {
+  const requests = targets.map((target) => ({
+    ...requestOf(target, kind), label: `(${target.id}) ${target.label}`, port: target.port, agent: target.agent,
+    timeoutMs: kind.timeoutMs,
+  }));
+  const timings = targets.map(() => []);
+  const callInTurn = async (round, i, record) => {
+    const index = (round + i) % targets.length;
+    const timing = await call(requests[index]);
+    if (record) timings[index].push(timing);
+  };
+  const round = kind.concurrent
+    ? (round, record) => Promise.all(targets.map((_, i) => callInTurn(round, i, record)))
+    : async (round, record) => {
+      for (let i = 0; i < targets.length; i++) await callInTurn(round, i, record);
+    };
+  for (let r = 0; r < kind.warmup; r++) await round(r, false);
+  const ticksBefore = targets.map((t) => t.pid && cpuTicks(t.pid));
+  const started = process.hrtime.bigint();
+  for (let r = 0; r < kind.rounds; r++) await round(r, true);
+  const elapsedS = Number(process.hrtime.bigint() - started) / 1e9;
+  const figures = targets.map((t, i) => {
+    const total = timings[i].map((timing) => timing.totalMs);
+    const ttfb = timings[i].map((timing) => timing.ttfbMs);
+    return {
+      medianMs: percentile(total, 50), p99Ms: percentile(total, 99),
+      ttfbMedianMs: percentile(ttfb, 50), ttfbP99Ms: percentile(ttfb, 99),
+      cpuMs: t.pid ? ((cpuTicks(t.pid) - ticksBefore[i]) * 1000) / args["clock-ticks"] / kind.rounds : null,
+    };
+  });
+  return { figures, elapsedS };
+}
+
 const ms = (value) => value.toFixed(3);
 const added = (value) => (value >= 0 ? "+" : "") + value.toFixed(3);
 const row = (cells) => cells.map((cell, i) => (i === 0 ? cell.padEnd(34) : cell.padStart(9))).join(" ");
-console.log(`${ROUNDS} measured rounds after ${WARMUP_ROUNDS} warm-up rounds, ${STREAM ? "streaming" : "not streaming"}, ` +
-  `requests interleaved round robin across ${targets.length} targets (${elapsedS.toFixed(1)} s)`);
-console.log(`all times in ms; "added" = over (a), the upstream called directly; TTFB = first body byte\n`);
-console.log(row(["target", "median", "p99", "added", "added", "TTFB", "TTFB", "added", "CPU/req"]));
-console.log(row(["", "", "", "median", "p99", "median", "p99", "TTFB med", "ms"]));
-for (const t of targets) {
-  const isDirect = t === direct;
-  console.log(row([
-    `(${t.id}) ${t.label}`, ms(t.median), ms(t.p99),
-    isDirect ? "-" : added(t.median - direct.median), isDirect ? "-" : added(t.p99 - direct.p99),
-    ms(t.ttfbMedian), ms(t.ttfbP99), isDirect ? "-" : added(t.ttfbMedian - direct.ttfbMedian),
-    t.pid ? ms(t.cpuMs) : "-",
-  ]));
-}
-const resolutionMs = 1000 / clockTicks / ROUNDS;
-console.log(`\nCPU/req: utime+stime of the target's own workerd process over the measured rounds, ` +
-  `to +-${ms(resolutionMs)} ms (one clock tick of 1/${clockTicks} s over ${ROUNDS} requests)`);
-console.log(`bundle (wrangler deploy --dry-run): ${args["bundle-kib"].toFixed(2)} KiB, gzip ${args["bundle-gzip-kib"].toFixed(2)} KiB`);
 
-console.log("\ntargets");
-const check = (what, value, met) => console.log(`  ${what.padEnd(48)} ${value.padStart(12)}  ${met ? "met" : "NOT met"}`);
-const bundleGzipKib = args["bundle-gzip-kib"];
-check(`bundle under 1 MB gzip (${GOALS.bundleGzipKib} KiB)`, `${bundleGzipKib.toFixed(2)} KiB`, bundleGzipKib < GOALS.bundleGzipKib);
-for (const t of [chat, messages]) {
-  const excess = t.median - forwarder.median;
-  check(`(${t.id}) median excess over (b) under ${GOALS.excessMedianMs} ms`, `${added(excess)} ms`, excess < GOALS.excessMedianMs);
+function report(kind, { figures, elapsedS }) {
+  const [direct] = figures;
+  const noopCpu = figures[targets.indexOf(noop)].cpuMs;
+  const floorCpu = figures[targets.indexOf(floor)].cpuMs;
+  console.log(`\n${kind.what}: ${kind.rounds} measured rounds after ${kind.warmup} warm-up rounds, ` +
+    (kind.concurrent ? "each round one request to every target at once" : "requests interleaved round robin") +
+    ` across ${targets.length} targets (${elapsedS.toFixed(1)} s)`);
+  console.log(`all times in ms; "added" = over (a), the upstream called directly; TTFB = first body byte; ` +
+    `CPU x(b), x(c) = CPU per request over (b)'s, (c)'s`);
+  console.log(row(["target", "median", "p99", "added", "added", "TTFB", "TTFB", "added", "CPU/req", "CPU", "CPU"]));
+  console.log(row(["", "", "", "median", "p99", "median", "p99", "TTFB med", "ms", "x(b)", "x(c)"]));
+  targets.forEach((t, i) => {
+    const f = figures[i];
+    const isDirect = i === 0;
+    console.log(row([
+      `(${t.id}) ${t.label}`, ms(f.medianMs), ms(f.p99Ms),
+      isDirect ? "-" : added(f.medianMs - direct.medianMs), isDirect ? "-" : added(f.p99Ms - direct.p99Ms),
+      ms(f.ttfbMedianMs), ms(f.ttfbP99Ms), isDirect ? "-" : added(f.ttfbMedianMs - direct.ttfbMedianMs),
+      t.pid ? ms(f.cpuMs) : "-", t.pid ? (f.cpuMs / noopCpu).toFixed(2) : "-", t.pid ? (f.cpuMs / floorCpu).toFixed(2) : "-",
+    ]));
+  });
+  const resolutionMs = 1000 / args["clock-ticks"] / kind.rounds;
+  console.log(`CPU/req: utime+stime of the target's own workerd process over the measured rounds, ` +
+    `to +-${ms(resolutionMs)} ms (one clock tick of 1/${args["clock-ticks"]} s over ${kind.rounds} requests)`);
 }
-for (const t of [chat, messages]) {
-  const ratio = t.cpuMs / forwarder.cpuMs;
-  check(`(${t.id}) CPU per request under ${GOALS.cpuRatio}x (b)'s`, `${ratio.toFixed(2)}x`, ratio < GOALS.cpuRatio);
+
+const results = { kinds: {} };
+for (const name of answers) {
+  const kind = KINDS[name];
+  const measured = await measure(kind);
+  report(kind, measured);
+  results.kinds[name] = {
+    what: kind.what, rounds: kind.rounds, warmup: kind.warmup,
+    targets: Object.fromEntries(targets.map((t, i) => [t.key, measured.figures[i]])),
+  };
 }
-for (const t of targets) t.agent.destroy();
+fs.writeFileSync(given.results, JSON.stringify(results, null, 2));
+for (const target of targets) target.agent.destroy();
