@@ -234,7 +234,7 @@ test("the JSON Schema served is the committed one, and knows the config's fields
   const text = await response.text();
   assert.equal(text, SCHEMA);
   const schema = JSON.parse(text);
-  assert.deepEqual(schema.$defs.BackendKind.oneOf.map((kind) => kind.const), ["openai", "openresponses", "anthropic", "gemini", "vertex", "mock"]);
+  assert.deepEqual(schema.$defs.BackendKind.oneOf.map((kind) => kind.const), ["openai", "openresponses", "anthropic", "gemini", "vertex", "bedrock", "mock"]);
   assert.ok(schema.properties.backends && schema.properties.routes && schema.properties.$schema);
 });
 
