@@ -64,7 +64,7 @@ def test_validate_lists_every_problem_by_path_and_passes_a_valid_file():
     bad = subprocess.run([str(ROOT / "scripts" / "config"), "validate", path], capture_output=True, text=True, timeout=300)
     assert bad.returncode == 1
     assert bad.stdout.splitlines() == [
-        f"{path}: backends[0].kind: unknown kind `opnai` (expected openai, openresponses, anthropic, gemini, vertex, mock)",
+        f"{path}: backends[0].kind: unknown kind `opnai` (expected openai, openresponses, anthropic, gemini, vertex, bedrock, mock)",
         f"{path}: backends[1].models: at least one model pattern is needed",
         f"{path}: routes.smart.targets[0].backend: no backend is named `nowhere`",
     ]
