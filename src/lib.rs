@@ -1,5 +1,5 @@
-//! An edge LLM proxy: clients speak OpenAI Chat Completions, OpenAI Responses, Anthropic Messages or
-//! Gemini, backends speak any of them, and requests are routed by model name. The core here is plain
+//! An edge LLM proxy: clients speak OpenAI Chat Completions, OpenAI Responses, Anthropic Messages,
+//! Gemini or Bedrock Converse, backends speak any of them, and requests are routed by model name. The core here is plain
 //! Rust with no Workers dependency; `worker` (wasm32 only) is the thin shell that runs it on
 //! Cloudflare Workers.
 
