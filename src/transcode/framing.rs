@@ -11,6 +11,7 @@ use crate::sse;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde::Deserialize;
+use std::borrow::Cow;
 
 /// Upstream bytes in a framing other than SSE, as SSE bytes.
 pub struct Unframer {
@@ -78,14 +79,14 @@ fn write_as_sse(framing: Framing, message: &Message, out: &mut Vec<u8>) -> Resul
                     let chunk: Chunk = serde_json::from_str(payload).map_err(|_| unreadable("chunk without bytes"))?;
                     let json = STANDARD.decode(chunk.bytes).map_err(|_| unreadable("chunk that is not base64"))?;
                     let json = String::from_utf8(json).map_err(|_| unreadable("chunk that is not UTF-8"))?;
-                    let json = one_line(json).ok_or_else(|| unreadable("chunk that is not JSON"))?;
+                    let json = one_line(json.into()).ok_or_else(|| unreadable("chunk that is not JSON"))?;
                     let typed: Typed = serde_json::from_str(&json).map_err(|_| unreadable("chunk with no type"))?;
                     sse::write_event(out, Some(event_name(typed.kind)?), &json);
                 }
                 // Other events of an invoke stream (none are documented) carry nothing to read.
                 Framing::EventStreamChunks => {}
                 _ => {
-                    let json = one_line(payload.to_string()).ok_or_else(|| unreadable("payload that is not JSON"))?;
+                    let json = one_line(payload.into()).ok_or_else(|| unreadable("payload that is not JSON"))?;
                     sse::write_event(out, Some(event_name(event_type)?), &json);
                 }
             }
@@ -103,12 +104,13 @@ fn event_name(name: &str) -> Result<&str, ProxyError> {
     }
 }
 
-/// JSON text as one line, as an SSE `data:` field needs it (compact JSON is kept as it came).
-fn one_line(json: String) -> Option<String> {
+/// JSON text as one line, as an SSE `data:` field needs it: compact JSON, which is what Bedrock
+/// sends, is kept as it came, without a copy.
+fn one_line(json: Cow<str>) -> Option<Cow<str>> {
     if !json.contains(['\n', '\r']) {
         return Some(json);
     }
-    serde_json::to_string(&serde_json::from_str::<serde_json::Value>(&json).ok()?).ok()
+    serde_json::to_string(&serde_json::from_str::<serde_json::Value>(&json).ok()?).ok().map(Cow::Owned)
 }
 
 /// SSE bytes for a client in a framing other than SSE, reframed.
