@@ -281,9 +281,7 @@ fn encode(
     let key = match key {
         _ if target.backend.byok => Some(inbound.own_key.map(str::to_string).ok_or_else(|| no_own_key(backend))?),
         None => None,
-        Some(name) => Some((inbound.secret)(name).filter(|k| !k.is_empty()).ok_or_else(|| {
-            ProxyError::internal(format!("backend `{backend}` needs the secret `{name}`, which is not set"))
-        })?),
+        Some(name) => Some(backend::required_secret(inbound.secret, target.backend, name)?),
     };
     let mut secrets: Vec<String> = key.iter().cloned().collect();
     let mut headers = vec![("content-type".to_string(), "application/json".to_string())];

@@ -2,7 +2,7 @@
 //! URL, the version and betas in the body), other models through `Converse`. Streams come back as
 //! AWS event streams. Calls are signed with SigV4, or carry a Bedrock API key as a bearer.
 
-use super::{edit_object, BodyContext, ClientHeaders, HeaderList, SignedRequest, Upstream};
+use super::{edit_object, required_secret, BodyContext, ClientHeaders, HeaderList, SignedRequest, Upstream};
 use crate::bedrock;
 use crate::codec::{Framing, Operation};
 use crate::config::Backend;
@@ -85,11 +85,7 @@ impl Upstream for Bedrock {
         let Some(keys) = settings.signing.as_ref() else {
             return Ok(Vec::new());
         };
-        let required = |name: &str| {
-            secret(name).filter(|value| !value.is_empty()).ok_or_else(|| {
-                ProxyError::internal(format!("backend `{}` needs the secret `{name}`, which is not set", backend.name))
-            })
-        };
+        let required = |name: &str| required_secret(secret, backend, name);
         let access_key_id = required(&keys.access_key_env)?;
         let secret_access_key = required(&keys.secret_key_env)?;
         let session_token = secret(&keys.session_token_env).filter(|token| !token.is_empty());
@@ -119,6 +115,12 @@ mod tests {
     use super::*;
     use serde_json::{json, Value};
 
+    /// A Bedrock backend of the config, signing with the default secrets.
+    fn backend_in(region: &str) -> Backend {
+        let config = format!(r#"{{"backends":[{{"name":"b","kind":"bedrock","region":"{region}","models":["**"]}}]}}"#);
+        crate::config::Config::from_json(&config).unwrap().backends.remove(0)
+    }
+
     #[test]
     fn claude_bodies_move_model_stream_and_betas() {
         let mut headers = vec![("anthropic-beta".to_string(), "a-1, b-2".to_string())];
@@ -139,11 +141,7 @@ mod tests {
 
     #[test]
     fn calls_are_signed_with_the_named_secrets_which_answers_may_not_repeat() {
-        let config = crate::config::Config::from_json(
-            r#"{"backends":[{"name":"b","kind":"bedrock","region":"us-east-1","models":["**"]}]}"#,
-        )
-        .unwrap();
-        let backend = &config.backends[0];
+        let backend = &backend_in("us-east-1");
         let secret = |name: &str| match name {
             "AWS_ACCESS_KEY_ID" => Some("AKIDEXAMPLE".to_string()),
             "AWS_SECRET_ACCESS_KEY" => Some("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".to_string()),
@@ -166,11 +164,7 @@ mod tests {
 
     #[test]
     fn each_model_goes_to_its_api() {
-        let config = crate::config::Config::from_json(
-            r#"{"backends":[{"name":"b","kind":"bedrock","region":"eu-west-3","models":["**"]}]}"#,
-        )
-        .unwrap();
-        let backend = &config.backends[0];
+        let backend = &backend_in("eu-west-3");
         let url = |model, stream| Bedrock.url(backend, Operation::Generate, stream, model).unwrap();
         let host = "https://bedrock-runtime.eu-west-3.amazonaws.com";
         assert_eq!(

@@ -97,6 +97,17 @@ pub fn url(backend: &Backend, operation: Operation, stream: bool, model: &str) -
     upstream.url(backend, operation, stream, model)
 }
 
+/// The non-empty value of the Worker secret `name` that `backend` needs.
+pub fn required_secret(
+    secret: &dyn Fn(&str) -> Option<String>,
+    backend: &Backend,
+    name: &str,
+) -> Result<String, ProxyError> {
+    secret(name).filter(|value| !value.is_empty()).ok_or_else(|| {
+        ProxyError::internal(format!("backend `{}` needs the secret `{name}`, which is not set", backend.name))
+    })
+}
+
 /// A JSON object body, with `edit` applied to its fields.
 fn edit_object(
     body: &[u8],
