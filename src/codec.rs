@@ -149,10 +149,14 @@ pub trait Codec: Sync {
     /// An error as the stream event its SDKs raise on, outside a translated stream.
     fn write_stream_error(&self, error: &ProxyError, out: &mut Vec<u8>);
     /// The model list (`(id, owner)` pairs) in this dialect's shape, or None when its clients
-    /// list models through another dialect's endpoint.
-    fn models_list(&self, models: &[(&str, &str)]) -> Option<Value>;
+    /// list models through another dialect's endpoint or none of the proxy's.
+    fn models_list(&self, _models: &[(&str, &str)]) -> Option<Value> {
+        None
+    }
     /// A token count answer, or None when the dialect has no count endpoint.
-    fn token_count(&self, tokens: u64) -> Option<Value>;
+    fn token_count(&self, _tokens: u64) -> Option<Value> {
+        None
+    }
     /// An answer id for answers the proxy makes itself.
     fn answer_id(&self, now: u64) -> String;
 

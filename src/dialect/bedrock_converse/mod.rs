@@ -85,15 +85,6 @@ impl Codec for BedrockConverse {
         stream::write_error(error, out);
     }
 
-    /// Bedrock lists models through its control-plane API, which the proxy does not serve.
-    fn models_list(&self, _models: &[(&str, &str)]) -> Option<Value> {
-        None
-    }
-
-    fn token_count(&self, _tokens: u64) -> Option<Value> {
-        None
-    }
-
     fn answer_id(&self, now: u64) -> String {
         format!("mock{now}")
     }

@@ -100,10 +100,6 @@ impl Codec for OpenAiChat {
         Some(json!({"object": "list", "data": data}))
     }
 
-    fn token_count(&self, _tokens: u64) -> Option<Value> {
-        None
-    }
-
     fn answer_id(&self, now: u64) -> String {
         format!("chatcmpl-mock{now}")
     }

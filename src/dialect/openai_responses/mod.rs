@@ -89,15 +89,6 @@ impl Codec for OpenAiResponses {
         sse::write_event(out, Some("error"), &event.to_string());
     }
 
-    /// Responses clients list models through Chat's `/v1/models`.
-    fn models_list(&self, _models: &[(&str, &str)]) -> Option<Value> {
-        None
-    }
-
-    fn token_count(&self, _tokens: u64) -> Option<Value> {
-        None
-    }
-
     fn answer_id(&self, now: u64) -> String {
         format!("resp_mock{now}")
     }
