@@ -3,8 +3,10 @@
 //! config (`/admin/config`, see `config_admin`). Keys are listed from the D1 database `DB`; each
 //! key's hash, policy and counters are its object's.
 
+use super::incoming::Incoming;
 use super::issued::{self, random_key_bytes};
-use super::{header, json_response, record, string_binding};
+use super::outgoing::Outgoing;
+use super::{json_response, record, string_binding};
 use crate::error::{ErrorKind, ProxyError};
 use crate::keys::object::{Message, Reply};
 use crate::keys::{self, KeyPolicy};
@@ -12,7 +14,7 @@ use crate::limits::Limits;
 use crate::usage;
 use serde_json::{json, Value};
 use wasm_bindgen::JsValue;
-use worker::{Context, D1Database, Env, Method, Request, Response};
+use worker::{Context, D1Database, Env, Method};
 
 /// The largest admin request body read.
 const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -20,13 +22,13 @@ const MAX_BODY_BYTES: usize = 64 * 1024;
 const DEFAULT_RANGE_MS: f64 = 30.0 * 86_400_000.0;
 
 pub async fn handle(
-    req: &mut Request,
+    req: &Incoming,
     env: &Env,
     ctx: &Context,
     path: &str,
     query: &str,
     limits: &Limits,
-) -> Result<Response, ProxyError> {
+) -> Result<Outgoing, ProxyError> {
     let Some(admin_keys) = string_binding(env, "LLMPROXY_ADMIN_KEY").filter(|k| !k.trim().is_empty()) else {
         return Err(ProxyError::new(
             403,
@@ -35,14 +37,14 @@ pub async fn handle(
         ));
     };
     // Headers only: a key in a query string ends up in logs.
-    let presented = crate::auth::presented_key(|name| header(req, name), "");
+    let presented = crate::auth::presented_key(|name| req.header(name), "");
     if !crate::auth::is_authorized(&admin_keys, presented.as_deref()) {
         return Err(ProxyError::new(401, ErrorKind::Authentication, "the admin key is missing or not valid"));
     }
     let database = env.d1(record::DATABASE).map_err(|_| {
         ProxyError::new(503, ErrorKind::Api, "the admin API needs the D1 database bound as DB (see the README)")
     })?;
-    let method = req.method();
+    let method = req.method.clone();
     if path == "/admin/schema" || path == "/admin/config" || path.starts_with("/admin/config/") {
         return super::config_admin::handle(env, &database, method, path, body_of(req)).await;
     }
@@ -84,16 +86,16 @@ pub async fn handle(
     }
 }
 
-fn answer(status: u16, value: &Value) -> Result<Response, ProxyError> {
-    json_response(status, value.to_string().as_bytes(), &[])
+fn answer(status: u16, value: &Value) -> Result<Outgoing, ProxyError> {
+    Ok(json_response(status, value.to_string().as_bytes(), &[]))
 }
 
 fn store_failed(e: worker::Error) -> ProxyError {
     ProxyError::new(503, ErrorKind::Api, format!("the key list failed: {e}"))
 }
 
-async fn body_of(req: &mut Request) -> Result<Value, ProxyError> {
-    let bytes = super::glue::read(req.inner().body(), MAX_BODY_BYTES, 10_000, None)
+async fn body_of(req: &Incoming) -> Result<Value, ProxyError> {
+    let bytes = super::glue::read(req.body_owner(), MAX_BODY_BYTES, 10_000, None)
         .await
         .map_err(|_| ProxyError::invalid("could not read the request body"))?;
     if bytes.len() > MAX_BODY_BYTES {
@@ -111,7 +113,7 @@ fn refused(reply: Reply) -> ProxyError {
     }
 }
 
-async fn create(req: &mut Request, env: &Env, database: &D1Database) -> Result<Response, ProxyError> {
+async fn create(req: &Incoming, env: &Env, database: &D1Database) -> Result<Outgoing, ProxyError> {
     let policy = KeyPolicy::from_json(body_of(req).await?).map_err(ProxyError::invalid)?;
     let (id, key) = keys::new_key(&random_key_bytes()?);
     let created = js_sys::Date::now();
@@ -154,7 +156,7 @@ fn shown(row: &Value) -> Value {
     })
 }
 
-async fn list(database: &D1Database) -> Result<Response, ProxyError> {
+async fn list(database: &D1Database) -> Result<Outgoing, ProxyError> {
     let rows = database
         .prepare("SELECT id, name, policy, created_at, revoked_at FROM api_keys ORDER BY created_at, id")
         .all()
@@ -188,13 +190,13 @@ fn with_state(row: &Value, reply: Reply) -> Result<Value, ProxyError> {
     Ok(shown)
 }
 
-async fn read(env: &Env, database: &D1Database, id: &str) -> Result<Response, ProxyError> {
+async fn read(env: &Env, database: &D1Database, id: &str) -> Result<Outgoing, ProxyError> {
     let row = row(database, id).await?;
     let reply = issued::send(env, id, &Message::Read).await?;
     answer(200, &with_state(&row, reply)?)
 }
 
-async fn update(req: &mut Request, env: &Env, database: &D1Database, id: &str) -> Result<Response, ProxyError> {
+async fn update(req: &Incoming, env: &Env, database: &D1Database, id: &str) -> Result<Outgoing, ProxyError> {
     let row = row(database, id).await?;
     let patch = body_of(req).await?;
     let reply = issued::send(env, id, &Message::Update { patch }).await?;
@@ -214,7 +216,7 @@ async fn update(req: &mut Request, env: &Env, database: &D1Database, id: &str) -
     answer(200, &shown)
 }
 
-async fn revoke(env: &Env, database: &D1Database, id: &str) -> Result<Response, ProxyError> {
+async fn revoke(env: &Env, database: &D1Database, id: &str) -> Result<Outgoing, ProxyError> {
     let row = row(database, id).await?;
     let reply = issued::send(env, id, &Message::Revoke).await?;
     let mut shown = with_state(&row, reply)?;
@@ -247,7 +249,7 @@ async fn usage_totals(
     database: &D1Database,
     query: &str,
     price_source: Option<String>,
-) -> Result<Response, ProxyError> {
+) -> Result<Outgoing, ProxyError> {
     let param = |name: &str| {
         query.split('&').find_map(|pair| pair.strip_prefix(name)?.strip_prefix('=')).map(|value| {
             percent_encoding::percent_decode_str(&value.replace('+', " ")).decode_utf8_lossy().into_owned()

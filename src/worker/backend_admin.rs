@@ -2,6 +2,7 @@
 //! isolate knows it and its last recorded error; `POST /admin/backends/test`, a one-token Chat
 //! request to one backend, through the same planning and upstream call as any request.
 
+use super::outgoing::Outgoing;
 use super::{json_response, load_config, string_binding, upstream};
 use crate::codec::Operation;
 use crate::config::Config;
@@ -11,14 +12,16 @@ use crate::limits::Limits;
 use crate::proxy::{self, Inbound};
 use serde_json::{json, Value};
 use wasm_bindgen::JsValue;
-use worker::{Context, D1Database, Env, Response};
+use worker::{Context, D1Database, Env};
 
 /// How far back the last error of a backend is looked for.
 const LAST_ERROR_RANGE_MS: f64 = 7.0 * 86_400_000.0;
 /// The most of a test's answer that is shown.
 const SHOWN_ANSWER_CHARS: usize = 500;
+/// The most of a test answer read: a short answer to a short question, with room to spare.
+const PROBE_ANSWER_MAX_BYTES: usize = 1024 * 1024;
 
-pub async fn status(env: &Env, database: &D1Database, limits: &Limits) -> Result<Response, ProxyError> {
+pub async fn status(env: &Env, database: &D1Database, limits: &Limits) -> Result<Outgoing, ProxyError> {
     let config = load_config(env, limits).await?;
     let breakers = upstream::status(config.backends.iter().map(|b| b.name.as_str()), &config.breaker);
     // SQLite gives the other columns of the row that holds the MAX.
@@ -49,10 +52,10 @@ pub async fn status(env: &Env, database: &D1Database, limits: &Limits) -> Result
             })
         })
         .collect();
-    json_response(200, json!({"backends": backends, "breaker_scope": "this isolate"}).to_string().as_bytes(), &[])
+    Ok(json_response(200, json!({"backends": backends, "breaker_scope": "this isolate"}).to_string().as_bytes(), &[]))
 }
 
-pub async fn test(env: &Env, ctx: &Context, limits: &Limits, body: Value) -> Result<Response, ProxyError> {
+pub async fn test(env: &Env, ctx: &Context, limits: &Limits, body: Value) -> Result<Outgoing, ProxyError> {
     let config = load_config(env, limits).await?;
     let name =
         body.get("backend").and_then(Value::as_str).ok_or_else(|| ProxyError::invalid("`backend` is required"))?;
@@ -85,8 +88,12 @@ pub async fn test(env: &Env, ctx: &Context, limits: &Limits, body: Value) -> Res
     };
     let started = js_sys::Date::now();
     let plan = proxy::plan(&probe, &inbound)?;
-    let mut served = upstream::serve(&plan, &probe.breaker, env, ctx, limits, None).await?;
-    let text = served.response.text().await.unwrap_or_default();
+    let served = upstream::serve(&plan, &probe.breaker, env, ctx, limits, None).await?;
+    let response = served.response.into_response()?;
+    let text = super::glue::read(&response, PROBE_ANSWER_MAX_BYTES, limits.idle_ms, None)
+        .await
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+        .unwrap_or_default();
     let latency_ms = (js_sys::Date::now() - started) as u64;
     let answer: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
     let ok = (200..300).contains(&served.status);
@@ -105,5 +112,5 @@ pub async fn test(env: &Env, ctx: &Context, limits: &Limits, body: Value) -> Res
         "error": served.error,
         "said": said,
     });
-    json_response(200, shown.to_string().as_bytes(), &[])
+    Ok(json_response(200, shown.to_string().as_bytes(), &[]))
 }

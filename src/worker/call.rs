@@ -2,7 +2,9 @@
 //! an issued key, served, and — once the answer has ended, after the response has gone — settled
 //! with what it used and recorded. Refusals are recorded too.
 
+use super::incoming::Incoming;
 use super::issued::{self, Ask, Refusal};
+use super::outgoing::Outgoing;
 use super::record::Recorder;
 use super::upstream::{self, Served};
 use super::{error_response, load_config, read_body, string_binding, Caller};
@@ -18,7 +20,7 @@ use futures_util::future::{select, Either};
 use std::future::Future;
 use std::pin::pin;
 use std::rc::Rc;
-use worker::{Context, Env, Request, Response, ResponseBody};
+use worker::{Context, Env};
 
 /// What a request of an issued key settles once its answer has ended.
 struct Settlement {
@@ -28,14 +30,14 @@ struct Settlement {
 }
 
 pub async fn call(
-    req: &mut Request,
+    req: &Incoming,
     env: &Env,
     ctx: &Context,
     limits: &Limits,
     endpoint: Endpoint,
     query: &str,
     caller: Caller,
-) -> Result<Response, ProxyError> {
+) -> Result<Outgoing, ProxyError> {
     let started = js_sys::Date::now();
     let recorder = Recorder::of(env).map(Rc::new);
     let dialect = endpoint.dialect;
@@ -43,7 +45,7 @@ pub async fn call(
         at_ms: started as u64,
         key_id: caller.record_id(),
         client: dialect.name().to_string(),
-        endpoint: crate::usage::bounded(&req.path()),
+        endpoint: crate::usage::bounded(req.path()),
         ..Record::default()
     };
     let metered = Metered { env, ctx, limits, caller: &caller, recorder: recorder.clone(), started };
@@ -61,7 +63,7 @@ pub async fn call(
             if let Some(recorder) = recorder {
                 ctx.wait_until(async move { recorder.write(&record).await });
             }
-            error_response(&error, dialect, &headers).map_err(|e| ProxyError::internal(e.to_string()))
+            Ok(error_response(&error, dialect, &headers))
         }
     }
 }
@@ -78,11 +80,11 @@ struct Metered<'a> {
 impl Metered<'_> {
     async fn serve(
         &self,
-        req: &mut Request,
+        req: &Incoming,
         endpoint: Endpoint,
         query: &str,
         record: &mut Record,
-    ) -> Result<Response, Refusal> {
+    ) -> Result<Outgoing, Refusal> {
         let (env, limits) = (self.env, self.limits);
         let body = read_body(req, limits).await?;
         let config = load_config(env, limits).await?;
@@ -90,7 +92,7 @@ impl Metered<'_> {
             Caller::Issued(caller) => Some(caller),
             _ => None,
         };
-        let header = |name: &str| super::header(req, name);
+        let header = |name: &str| req.header(name);
         // Read only when a backend may need it.
         let own_key = config
             .backends
@@ -125,8 +127,7 @@ impl Metered<'_> {
         })?;
         record.model_asked = plan.requested().to_string();
         record.streamed = plan.is_stream();
-        // Aborted when the client leaves (the `enable_request_signal` compatibility flag).
-        let client = req.inner().signal();
+        let client = req.signal();
         let serve = upstream::serve(&plan, &config.breaker, env, self.ctx, limits, Some(&client));
         let Some(caller) = issued else {
             let served = serve.await?;
@@ -157,8 +158,8 @@ impl Metered<'_> {
         let settlement = Settlement { key: caller.id.clone(), request, estimate };
         match served {
             Ok(served) => {
-                let response = self.finish(served, record.clone(), Some(settlement), &config);
-                with_limit_headers(response, &admission).map_err(Refusal::Failed)
+                let reply = self.finish(served, record.clone(), Some(settlement), &config);
+                Ok(reply.with_all(&admission.headers()))
             }
             Err(error) => {
                 let env = self.env.clone();
@@ -177,7 +178,7 @@ impl Metered<'_> {
         mut record: Record,
         settlement: Option<Settlement>,
         config: &Rc<Config>,
-    ) -> Response {
+    ) -> Outgoing {
         let started = self.started;
         record.ttfb_ms = (js_sys::Date::now() - started) as u64;
         record.backend = served.backend;
@@ -233,22 +234,12 @@ async fn alongside(
             Ok(admission) => Ok((admission, served)),
             Err(refusal) => {
                 if let Ok(served) = served {
-                    if let ResponseBody::Stream(stream) = served.response.body() {
-                        let _ = stream.cancel();
-                    }
+                    served.response.cancel();
                 }
                 Err(refusal)
             }
         },
     }
-}
-
-fn with_limit_headers(response: Response, admission: &Admission) -> Result<Response, ProxyError> {
-    let headers = response.headers().clone();
-    for (name, value) in admission.headers() {
-        headers.set(name, &value).map_err(|e| ProxyError::internal(e.to_string()))?;
-    }
-    Ok(response.with_headers(headers))
 }
 
 /// An id for a request's reservation; unique enough within a key's window, not a secret.

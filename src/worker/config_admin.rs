@@ -4,13 +4,14 @@
 //! follows the latest revision. The last `KEPT_REVISIONS` are kept, and any of them can be rolled
 //! back to (as a new revision). Header values are never shown (`config::document`).
 
+use super::outgoing::Outgoing;
 use super::{json_response, string_binding};
 use crate::config::document::{redacted, restored};
 use crate::config::{Config, Problem, SCHEMA};
 use crate::error::{ErrorKind, ProxyError};
 use serde_json::{json, Value};
 use wasm_bindgen::JsValue;
-use worker::{D1Database, Env, Method, Response};
+use worker::{D1Database, Env, Method};
 
 /// Revisions kept for history and rollback.
 pub const KEPT_REVISIONS: i64 = 50;
@@ -43,8 +44,8 @@ fn store_failed(e: worker::Error) -> ProxyError {
     ProxyError::new(503, ErrorKind::Api, format!("the config revisions failed: {e}"))
 }
 
-fn answer(status: u16, value: &Value) -> Result<Response, ProxyError> {
-    json_response(status, value.to_string().as_bytes(), &[])
+fn answer(status: u16, value: &Value) -> Result<Outgoing, ProxyError> {
+    Ok(json_response(status, value.to_string().as_bytes(), &[]))
 }
 
 /// `/admin/config`, `/admin/config/...` and `/admin/schema`.
@@ -54,12 +55,10 @@ pub async fn handle(
     method: Method,
     path: &str,
     body: impl std::future::Future<Output = Result<Value, ProxyError>>,
-) -> Result<Response, ProxyError> {
+) -> Result<Outgoing, ProxyError> {
     match (method, path) {
         (Method::Get, "/admin/schema") => {
-            let response = json_response(200, SCHEMA.as_bytes(), &[])?;
-            let _ = response.headers().set("content-type", "application/schema+json");
-            Ok(response)
+            Ok(Outgoing::bytes(200, "application/schema+json", SCHEMA.as_bytes().to_vec()))
         }
         (Method::Get, "/admin/config") => answer(200, &latest(env, database).await?.shown()),
         (Method::Put, "/admin/config") => {
@@ -161,7 +160,7 @@ async fn latest(env: &Env, database: &D1Database) -> Result<Revision, ProxyError
     Ok(Revision { revision: 0, document, created_at: None, note: String::new(), source })
 }
 
-fn conflict(based_on: i64, latest: i64) -> Result<Response, ProxyError> {
+fn conflict(based_on: i64, latest: i64) -> Result<Outgoing, ProxyError> {
     let message = format!(
         "the config changed since revision {based_on}: it is at revision {latest}; read it again, and apply the change to it"
     );
@@ -169,7 +168,7 @@ fn conflict(based_on: i64, latest: i64) -> Result<Response, ProxyError> {
     answer(412, &json!({"error": error, "revision": latest}))
 }
 
-fn invalid(problems: &[Problem]) -> Result<Response, ProxyError> {
+fn invalid(problems: &[Problem]) -> Result<Outgoing, ProxyError> {
     let listed: Vec<String> = problems.iter().map(Problem::to_string).collect();
     let message = format!("the config is not valid: {}", listed.join("; "));
     let error = json!({"message": message, "type": "invalid_request_error", "code": "invalid_config"});
@@ -184,7 +183,7 @@ async fn save(
     document: Value,
     based_on: i64,
     note: Option<String>,
-) -> Result<Response, ProxyError> {
+) -> Result<Outgoing, ProxyError> {
     let base = latest(env, database).await?;
     if base.revision != based_on {
         return conflict(based_on, base.revision);
@@ -269,7 +268,7 @@ async fn publish(env: &Env, database: &D1Database, revision: i64, text: &str) ->
     Ok(())
 }
 
-async fn list(database: &D1Database) -> Result<Response, ProxyError> {
+async fn list(database: &D1Database) -> Result<Outgoing, ProxyError> {
     let rows = database
         .prepare(
             "SELECT revision, created_at, note, LENGTH(document) AS bytes FROM config_revisions ORDER BY revision DESC",

@@ -2,12 +2,14 @@
 //! key is asked for (browsers send none with it), and the CORS headers put on every answer to an
 //! allowed origin (see `crate::cors`).
 
+use super::incoming::Incoming;
+use super::outgoing::Outgoing;
 use super::{is_admin, string_binding};
 use crate::cors::{self, Origins};
 use crate::error::ProxyError;
 use std::cell::RefCell;
 use std::rc::Rc;
-use worker::{Env, Request, Response};
+use worker::Env;
 
 thread_local! {
     /// The var's origins: it changes only with a deployment.
@@ -17,7 +19,7 @@ thread_local! {
 /// The `Access-Control-Allow-Origin` for the request, or None: no CORS for an origin not allowed,
 /// for a request without `Origin`, and for the admin API, which only the dashboard on the worker's
 /// own origin calls.
-pub fn allowed(req: &Request, env: &Env, path: &str) -> Result<Option<String>, ProxyError> {
+pub fn allowed(req: &Incoming, env: &Env, path: &str) -> Result<Option<String>, ProxyError> {
     if is_admin(path) {
         return Ok(None);
     }
@@ -29,29 +31,21 @@ pub fn allowed(req: &Request, env: &Env, path: &str) -> Result<Option<String>, P
             origins
         }
     };
-    Ok(origins.allowed(super::header(req, "origin").as_deref()))
+    Ok(origins.allowed(req.header("origin").as_deref()))
 }
 
 /// The answer to an `OPTIONS` request: 204, with what a preflight needs when its origin is allowed
 /// (the CORS headers of every answer are added after, by `with_headers`).
-pub fn preflight(req: &Request, allowed: Option<&str>) -> Result<Response, ProxyError> {
-    let response = Response::empty().map_err(|e| ProxyError::internal(e.to_string()))?.with_status(204);
+pub fn preflight(req: &Incoming, allowed: Option<&str>) -> Outgoing {
+    let reply = Outgoing::empty(204);
     if allowed.is_none() {
-        return Ok(response);
+        return reply;
     }
-    let requested = super::header(req, "access-control-request-headers");
-    set(response, &cors::preflight_headers(requested.as_deref()))
+    let requested = req.header("access-control-request-headers");
+    reply.with_all(&cors::preflight_headers(requested.as_deref()))
 }
 
 /// The answer with the CORS headers that let the allowed origin's page read it.
-pub fn with_headers(response: Response, allowed: &str) -> Result<Response, ProxyError> {
-    set(response, &cors::answer_headers(allowed))
-}
-
-fn set(response: Response, pairs: &[(&str, String)]) -> Result<Response, ProxyError> {
-    let headers = response.headers().clone();
-    for (name, value) in pairs {
-        headers.set(name, value).map_err(|e| ProxyError::internal(e.to_string()))?;
-    }
-    Ok(response.with_headers(headers))
+pub fn with_headers(reply: Outgoing, allowed: &str) -> Outgoing {
+    reply.with_all(&cors::answer_headers(allowed))
 }

@@ -20,26 +20,28 @@ export async function fetchWithin(request, ms) {
 const WHOLE_READ_MAX_BYTES = 1024 * 1024;
 
 /**
- * A body's bytes, read until its end or until more than `limit` arrived (the rest is then left
- * unread, and the caller sees more than `limit` bytes). When no chunk comes for `idleMs` it
- * rejects with an error named TimeoutError. One timer watches the whole read: timers cost more
- * than reads do. A body that says its `length` (-1: it does not), within `limit` and small, is
- * read by the runtime in one call, which costs a fraction of a read loop; `idleMs` then bounds
- * the whole read (a megabyte in the default two minutes is 9 KB/s).
+ * The bytes of the body of `owner` (a Request or a Response), read until its end or until more
+ * than `limit` arrived (the rest is then left unread, and the caller sees more than `limit`
+ * bytes). When no chunk comes for `idleMs` it rejects with an error named TimeoutError. One timer
+ * watches the whole read: timers cost more than reads do. A body that says its `length` (-1: it
+ * does not), within `limit` and small, is read by the runtime in one call (`arrayBuffer()` of its
+ * owner, which costs a fraction of a read loop); `idleMs` then bounds the whole read (a megabyte
+ * in the default two minutes is 9 KB/s).
  */
-export async function readWithin(stream, limit, idleMs, length) {
-  if (!stream) return new Uint8Array(0);
+export async function readWithin(owner, limit, idleMs, length) {
   if (length >= 0 && length <= limit && length <= WHOLE_READ_MAX_BYTES) {
     let timer = 0;
     const timeout = new Promise((_, reject) => {
       timer = setTimeout(() => reject(Object.assign(new Error("timed out"), { name: "TimeoutError" })), idleMs);
     });
     try {
-      return new Uint8Array(await Promise.race([new Response(stream).arrayBuffer(), timeout]));
+      return new Uint8Array(await Promise.race([owner.arrayBuffer(), timeout]));
     } finally {
       clearTimeout(timer);
     }
   }
+  const stream = owner.body;
+  if (!stream) return new Uint8Array(0);
   const reader = stream.getReader();
   const chunks = [];
   let size = 0;
@@ -86,9 +88,15 @@ export async function readWithin(stream, limit, idleMs, length) {
   return bytes;
 }
 
-/** A response of `bytes` (a body read by `readWithin`) with `status`, its headers set later. */
-export function responseOf(bytes, status) {
-  return new Response(bytes, { status });
+/**
+ * The response for the client, built at once: `body` (bytes, a stream or null) with `status` and
+ * the headers in `lines`, written as `headerLines` writes them.
+ */
+export function respond(body, status, lines) {
+  const headers = new Headers();
+  const parts = lines.split("\n");
+  for (let at = 0; at + 1 < parts.length; at += 2) headers.set(parts[at], parts[at + 1]);
+  return new Response(body, { status, headers });
 }
 
 /** The reader of a body. */
@@ -118,9 +126,20 @@ export function release(reader) {
   reader.cancel().catch(() => {});
 }
 
-/** Reads a body to its end without keeping it, so a client still sending sees the answer. */
-export async function drain(stream) {
-  if (stream) await stream.pipeTo(new WritableStream()).catch(() => {});
+/** Reads the body of `owner` to its end without keeping it, so a client still sending sees the answer. */
+export async function drain(owner) {
+  if (owner.body) await owner.body.pipeTo(new WritableStream()).catch(() => {});
+}
+
+/**
+ * `headers` (a Headers) as one string, every name and every value followed by a line feed: all of
+ * them cross into wasm at once, where a lookup then costs no call into JavaScript. Neither a name
+ * nor a value can hold a line feed.
+ */
+export function headerLines(headers) {
+  let lines = "";
+  for (const [name, value] of headers) lines += `${name}\n${value}\n`;
+  return lines;
 }
 
 /**

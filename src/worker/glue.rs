@@ -13,16 +13,13 @@ extern "C" {
     #[wasm_bindgen(catch, js_name = fetchWithin)]
     async fn fetch_within(request: &web_sys::Request, ms: f64) -> Result<JsValue, JsValue>;
     #[wasm_bindgen(catch, js_name = readWithin)]
-    async fn read_within(
-        stream: Option<ReadableStream>,
-        limit: f64,
-        idle_ms: f64,
-        length: f64,
-    ) -> Result<JsValue, JsValue>;
+    async fn read_within(owner: &JsValue, limit: f64, idle_ms: f64, length: f64) -> Result<JsValue, JsValue>;
     #[wasm_bindgen(catch, js_name = drain)]
-    async fn drain_stream(stream: Option<ReadableStream>) -> Result<JsValue, JsValue>;
-    #[wasm_bindgen(js_name = responseOf)]
-    fn response_of(bytes: &Uint8Array, status: u16) -> web_sys::Response;
+    async fn drain_body(owner: &JsValue) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(js_name = headerLines)]
+    fn header_lines(headers: &web_sys::Headers) -> String;
+    #[wasm_bindgen(catch, js_name = respond)]
+    fn respond_with(body: &JsValue, status: u16, lines: &str) -> Result<web_sys::Response, JsValue>;
     #[wasm_bindgen(js_name = readerOf)]
     fn reader_of(stream: &ReadableStream) -> JsValue;
     #[wasm_bindgen(catch, js_name = readChunk)]
@@ -41,12 +38,32 @@ extern "C" {
 }
 
 /// Sends a POST of `init` to `url`; None when its response headers took longer than `ms`. The
-/// request is the runtime's own, never converted into a `worker::Request` (which would read its
-/// `cf` object and copy its path).
-pub async fn fetch(url: &str, init: &worker::RequestInit, ms: u64) -> Result<Option<worker::Response>, String> {
+/// request and the response are the runtime's own, never converted into `worker` ones (which
+/// would read their `cf` objects, and more, through a call into JavaScript each).
+pub async fn fetch(url: &str, init: &worker::RequestInit, ms: u64) -> Result<Option<web_sys::Response>, String> {
     let request = web_sys::Request::new_with_str_and_init(url, &init.into()).map_err(|e| error_text(&e))?;
     let answer = fetch_within(&request, ms as f64).await.map_err(|e| error_text(&e))?;
-    Ok((!answer.is_null()).then(|| worker::Response::from(answer.unchecked_into::<web_sys::Response>())))
+    Ok((!answer.is_null()).then(|| answer.unchecked_into::<web_sys::Response>()))
+}
+
+/// A request's or a response's headers, read from the runtime at once (see `headerLines`).
+pub struct HeaderList(Vec<(String, String)>);
+
+impl HeaderList {
+    pub fn of(headers: &web_sys::Headers) -> Self {
+        let lines = header_lines(headers);
+        let mut parts = lines.split('\n');
+        let mut pairs = Vec::new();
+        while let (Some(name), Some(value)) = (parts.next(), parts.next()) {
+            pairs.push((name.to_string(), value.to_string()));
+        }
+        Self(pairs)
+    }
+
+    /// The value of the header `name` (any case).
+    pub fn get(&self, name: &str) -> Option<String> {
+        self.0.iter().find(|(have, _)| have.eq_ignore_ascii_case(name)).map(|(_, value)| value.clone())
+    }
 }
 
 /// Why a body could not be read whole.
@@ -56,40 +73,38 @@ pub enum ReadFailure {
     Failed(String),
 }
 
-/// A body's bytes: at most `limit` of them unless it holds more, in which case a few more than
-/// `limit` come back and the rest is never read. `length` is what its `Content-Length` says.
-pub async fn read(
-    stream: Option<ReadableStream>,
-    limit: usize,
-    idle_ms: u64,
-    length: Option<usize>,
-) -> Result<Vec<u8>, ReadFailure> {
-    read_bytes(stream, limit, idle_ms, length).await.map(|bytes| bytes.to_vec())
+/// The bytes of the body of `owner` (a `web_sys::Request` or `web_sys::Response`): at most `limit`
+/// of them unless it holds more, in which case a few more than `limit` come back and the rest is
+/// never read. `length` is what its `Content-Length` says.
+pub async fn read(owner: &JsValue, limit: usize, idle_ms: u64, length: Option<usize>) -> Result<Vec<u8>, ReadFailure> {
+    read_bytes(owner, limit, idle_ms, length).await.map(|bytes| bytes.to_vec())
 }
 
 /// `read`, its bytes left in JavaScript: for an answer handed on as it came.
 pub async fn read_bytes(
-    stream: Option<ReadableStream>,
+    owner: &JsValue,
     limit: usize,
     idle_ms: u64,
     length: Option<usize>,
 ) -> Result<Uint8Array, ReadFailure> {
     let length = length.map_or(-1.0, |length| length as f64);
-    match read_within(stream, limit as f64, idle_ms as f64, length).await {
+    match read_within(owner, limit as f64, idle_ms as f64, length).await {
         Ok(bytes) => Ok(bytes.unchecked_into::<Uint8Array>()),
         Err(error) if error_name(&error) == "TimeoutError" => Err(ReadFailure::TimedOut),
         Err(error) => Err(ReadFailure::Failed(error_text(&error))),
     }
 }
 
-/// A response of `bytes` with `status`.
-pub fn response(bytes: &Uint8Array, status: u16) -> worker::Response {
-    worker::Response::from(response_of(bytes, status))
+/// The response of `body` (bytes, a stream or null) with `status` and the headers in `lines`
+/// (see `respond`).
+pub fn respond(body: &JsValue, status: u16, lines: &str) -> Result<web_sys::Response, ProxyError> {
+    respond_with(body, status, lines)
+        .map_err(|error| ProxyError::internal(format!("could not build the response: {}", error_text(&error))))
 }
 
-/// Reads a body to its end without keeping it.
-pub async fn drain(stream: Option<ReadableStream>) {
-    let _ = drain_stream(stream).await;
+/// Reads the body of `owner` to its end without keeping it.
+pub async fn drain(owner: &JsValue) {
+    let _ = drain_body(owner).await;
 }
 
 /// An upstream body read chunk by chunk.

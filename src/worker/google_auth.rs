@@ -183,12 +183,8 @@ async fn exchange(token_uri: &str, jwt: &str, deadline: f64) -> Result<vertex::A
         .await
         .map_err(|e| failed(format!("the token endpoint is unreachable: {e}")))?
         .ok_or_else(timed_out)?;
-    let status = answer.status_code();
-    let body = match answer.body() {
-        worker::ResponseBody::Stream(stream) => Some(stream.clone()),
-        _ => None,
-    };
-    let body = super::glue::read(body, 64 * 1024, left(), None).await.map_err(|failure| match failure {
+    let status = answer.status();
+    let body = super::glue::read(&answer, 64 * 1024, left(), None).await.map_err(|failure| match failure {
         super::glue::ReadFailure::TimedOut => timed_out(),
         super::glue::ReadFailure::Failed(why) => failed(why),
     })?;

@@ -8,26 +8,34 @@ mod config_admin;
 mod cors;
 mod glue;
 mod google_auth;
+mod incoming;
 mod issued;
 mod key_object;
+mod outgoing;
 mod record;
 mod upstream;
 
-use crate::codec::Framing;
 use crate::config::Config;
 use crate::dialect::{ClientPath, Dialect};
 use crate::error::{ErrorKind, ProxyError};
 use crate::keys::KeyPolicy;
 use crate::limits::Limits;
 use crate::proxy;
+use incoming::Incoming;
+use outgoing::Outgoing;
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::rc::Rc;
-use worker::{event, Context, Env, Headers, Method, Request, Response, ResponseBody};
+use worker::{event, Context, Env, Method};
 
 thread_local! {
     static CONFIG: RefCell<Option<(f64, Rc<Config>)>> = const { RefCell::new(None) };
     /// The limits the vars set: read once per isolate, since vars change only with a deployment.
     static LIMITS: RefCell<Option<Limits>> = const { RefCell::new(None) };
+    /// The vars and secrets read so far, and those found missing: like the limits, read once per
+    /// isolate (a new value is a new deployment, in new isolates), since each read of a binding
+    /// is a call into JavaScript.
+    static BINDINGS: RefCell<HashMap<String, Option<String>>> = RefCell::default();
 }
 
 fn limits(env: &Env) -> Result<Limits, ProxyError> {
@@ -40,28 +48,34 @@ fn limits(env: &Env) -> Result<Limits, ProxyError> {
 }
 
 #[event(fetch)]
-async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
+async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> worker::Result<web_sys::Response> {
     console_error_panic_hook::set_once();
+    let req = Incoming::read(req);
     // The one place the path is read: every route below sees it without a vendor prefix.
-    let path = ClientPath::read(&req.path());
+    let path = ClientPath::read(req.path());
     let (answer, allowed) = match cors::allowed(&req, &env, &path.path) {
-        Ok(allowed) => (handle(&mut req, &env, &ctx, &path, allowed.as_deref()).await, allowed),
+        Ok(allowed) => (handle(&req, &env, &ctx, &path, allowed.as_deref()).await, allowed),
         Err(error) => (Err(error), None),
     };
-    let response = match answer {
-        Ok(response) => response,
-        Err(error) => error_response(&error, error_dialect(&req, &path), &[])?,
+    let dialect = || error_dialect(&req, &path);
+    let reply = answer.unwrap_or_else(|error| error_response(&error, dialect(), &[]));
+    let reply = match allowed {
+        Some(allowed) => cors::with_headers(reply, &allowed),
+        None => reply,
     };
-    match allowed {
-        Some(allowed) => cors::with_headers(response, &allowed).map_err(|e| worker::Error::RustError(e.message)),
-        None => Ok(response),
-    }
+    // A reply the runtime refuses (a header value no response may hold) becomes an error in the
+    // client's dialect, whose headers are the proxy's own.
+    let response = reply
+        .into_response()
+        .or_else(|error| error_response(&error, dialect(), &[]).into_response())
+        .map_err(|error| worker::Error::RustError(error.message))?;
+    Ok(response)
 }
 
 /// The dialect errors are reported in: the called endpoint's, else the one whose client the
 /// request looks like, else OpenAI's.
-fn error_dialect(req: &Request, path: &ClientPath) -> Dialect {
-    Dialect::of_errors(path, &|name| header(req, name))
+fn error_dialect(req: &Incoming, path: &ClientPath) -> Dialect {
+    Dialect::of_errors(path, &|name| req.header(name))
 }
 
 /// Whether a path is the admin API's (or the dashboard's).
@@ -69,31 +83,31 @@ fn is_admin(path: &str) -> bool {
     path == "/admin" || path.starts_with("/admin/")
 }
 
-fn header(req: &Request, name: &str) -> Option<String> {
-    req.headers().get(name).ok().flatten()
-}
-
 fn string_binding(env: &Env, name: &str) -> Option<String> {
-    env.secret(name).map(|s| s.to_string()).or_else(|_| env.var(name).map(|v| v.to_string())).ok()
+    if let Some(value) = BINDINGS.with_borrow(|bindings| bindings.get(name).cloned()) {
+        return value;
+    }
+    let value = env.secret(name).map(|s| s.to_string()).or_else(|_| env.var(name).map(|v| v.to_string())).ok();
+    BINDINGS.with_borrow_mut(|bindings| bindings.insert(name.to_string(), value.clone()));
+    value
 }
 
 async fn handle(
-    req: &mut Request,
+    req: &Incoming,
     env: &Env,
     ctx: &Context,
     client_path: &ClientPath,
     allowed_origin: Option<&str>,
-) -> Result<Response, ProxyError> {
+) -> Result<Outgoing, ProxyError> {
     let path = &client_path.path;
-    let method = req.method();
+    let method = req.method.clone();
     match (&method, path.as_str()) {
-        (Method::Options, _) => return cors::preflight(req, allowed_origin),
-        (Method::Head, "/") => return Response::empty().map_err(|e| ProxyError::internal(e.to_string())),
-        (Method::Get, "/healthz") => return Response::ok("ok").map_err(|e| ProxyError::internal(e.to_string())),
+        (Method::Options, _) => return Ok(cors::preflight(req, allowed_origin)),
+        (Method::Head, "/") => return Ok(Outgoing::empty(200)),
+        (Method::Get, "/healthz") => return Ok(Outgoing::bytes(200, "text/plain;charset=UTF-8", b"ok".to_vec())),
         _ => {}
     }
-    let url = req.inner().url();
-    let (host, query) = crate::auth::host_and_query(&url);
+    let (host, query) = crate::auth::host_and_query(&req.url);
     let limits = limits(env)?;
     if is_admin(path) {
         return admin::handle(req, env, ctx, path, query, &limits).await;
@@ -107,15 +121,15 @@ async fn handle(
         let config = load_config(env, &limits).await?;
         let backends = upstream::status(config.backends.iter().map(|b| b.name.as_str()), &config.breaker);
         let status = serde_json::json!({"backends": backends, "scope": "this isolate"});
-        return json_response(200, status.to_string().as_bytes(), &[]);
+        return Ok(json_response(200, status.to_string().as_bytes(), &[]));
     }
-    let listing = Dialect::model_list(client_path, &|name| header(req, name));
+    let listing = Dialect::model_list(client_path, &|name| req.header(name));
     match (method, listing) {
         (Method::Get, Some(dialect)) => {
             let config = load_config(env, &limits).await?;
             let list = proxy::models_list(&config, dialect, caller.policy())
                 .ok_or_else(|| ProxyError::not_found("no model list"))?;
-            json_response(200, list.to_string().as_bytes(), &[])
+            Ok(json_response(200, list.to_string().as_bytes(), &[]))
         }
         _ if listing.is_some() || called.is_some() => {
             Err(ProxyError::new(405, ErrorKind::InvalidRequest, format!("{path} does not accept this method")))
@@ -152,15 +166,15 @@ impl Caller {
     }
 }
 
-async fn authorize(req: &Request, env: &Env, query: &str, host: &str) -> Result<Caller, ProxyError> {
-    let presented = crate::auth::client_key(|name| header(req, name), query);
+async fn authorize(req: &Incoming, env: &Env, query: &str, host: &str) -> Result<Caller, ProxyError> {
+    let presented = crate::auth::client_key(|name| req.header(name), query);
     if let Some(id) = presented.as_deref().and_then(crate::keys::id_of) {
         let presented = presented.as_deref().unwrap_or_default();
         return issued::caller(env, id, presented).await.map(Caller::Issued);
     }
     let Some(keys) = string_binding(env, "LLMPROXY_API_KEY") else {
         let anonymous = string_binding(env, "LLMPROXY_ALLOW_ANONYMOUS").is_some_and(|v| v.trim() == "true");
-        if anonymous || crate::auth::is_local(host, header(req, "cf-connecting-ip").as_deref()) {
+        if anonymous || crate::auth::is_local(host, req.header("cf-connecting-ip").as_deref()) {
             return Ok(Caller::Anonymous);
         }
         if string_binding(env, "LLMPROXY_ADMIN_KEY").is_some() {
@@ -213,24 +227,23 @@ fn forget_config() {
 
 /// The request body, counted as it is read: past the limit it is a 413, whether or not the client
 /// said its length.
-pub(crate) async fn read_body(req: &mut Request, limits: &Limits) -> Result<Vec<u8>, ProxyError> {
+pub(crate) async fn read_body(req: &Incoming, limits: &Limits) -> Result<Vec<u8>, ProxyError> {
     let limit = limits.max_body_bytes;
     let too_large =
         || ProxyError::new(413, ErrorKind::PayloadTooLarge, format!("the request body is larger than {limit} bytes"));
-    let length = header(req, "content-length").and_then(|v| v.parse::<usize>().ok());
+    let length = req.header("content-length").and_then(|v| v.parse::<usize>().ok());
     if length.is_some_and(|n| n > limit) {
         // Read the body to its end without keeping it: a client still sending when the answer
         // comes would otherwise see its connection reset instead of the 413.
-        glue::drain(req.inner().body()).await;
+        glue::drain(req.body_owner()).await;
         return Err(too_large());
     }
-    let body =
-        glue::read(req.inner().body(), limit, limits.idle_ms, length).await.map_err(|failure| match failure {
-            glue::ReadFailure::TimedOut => {
-                ProxyError::new(408, ErrorKind::InvalidRequest, "the request body stopped arriving")
-            }
-            glue::ReadFailure::Failed(why) => ProxyError::invalid(format!("could not read the request body: {why}")),
-        })?;
+    let body = glue::read(req.body_owner(), limit, limits.idle_ms, length).await.map_err(|failure| match failure {
+        glue::ReadFailure::TimedOut => {
+            ProxyError::new(408, ErrorKind::InvalidRequest, "the request body stopped arriving")
+        }
+        glue::ReadFailure::Failed(why) => ProxyError::invalid(format!("could not read the request body: {why}")),
+    })?;
     if body.len() > limit {
         return Err(too_large());
     }
@@ -245,29 +258,15 @@ fn meta_headers(backend: &str, dropped: &[String]) -> Vec<(&'static str, String)
     meta
 }
 
-fn with_headers(response: Response, content_type: &str, meta: &[(&str, String)]) -> Result<Response, ProxyError> {
-    let headers = Headers::new();
-    let set = |name: &str, value: &str| headers.set(name, value).map_err(|e| ProxyError::internal(e.to_string()));
-    set("content-type", content_type)?;
-    for (name, value) in meta {
-        set(name, value)?;
-    }
-    Ok(response.with_headers(headers))
+/// A stream's headers, after `meta`.
+fn stream_headers(reply: Outgoing, meta: &[(&'static str, String)]) -> Outgoing {
+    reply.with_all(meta).with("cache-control", "no-cache")
 }
 
-fn stream_response(response: Response, framing: Framing, meta: &[(&str, String)]) -> Result<Response, ProxyError> {
-    let mut meta = meta.to_vec();
-    meta.push(("cache-control", "no-cache".into()));
-    with_headers(response, framing.content_type(), &meta)
+fn json_response(status: u16, body: &[u8], meta: &[(&'static str, String)]) -> Outgoing {
+    Outgoing::bytes(status, "application/json", body.to_vec()).with_all(meta)
 }
 
-fn json_response(status: u16, body: &[u8], meta: &[(&str, String)]) -> Result<Response, ProxyError> {
-    let response = Response::from_body(ResponseBody::Body(body.to_vec()))
-        .map_err(|e| ProxyError::internal(format!("could not build the response: {e}")))?;
-    with_headers(response.with_status(status), "application/json", meta)
-}
-
-fn error_response(error: &ProxyError, dialect: Dialect, meta: &[(&str, String)]) -> worker::Result<Response> {
+fn error_response(error: &ProxyError, dialect: Dialect, meta: &[(&'static str, String)]) -> Outgoing {
     json_response(error.status, dialect.error_body(error).as_bytes(), meta)
-        .or_else(|_| Response::error(error.message.clone(), 500))
 }

@@ -4,7 +4,8 @@
 //! the next attempt made instead. The isolate's breakers and key rings remember backends across
 //! requests.
 
-use super::{glue, google_auth, json_response, meta_headers, stream_response};
+use super::outgoing::Outgoing;
+use super::{glue, google_auth, json_response, meta_headers, stream_headers};
 use crate::config::{Backend, BreakerPolicy};
 use crate::error::ProxyError;
 use crate::ir::Usage;
@@ -13,7 +14,7 @@ use crate::proxy::{Attempt, LocalAnswer, Plan, UpstreamCall};
 use crate::resilience::{self, Attempts, Breakers, Failure, FailureClass, KeyRing, Next};
 use std::cell::RefCell;
 use std::time::Duration;
-use worker::{Context, Delay, Env, Headers, Method, RequestInit, RequestRedirect, Response, ResponseBody};
+use worker::{Context, Delay, Env, Headers, Method, RequestInit, RequestRedirect};
 
 /// The most of an upstream's error body that is read: enough for any message, and bounded.
 const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
@@ -45,7 +46,7 @@ enum Answer {
 /// What serving a request came to: the response for the client, and, for its usage record and its
 /// key's meter, how it was served.
 pub struct Served {
-    pub response: Response,
+    pub response: Outgoing,
     /// The backend and model of the last attempt.
     pub backend: String,
     pub model: String,
@@ -61,7 +62,7 @@ pub struct Served {
 
 /// An attempt that served the client.
 struct Answered {
-    response: Response,
+    response: Outgoing,
     usage: Option<Usage>,
     stream_end: Option<glue::StreamEnd>,
 }
@@ -111,9 +112,9 @@ pub async fn serve(
         match attempt(call, attempts.may_follow(), env, ctx, limits, client).await {
             Ok(answered) => {
                 BACKENDS.with_borrow_mut(|(breakers, _)| breakers.success(&backend.name, now()));
-                let status = answered.response.status_code();
+                let status = answered.response.status();
                 return Ok(Served {
-                    response: with_attempt_headers(answered.response, &model, attempts.count())?,
+                    response: with_attempt_headers(answered.response, &model, attempts.count()),
                     backend: backend.name.clone(),
                     model,
                     attempts: attempts.count(),
@@ -153,13 +154,12 @@ fn local(answer: LocalAnswer, model: String, attempts: u32) -> Result<Served, Pr
         meta.push(("x-llmproxy-estimate", "true".into()));
     }
     let response = if answer.stream {
-        let response = Response::from_bytes(answer.body).map_err(|e| ProxyError::internal(e.to_string()))?;
-        stream_response(response, answer.framing, &meta)?
+        stream_headers(Outgoing::bytes(200, answer.framing.content_type(), answer.body), &meta)
     } else {
-        json_response(200, &answer.body, &meta)?
+        json_response(200, &answer.body, &meta)
     };
     Ok(Served {
-        response: with_attempt_headers(response, &model, attempts)?,
+        response: with_attempt_headers(response, &model, attempts),
         backend: answer.backend,
         model,
         attempts,
@@ -181,7 +181,7 @@ fn given_up(failed: Failed, plan: &Plan, backend: &str, model: String, attempts:
         }
     };
     Ok(Served {
-        response: with_attempt_headers(json_response(status, &body, &meta)?, &model, attempts)?,
+        response: with_attempt_headers(json_response(status, &body, &meta), &model, attempts),
         backend: backend.to_string(),
         model,
         attempts,
@@ -192,13 +192,9 @@ fn given_up(failed: Failed, plan: &Plan, backend: &str, model: String, attempts:
     })
 }
 
-fn with_attempt_headers(response: Response, model: &str, attempts: u32) -> Result<Response, ProxyError> {
-    let headers = response.headers().clone();
-    let set = |name: &str, value: &str| headers.set(name, value).map_err(|e| ProxyError::internal(e.to_string()));
+fn with_attempt_headers(response: Outgoing, model: &str, attempts: u32) -> Outgoing {
     // The model is the config's or the client's, checked to be printable when it was read.
-    set("x-llmproxy-model", model)?;
-    set("x-llmproxy-attempts", &attempts.to_string())?;
-    Ok(response.with_headers(headers))
+    response.with("x-llmproxy-model", model).with("x-llmproxy-attempts", attempts.to_string())
 }
 
 /// One attempt. `may_follow`: another attempt could serve the client if this one fails before
@@ -250,14 +246,15 @@ async fn attempt(
             return Err(Failed::error(FailureClass::Connection, error));
         }
     };
-    let status = upstream.status_code();
+    let status = upstream.status();
     if (300..400).contains(&status) {
         let error = ProxyError::bad_gateway(format!(
             "the upstream answered with a redirect (HTTP {status}), which is not followed: check the backend's base_url"
         ));
         return Err(Failed::error(FailureClass::Status(status), error));
     }
-    let header = |name: &str| upstream.headers().get(name).ok().flatten();
+    let headers = glue::HeaderList::of(&upstream.headers());
+    let header = |name: &str| headers.get(name);
     let mut meta = meta_headers(&call.backend, &call.dropped);
     for name in ["request-id", "x-request-id"] {
         if let Some(value) = header(name) {
@@ -268,12 +265,8 @@ async fn attempt(
     // A compressed body's length is not that of the bytes it decompresses to: read it chunk by chunk.
     let encoded = header("content-encoding").is_some_and(|coding| !coding.eq_ignore_ascii_case("identity"));
     let length = header("content-length").and_then(|v| v.parse::<usize>().ok()).filter(|_| !encoded);
-    let body = match upstream.body() {
-        ResponseBody::Stream(stream) => Some(stream.clone()),
-        _ => None,
-    };
     if !(200..300).contains(&status) {
-        let bytes = read_answer(body, length, MAX_ERROR_BODY_BYTES, limits)
+        let bytes = read_answer(&upstream, length, MAX_ERROR_BODY_BYTES, limits)
             .await
             .unwrap_or_else(|error| error.message.into_bytes());
         let bytes = &bytes[..bytes.len().min(MAX_ERROR_BODY_BYTES)];
@@ -286,7 +279,7 @@ async fn attempt(
         return Err(Failed { failure, answer: Answer::Upstream { status, body, retry_after } });
     }
     if call.stream {
-        let Some(body) = body else {
+        let Some(body) = upstream.body() else {
             return Err(Failed::error(FailureClass::Connection, ProxyError::bad_gateway("the upstream sent no body")));
         };
         let mut transcoder = exchange.transcoder().redacting(call.secrets.clone());
@@ -305,17 +298,13 @@ async fn attempt(
             }
         };
         let (stream, end) = body.transcoded(transcoder, limits.idle_ms, &first, client);
-        let response = Response::from_body(ResponseBody::Stream(stream)).map_err(|e| {
-            Failed::error(FailureClass::Status(500), ProxyError::internal(format!("could not build the response: {e}")))
-        })?;
-        let response = stream_response(response, exchange.client_framing, &meta)
-            .map_err(|error| Failed::error(FailureClass::Status(500), error))?;
+        let response = stream_headers(Outgoing::stream(exchange.client_framing.content_type(), stream), &meta);
         return Ok(Answered { response, usage: None, stream_end: Some(end) });
     }
     if exchange.is_passthrough() && !exchange.metered {
         // Nothing to translate or count: the answer is read whole (its deadline and size hold,
         // and a failure can still fall back) but never copied into wasm.
-        let bytes = read_answer_bytes(body, length, MAX_ANSWER_BYTES, limits).await.map_err(|error| {
+        let bytes = read_answer_bytes(&upstream, length, MAX_ANSWER_BYTES, limits).await.map_err(|error| {
             let class = if error.status == 504 { FailureClass::Timeout } else { FailureClass::Connection };
             Failed::error(class, error)
         })?;
@@ -324,11 +313,10 @@ async fn attempt(
                 ProxyError::bad_gateway(format!("the upstream's answer is larger than {MAX_ANSWER_BYTES} bytes"));
             return Err(Failed::error(FailureClass::Status(502), error));
         }
-        let response = super::with_headers(glue::response(&bytes, status), "application/json", &meta)
-            .map_err(|error| Failed::error(FailureClass::Status(500), error))?;
+        let response = Outgoing::js_bytes(status, "application/json", bytes).with_all(&meta);
         return Ok(Answered { response, usage: None, stream_end: None });
     }
-    let bytes = read_answer(body, length, MAX_ANSWER_BYTES, limits).await.map_err(|error| {
+    let bytes = read_answer(&upstream, length, MAX_ANSWER_BYTES, limits).await.map_err(|error| {
         let class = if error.status == 504 { FailureClass::Timeout } else { FailureClass::Connection };
         Failed::error(class, error)
     })?;
@@ -338,8 +326,7 @@ async fn attempt(
     }
     let (body, usage) =
         exchange.answer(bytes).map_err(|error| Failed::error(FailureClass::Status(error.status), error))?;
-    let response =
-        json_response(status, &body, &meta).map_err(|error| Failed::error(FailureClass::Status(500), error))?;
+    let response = json_response(status, &body, &meta);
     Ok(Answered { response, usage, stream_end: None })
 }
 
@@ -375,24 +362,24 @@ async fn start_of(
     Ok(first)
 }
 
-/// An upstream body, read with the idle deadline.
+/// An upstream's body, read with the idle deadline.
 async fn read_answer(
-    body: Option<web_sys::ReadableStream>,
+    upstream: &web_sys::Response,
     length: Option<usize>,
     limit: usize,
     limits: &Limits,
 ) -> Result<Vec<u8>, ProxyError> {
-    read_answer_bytes(body, length, limit, limits).await.map(|bytes| bytes.to_vec())
+    read_answer_bytes(upstream, length, limit, limits).await.map(|bytes| bytes.to_vec())
 }
 
 /// `read_answer`, its bytes left in JavaScript.
 async fn read_answer_bytes(
-    body: Option<web_sys::ReadableStream>,
+    upstream: &web_sys::Response,
     length: Option<usize>,
     limit: usize,
     limits: &Limits,
 ) -> Result<js_sys::Uint8Array, ProxyError> {
-    glue::read_bytes(body, limit, limits.idle_ms, length).await.map_err(|failure| match failure {
+    glue::read_bytes(upstream, limit, limits.idle_ms, length).await.map_err(|failure| match failure {
         glue::ReadFailure::TimedOut => ProxyError::gateway_timeout(format!(
             "the upstream's answer stopped for {} s (LLMPROXY_IDLE_TIMEOUT_SECONDS)",
             limits.idle_ms / 1000
