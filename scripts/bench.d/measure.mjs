@@ -1,11 +1,12 @@
-// The request measurements of scripts/bench. Six targets share the fake upstream (upstream.mjs):
+// The request measurements of scripts/bench. Seven targets share the fake upstream (upstream.mjs):
 //   (a) the upstream called directly,
 //   (b) the no-op JavaScript forwarder Worker (forwarder.js), the floor of any Worker proxy,
 //   (c) the transform floor Worker (transform-floor.js), the floor of any Worker that reads the bytes,
 //   (d) llmproxy on the same-dialect route (Chat Completions client -> openai backend),
 //   (e) llmproxy on the translated route (Chat Completions client -> anthropic backend),
-//   (f) llmproxy translating the other way (Anthropic Messages client -> openai backend).
-// (a) to (d) and (f) ask a gpt-* model of the upstream's Chat endpoint, (e) a claude-* one of its
+//   (f) llmproxy translating the other way (Anthropic Messages client -> openai backend),
+//   (g) the Rust floor Worker (rust-floor/), the floor of any Rust Worker that reads the bytes.
+// (a) to (d), (f) and (g) ask a gpt-* model of the upstream's Chat endpoint, (e) a claude-* one of its
 // Messages endpoint. For each kind of answer in BENCH_ANSWERS it prints latency, time to first byte
 // and server CPU per request, and writes the figures to --results for table.mjs:
 //   json       whole JSON answers;
@@ -26,7 +27,8 @@ import { parseArgs } from "node:util";
 import { call, cpuTicks, percentile } from "./client.mjs";
 
 const NUMBERS = ["upstream-port", "forwarder-port", "forwarder-pid", "floor-port", "floor-pid", "chat-port", "chat-pid",
-  "translated-port", "translated-pid", "messages-port", "messages-pid", "clock-ticks", "stream-events"];
+  "translated-port", "translated-pid", "messages-port", "messages-pid", "rust-floor-port", "rust-floor-pid", "clock-ticks",
+  "stream-events"];
 const STRINGS = ["event-gap-ms", "results"];
 const { values: given } = parseArgs({
   options: Object.fromEntries([...NUMBERS, ...STRINGS].map((name) => [name, { type: "string" }])),
@@ -82,6 +84,8 @@ const targets = [
     pid: args["translated-pid"], client: "chat", family: "claude" },
   { id: "f", key: "messages", label: "llmproxy, Messages -> openai", port: args["messages-port"],
     pid: args["messages-pid"], client: "messages", family: "gpt" },
+  { id: "g", key: "rustFloor", label: "Rust floor Worker", port: args["rust-floor-port"], pid: args["rust-floor-pid"],
+    client: "chat", family: "gpt" },
 ];
 const [, noop, floor] = targets;
 // One kept-alive connection per target, as a client talking to one proxy would hold.
