@@ -9,6 +9,9 @@ use crate::sse;
 use crate::system_prompt::Rewriter;
 use serde_json::Value;
 
+#[cfg(test)]
+pub mod test_support;
+
 /// What the client asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Operation {

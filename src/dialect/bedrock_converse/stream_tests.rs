@@ -1,5 +1,5 @@
 use super::*;
-use crate::codec::Framing;
+use crate::codec::{test_support, Framing};
 use crate::error::ErrorKind;
 use crate::ir::{BlockStart, EmptyArguments};
 use crate::transcode::framing::reframe;
@@ -26,36 +26,15 @@ fn event(name: &str, data: Value) -> sse::Event {
 }
 
 fn decode_until_end(bytes: &[u8], piece: usize) -> (Vec<StreamEvent>, Result<(), ProxyError>) {
-    let mut decoder = Decoder::default();
-    let mut parser = sse::Parser::new();
-    let mut events = Vec::new();
-    let mut failure = Ok(());
-    let mut feed = |event: sse::Event, events: &mut Vec<StreamEvent>| {
-        if failure.is_ok() && !decoder.is_done() {
-            failure = decoder.event(event, events);
-        }
-    };
-    for chunk in bytes.chunks(piece) {
-        parser.feed(chunk, &mut |event| feed(event, &mut events)).unwrap();
-    }
-    parser.finish(&mut |event| feed(event, &mut events));
-    let ended = failure.and_then(|()| decoder.end(&mut events));
-    (events, ended)
+    test_support::decode_until_end(&mut Decoder::default(), bytes, piece)
 }
 
 fn decode(bytes: &[u8], piece: usize) -> Vec<StreamEvent> {
-    let (events, ended) = decode_until_end(bytes, piece);
-    ended.unwrap();
-    events
+    test_support::decode(&mut Decoder::default(), bytes, piece)
 }
 
 fn encode(events: Vec<StreamEvent>) -> Vec<u8> {
-    let mut encoder = Encoder;
-    let mut out = Vec::new();
-    for event in events {
-        encoder.event(event, &mut out);
-    }
-    out
+    test_support::encode(&mut Encoder, events)
 }
 
 /// The events of an encoded stream, as (type, payload).
