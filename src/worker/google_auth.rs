@@ -120,9 +120,9 @@ async fn mint_and_file(env: &Env, settings: &VertexSettings, key: &str, limits: 
 /// it with when it expires.
 async fn mint(env: &Env, settings: &VertexSettings, limits: &Limits) -> Result<(String, f64), ProxyError> {
     let secret = &settings.service_account_env;
-    let json = env.secret(secret).map(|s| s.to_string()).or_else(|_| env.var(secret).map(|v| v.to_string())).map_err(
-        |_| ProxyError::internal(format!("the Vertex backend needs the secret `{secret}`, which is not set")),
-    )?;
+    let json = super::string_binding(env, secret).ok_or_else(|| {
+        ProxyError::internal(format!("the Vertex backend needs the secret `{secret}`, which is not set"))
+    })?;
     let account = ServiceAccount::from_json(&json, secret).map_err(|e| ProxyError::internal(e.to_string()))?;
     let started = js_sys::Date::now();
     let now = (started / 1000.0) as u64;
