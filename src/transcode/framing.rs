@@ -146,9 +146,9 @@ impl Reframer {
         out
     }
 
-    /// The stream's end: an event the bytes left unterminated.
-    pub fn finish(&mut self) -> Vec<u8> {
-        let mut out = Vec::new();
+    /// `push` of the stream's last SSE bytes, and its end: an event the bytes left unterminated.
+    pub fn push_last(&mut self, sse_bytes: &[u8]) -> Vec<u8> {
+        let mut out = self.push(sse_bytes);
         let framing = self.framing;
         self.parser.finish(&mut |event| write_framed(framing, &event, &mut out));
         out
@@ -158,11 +158,7 @@ impl Reframer {
 /// A whole SSE stream (a local answer's) in `framing`.
 pub fn reframe(framing: Framing, sse_bytes: Vec<u8>) -> Vec<u8> {
     match Reframer::new(framing) {
-        Some(mut reframer) => {
-            let mut out = reframer.push(&sse_bytes);
-            out.extend(reframer.finish());
-            out
-        }
+        Some(mut reframer) => reframer.push_last(&sse_bytes),
         None => sse_bytes,
     }
 }

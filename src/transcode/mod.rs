@@ -185,11 +185,7 @@ impl Transcoder {
     fn in_client_framing(&mut self, out: Vec<u8>) -> Vec<u8> {
         let finished = self.finished;
         match self.reframer.as_mut() {
-            Some(reframer) if finished => {
-                let mut framed = reframer.push(&out);
-                framed.extend(reframer.finish());
-                framed
-            }
+            Some(reframer) if finished => reframer.push_last(&out),
             Some(reframer) => reframer.push(&out),
             None => out,
         }
