@@ -4,6 +4,7 @@
 // 128 MB in all. Streams go four at a time through the Chat route; each answer is checked.
 import http from "node:http";
 import { parseArgs } from "node:util";
+import { inspect } from "./inspector.mjs";
 
 const { values } = parseArgs({ options: { port: { type: "string" }, "inspector-port": { type: "string" } } });
 const PORT = Number(values.port);
@@ -37,27 +38,12 @@ function stream() {
 
 /** The byte length of every WebAssembly.Memory in the isolate. */
 async function wasmMemory() {
-  const socket = new WebSocket(`ws://127.0.0.1:${INSPECTOR_PORT}/main`);
-  const pending = new Map();
   const contexts = [];
-  let next = 0;
-  socket.onmessage = (message) => {
-    const data = JSON.parse(message.data);
-    if (data.method === "Runtime.executionContextCreated") contexts.push(data.params.context.id);
-    pending.get(data.id)?.(data);
-  };
-  const call = (method, params = {}) => new Promise((resolve, reject) => {
-    const id = ++next;
-    const timer = setTimeout(() => reject(new Error(`${method}: no answer from the inspector`)), INSPECTOR_TIMEOUT_MS);
-    pending.set(id, (data) => {
-      clearTimeout(timer);
-      data.error ? reject(new Error(`${method}: ${data.error.message}`)) : resolve(data.result);
-    });
-    socket.send(JSON.stringify({ id, method, params }));
-  });
-  await new Promise((resolve, reject) => {
-    socket.onopen = resolve;
-    socket.onerror = () => reject(new Error("cannot reach the inspector"));
+  const { call, close } = await inspect(INSPECTOR_PORT, {
+    timeoutMs: INSPECTOR_TIMEOUT_MS,
+    onEvent: (event) => {
+      if (event.method === "Runtime.executionContextCreated") contexts.push(event.params.context.id);
+    },
   });
   try {
     await call("Runtime.enable");
@@ -67,7 +53,7 @@ async function wasmMemory() {
       functionDeclaration: "function () { return this.map((memory) => memory.buffer.byteLength); }" });
     return sizes.result.value.reduce((a, b) => a + b, 0);
   } finally {
-    socket.close();
+    close();
   }
 }
 

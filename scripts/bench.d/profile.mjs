@@ -5,6 +5,7 @@
 //   node scripts/bench.d/profile.mjs --port P --inspector-port I [--requests 2000] [--stream] [--top 30]
 import http from "node:http";
 import { parseArgs } from "node:util";
+import { inspect } from "./inspector.mjs";
 
 const { values } = parseArgs({ options: {
   port: { type: "string" }, "inspector-port": { type: "string" }, requests: { type: "string", default: "2000" },
@@ -30,26 +31,8 @@ function request() {
   });
 }
 
-const socket = new WebSocket(`ws://127.0.0.1:${values["inspector-port"]}/main`);
-const pending = new Map();
-let next = 0;
-socket.onmessage = (message) => {
-  const data = JSON.parse(message.data);
-  pending.get(data.id)?.(data);
-};
-const call = (method, params = {}) => new Promise((resolve, reject) => {
-  const id = ++next;
-  const timer = setTimeout(() => reject(new Error(`${method}: no answer from the inspector`)), 60_000);
-  pending.set(id, (data) => {
-    clearTimeout(timer);
-    data.error ? reject(new Error(`${method}: ${data.error.message}`)) : resolve(data.result);
-  });
-  socket.send(JSON.stringify({ id, method, params }));
-});
-await new Promise((resolve, reject) => {
-  socket.onopen = resolve;
-  socket.onerror = () => reject(new Error("cannot reach the inspector"));
-});
+// A profile of thousands of requests takes the inspector a while to hand over.
+const { call, close } = await inspect(Number(values["inspector-port"]), { timeoutMs: 60_000 });
 
 for (let i = 0; i < 200; i++) await request(); // warm up
 await call("Profiler.enable");
@@ -57,7 +40,7 @@ await call("Profiler.setSamplingInterval", { interval: 50 });
 await call("Profiler.start");
 for (let i = 0; i < REQUESTS; i++) await request();
 const { profile } = await call("Profiler.stop");
-socket.close();
+close();
 
 // Self time per function: samples whose top frame it is, times the mean interval.
 const nodes = new Map(profile.nodes.map((node) => [node.id, node]));
