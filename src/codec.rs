@@ -205,9 +205,10 @@ pub fn to_json<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, ProxyError> {
     serde_json::to_vec(value).map_err(|e| ProxyError::internal(format!("could not write JSON: {e}")))
 }
 
-/// One stream event's JSON payload; unreadable JSON is the upstream's failure.
+/// One stream event's JSON payload; unreadable JSON is the upstream's failure. Read as bytes, as
+/// every JSON in the worker is, so that each type has one deserializer in the wasm module.
 pub fn parse_event<T: serde::de::DeserializeOwned>(data: &str) -> Result<T, ProxyError> {
-    serde_json::from_str(data)
+    serde_json::from_slice(data.as_bytes())
         .map_err(|e| ProxyError::bad_gateway(format!("the upstream sent an unreadable stream event: {e}")))
 }
 

@@ -295,7 +295,7 @@ mod tests {
         let body = r#"{"error":{"message":"Incorrect API key provided: sk-proj-********************************6789. You can find your API key at https://platform.openai.com/account/api-keys.","type":"invalid_request_error","code":"invalid_api_key"}}"#;
         let clean = redact(body, &[key]);
         assert!(!clean.contains("sk-proj-"), "{clean}");
-        let parsed: Value = serde_json::from_str(&clean).unwrap();
+        let parsed: Value = serde_json::from_slice(clean.as_bytes()).unwrap();
         assert_eq!(parsed["error"]["code"], "invalid_api_key");
         assert!(parsed["error"]["message"].as_str().unwrap().contains("https://platform.openai.com/account/api-keys"));
         let whole = redact(&format!("bad key \"{key}\" (é)"), &[key]);

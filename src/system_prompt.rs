@@ -155,14 +155,15 @@ pub fn edit(body: &[u8], edit: impl FnOnce(&mut Fields) -> Result<(), ProxyError
 
 /// An unparsed value read as a `T`; a value of the wrong shape is the client's error.
 pub fn parse<'de, T: Deserialize<'de>>(raw: &'de RawValue) -> Result<T, ProxyError> {
-    serde_json::from_str(raw.get()).map_err(|e| ProxyError::invalid(format!("the request does not match the API: {e}")))
+    serde_json::from_slice(raw.get().as_bytes())
+        .map_err(|e| ProxyError::invalid(format!("the request does not match the API: {e}")))
 }
 
 /// A field read as a `T`, or None when the body has none.
 pub fn field<T: DeserializeOwned>(fields: &Fields, name: &str) -> Result<Option<T>, ProxyError> {
     fields
         .get(name)
-        .map(|raw| serde_json::from_str(raw.get()))
+        .map(|raw| serde_json::from_slice(raw.get().as_bytes()))
         .transpose()
         .map_err(|e| ProxyError::invalid(format!("`{name}` does not match the API: {e}")))
 }
@@ -245,7 +246,8 @@ mod tests {
         let leading = rewriter.messages(&mut messages, &["system", "developer"]).unwrap();
         assert_eq!(leading, Some(1));
         rewriter.append_to_message(&mut messages[1], |text| json!({"type": "text", "text": text})).unwrap();
-        let messages: Vec<Value> = messages.iter().map(|raw| serde_json::from_str(raw.get()).unwrap()).collect();
+        let messages: Vec<Value> =
+            messages.iter().map(|raw| serde_json::from_slice(raw.get().as_bytes()).unwrap()).collect();
         assert_eq!(messages[0]["content"], "new");
         assert_eq!(
             messages[1]["content"],

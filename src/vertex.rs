@@ -96,8 +96,8 @@ impl ServiceAccount {
     /// Reads the JSON key held in the secret `secret`; errors name the secret and the field, never
     /// a value.
     pub fn from_json(text: &str, secret: &str) -> Result<Self, String> {
-        let value: Value =
-            serde_json::from_str(text).map_err(|_| format!("{secret}: the service-account key is not JSON"))?;
+        let value: Value = serde_json::from_slice(text.as_bytes())
+            .map_err(|_| format!("{secret}: the service-account key is not JSON"))?;
         for field in ["client_email", "private_key", "private_key_id"] {
             if value.get(field).and_then(Value::as_str).is_none_or(str::is_empty) {
                 return Err(format!("{secret}: the service-account key has no `{field}`"));

@@ -1,7 +1,9 @@
 //! The shape of the code, as the README's development section states it: no import runs in a
 //! circle between modules (each dialect folder and each of `backend`, `ir` and `worker` counted as
 //! one), no source file is much over 600 lines, and the orchestrator, the transcoder and the shell
-//! name no dialect and no backend kind: they know them only through `Codec` and `Upstream`.
+//! name no dialect and no backend kind: they know them only through `Codec` and `Upstream`. And
+//! the worker reads JSON text through one reader: each reader type serde_json is given is another
+//! copy of every type's deserializer in the wasm module, so `&str` is read as its bytes.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -193,6 +195,16 @@ fn the_orchestrator_transcoder_and_shell_name_no_dialect_and_no_backend_kind() {
         }
         for name in named {
             assert!(!code_of(text).contains(name), "{path} names {name}");
+        }
+    }
+}
+
+#[test]
+fn the_worker_reads_json_through_one_reader() {
+    let (_, texts) = graph();
+    for (file, text) in &texts {
+        for reader in ["serde_json::from_str", "Deserializer::from_str", "serde_json::from_reader"] {
+            assert!(!code_of(text).contains(reader), "{} reads JSON with {reader}", file.display());
         }
     }
 }

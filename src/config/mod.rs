@@ -260,7 +260,7 @@ impl Config {
     /// The config in `text`, or every problem it has.
     pub fn check(text: &str) -> Result<Self, Vec<Problem>> {
         let mut problems = Problems::default();
-        let value: Value = match serde_json::from_str(text) {
+        let value: Value = match serde_json::from_slice(text.as_bytes()) {
             Ok(value) => value,
             Err(error) => {
                 problems.add("", format!("not JSON: {error}"));

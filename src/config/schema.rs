@@ -24,7 +24,7 @@ mod tests {
 
     #[test]
     fn the_schema_knows_every_field_and_kind() {
-        let schema: serde_json::Value = serde_json::from_str(super::super::SCHEMA).unwrap();
+        let schema: serde_json::Value = serde_json::from_slice(super::super::SCHEMA.as_bytes()).unwrap();
         let top = schema["properties"].as_object().unwrap();
         for field in
             ["$schema", "backends", "aliases", "routes", "retry", "breaker", "prices", "reserved_output_tokens"]

@@ -133,7 +133,7 @@ impl ToolCall {
         if self.arguments.trim().is_empty() {
             return serde_json::json!({});
         }
-        serde_json::from_str::<Value>(&self.arguments)
+        serde_json::from_slice::<Value>(self.arguments.as_bytes())
             .ok()
             .filter(Value::is_object)
             .unwrap_or_else(|| serde_json::json!({"input": self.arguments}))

@@ -76,11 +76,13 @@ fn write_as_sse(framing: Framing, message: &Message, out: &mut Vec<u8>) -> Resul
             let payload = std::str::from_utf8(&message.payload).map_err(|_| unreadable("payload that is not UTF-8"))?;
             match framing {
                 Framing::EventStreamChunks if event_type == "chunk" => {
-                    let chunk: Chunk = serde_json::from_str(payload).map_err(|_| unreadable("chunk without bytes"))?;
+                    let chunk: Chunk =
+                        serde_json::from_slice(payload.as_bytes()).map_err(|_| unreadable("chunk without bytes"))?;
                     let json = STANDARD.decode(chunk.bytes).map_err(|_| unreadable("chunk that is not base64"))?;
                     let json = String::from_utf8(json).map_err(|_| unreadable("chunk that is not UTF-8"))?;
                     let json = one_line(json.into()).ok_or_else(|| unreadable("chunk that is not JSON"))?;
-                    let typed: Typed = serde_json::from_str(&json).map_err(|_| unreadable("chunk with no type"))?;
+                    let typed: Typed =
+                        serde_json::from_slice(json.as_bytes()).map_err(|_| unreadable("chunk with no type"))?;
                     sse::write_event(out, Some(event_name(typed.kind)?), &json);
                 }
                 // Other events of an invoke stream (none are documented) carry nothing to read.
@@ -110,7 +112,7 @@ fn one_line(json: Cow<str>) -> Option<Cow<str>> {
     if !json.contains(['\n', '\r']) {
         return Some(json);
     }
-    serde_json::to_string(&serde_json::from_str::<serde_json::Value>(&json).ok()?).ok().map(Cow::Owned)
+    serde_json::to_string(&serde_json::from_slice::<serde_json::Value>(json.as_bytes()).ok()?).ok().map(Cow::Owned)
 }
 
 /// SSE bytes for a client in a framing other than SSE, reframed.
@@ -165,7 +167,7 @@ pub fn reframe(framing: Framing, sse_bytes: Vec<u8>) -> Vec<u8> {
 
 fn write_framed(framing: Framing, event: &sse::Event, out: &mut Vec<u8>) {
     if event.event == "error" {
-        let (exception, message) = match serde_json::from_str::<ErrorEvent>(&event.data) {
+        let (exception, message) = match serde_json::from_slice::<ErrorEvent>(event.data.as_bytes()) {
             Ok(ErrorEvent { error }) => (bedrock::exception_of_error_type(&error.kind), error.message),
             Err(_) => ("internalServerException", event.data.clone()),
         };

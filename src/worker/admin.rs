@@ -146,7 +146,7 @@ async fn create(req: &Incoming, env: &Env, database: &D1Database) -> Result<Outg
 
 /// A row of `api_keys` as the API shows it.
 fn shown(row: &Value) -> Value {
-    let policy = row["policy"].as_str().and_then(|text| serde_json::from_str::<Value>(text).ok());
+    let policy = row["policy"].as_str().and_then(|text| serde_json::from_slice::<Value>(text.as_bytes()).ok());
     json!({
         "id": row["id"],
         "name": row["name"],

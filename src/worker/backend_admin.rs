@@ -95,7 +95,7 @@ pub async fn test(env: &Env, ctx: &Context, limits: &Limits, body: Value) -> Res
         .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
         .unwrap_or_default();
     let latency_ms = (js_sys::Date::now() - started) as u64;
-    let answer: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    let answer: Value = serde_json::from_slice(text.as_bytes()).unwrap_or(Value::Null);
     let ok = (200..300).contains(&served.status);
     let said = match ok {
         true => answer.pointer("/choices/0/message/content").and_then(Value::as_str).map(str::to_string),

@@ -116,7 +116,7 @@ fn note(body: &Value) -> Option<String> {
 fn revision_of(row: &Value) -> Revision {
     Revision {
         revision: row["revision"].as_i64().unwrap_or_default(),
-        document: row["document"].as_str().and_then(|text| serde_json::from_str(text).ok()),
+        document: row["document"].as_str().and_then(|text| serde_json::from_slice(text.as_bytes()).ok()),
         created_at: row["created_at"].as_f64(),
         note: row["note"].as_str().unwrap_or_default().to_string(),
         source: "revisions",
@@ -156,7 +156,7 @@ async fn latest(env: &Env, database: &D1Database) -> Result<Revision, ProxyError
             None => (None, "none"),
         },
     };
-    let document = text.and_then(|text| serde_json::from_str(&text).ok());
+    let document = text.and_then(|text| serde_json::from_slice(text.as_bytes()).ok());
     Ok(Revision { revision: 0, document, created_at: None, note: String::new(), source })
 }
 

@@ -163,7 +163,7 @@ pub struct StreamEnd(js_sys::Promise);
 impl StreamEnd {
     pub async fn summary(self) -> StreamSummary {
         let summary = wasm_bindgen_futures::JsFuture::from(self.0).await.ok().and_then(|value| value.as_string());
-        summary.and_then(|text| serde_json::from_str(&text).ok()).unwrap_or_default()
+        summary.and_then(|text| serde_json::from_slice(text.as_bytes()).ok()).unwrap_or_default()
     }
 }
 

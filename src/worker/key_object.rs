@@ -68,7 +68,7 @@ fn load(sql: &SqlStorage, now: f64) -> Result<KeyState> {
     sql.exec(SCHEMA, None)?;
     let issued = sql.exec("SELECT issued FROM issued", None)?.to_array::<IssuedRow>()?;
     let issued = match issued.first() {
-        Some(row) => Some(serde_json::from_str::<Issued>(&row.issued)?),
+        Some(row) => Some(serde_json::from_slice::<Issued>(row.issued.as_bytes())?),
         None => None,
     };
     let entries = sql.exec("SELECT id, at, tokens, cost, settled FROM entries", None)?.to_array::<EntryRow>()?;

@@ -154,7 +154,7 @@ fn output_format_to_ir(format: TextFormat) -> Result<OutputFormat, ProxyError> {
         ("json_schema", Some(definition)) => definition,
         _ => return Err(ProxyError::invalid("outputConfig.textFormat: expected a `json_schema` with its jsonSchema")),
     };
-    let schema = serde_json::from_str(&definition.schema).map_err(|e| {
+    let schema = serde_json::from_slice(definition.schema.as_bytes()).map_err(|e| {
         ProxyError::invalid(format!("outputConfig.textFormat.structure.jsonSchema.schema: not JSON ({e})"))
     })?;
     Ok(OutputFormat::JsonSchema { name: definition.name.unwrap_or_else(|| "output".into()), schema, strict: None })

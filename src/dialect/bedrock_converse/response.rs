@@ -137,7 +137,7 @@ mod tests {
 
     fn recorded(name: &str) -> ConverseResponse {
         let path = format!("{}/fixtures/wire/{name}", env!("CARGO_MANIFEST_DIR"));
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+        serde_json::from_slice(std::fs::read_to_string(path).unwrap().as_bytes()).unwrap()
     }
 
     #[test]
@@ -164,7 +164,7 @@ mod tests {
         let redacted = to_ir(recorded("bedrock-redacted-tool.vercel.json")).unwrap();
         assert!(matches!(&redacted.content[0], Part::RedactedThinking { data } if data.value.starts_with("cnNuX3")));
         let Part::ToolCall(call) = &redacted.content[1] else { panic!() };
-        let arguments: Value = serde_json::from_str(&call.arguments).unwrap();
+        let arguments: Value = serde_json::from_slice(call.arguments.as_bytes()).unwrap();
         assert_eq!(arguments["groups"][1], json!({"name": "Team1", "parentGroupName": "Sales"}));
     }
 
@@ -173,7 +173,7 @@ mod tests {
         for name in ["bedrock-text.vercel.json", "bedrock-tool-call.vercel.json", "bedrock-reasoning.vercel.json"] {
             let ir = to_ir(recorded(name)).unwrap();
             let written = serde_json::to_string(&from_ir(ir.clone())).unwrap();
-            assert_eq!(to_ir(serde_json::from_str(&written).unwrap()).unwrap(), ir, "{name}");
+            assert_eq!(to_ir(serde_json::from_slice(written.as_bytes()).unwrap()).unwrap(), ir, "{name}");
         }
         let cited = json!({"output": {"message": {"role": "assistant", "content": [
             {"text": "A "}, {"citationsContent": {"citations": [{"title": "d"}], "content": [{"text": "cited"}]}},

@@ -14,7 +14,7 @@ const TOOL_NO_ARGS: &str = include_str!("../../../fixtures/wire/bedrock-tool-no-
 fn framed(jsonl: &str) -> Vec<u8> {
     let mut out = Vec::new();
     for line in jsonl.lines().filter(|line| !line.trim().is_empty()) {
-        let event: serde_json::Map<String, Value> = serde_json::from_str(line).unwrap();
+        let event: serde_json::Map<String, Value> = serde_json::from_slice(line.as_bytes()).unwrap();
         let (name, payload) = event.into_iter().next().unwrap();
         sse::write_event(&mut out, Some(&name), &payload.to_string());
     }
@@ -41,7 +41,7 @@ fn encode(events: Vec<StreamEvent>) -> Vec<u8> {
 fn written(bytes: &[u8]) -> Vec<(String, Value)> {
     let mut events = Vec::new();
     sse::Parser::new()
-        .feed(bytes, &mut |event| events.push((event.event, serde_json::from_str(&event.data).unwrap())))
+        .feed(bytes, &mut |event| events.push((event.event, serde_json::from_slice(event.data.as_bytes()).unwrap())))
         .unwrap();
     events
 }
@@ -144,7 +144,7 @@ fn recorded_reasoning_keeps_its_signature_and_its_redacted_content() {
             _ => None,
         })
         .collect();
-    let arguments: Value = serde_json::from_str(&arguments).unwrap();
+    let arguments: Value = serde_json::from_slice(arguments.as_bytes()).unwrap();
     assert_eq!(arguments["groups"][1], json!({"name": "Team1", "parentGroupName": "Sales"}));
 }
 

@@ -133,7 +133,7 @@ mod tests {
         let flag: PartialArg = serde_json::from_value(json!({"jsonPath": "$.f", "boolValue": true})).unwrap();
         let null: PartialArg = serde_json::from_value(json!({"jsonPath": "$.z", "nullValue": null})).unwrap();
         arguments.apply(&[numbers, flag, null]).unwrap();
-        let value: Value = serde_json::from_str(&arguments.into_json()).unwrap();
+        let value: Value = serde_json::from_slice(arguments.into_json().as_bytes()).unwrap();
         assert_eq!(
             value,
             json!({"recipe": {"ingredients": [{"amount": "16 oz"}], "steps": ["Boil."]}, "a b": "x", "n": 2.5, "f": true, "z": null})

@@ -62,7 +62,7 @@ const GEMINI_CLI: &str = r#"{
 }"#;
 
 fn parse(body: &str) -> GenerateContentRequest {
-    serde_json::from_str(body).unwrap()
+    serde_json::from_slice(body.as_bytes()).unwrap()
 }
 
 fn backend() -> Backend {
@@ -120,7 +120,7 @@ fn a_gemini_cli_tool_round_trip_survives_the_ir() {
     assert_eq!((request.temperature, request.top_p), (Some(1.0), Some(0.95)));
     assert_eq!(request.dropped, vec!["generationConfig.topK"]);
 
-    let original: Value = serde_json::from_str(GEMINI_CLI).unwrap();
+    let original: Value = serde_json::from_slice(GEMINI_CLI.as_bytes()).unwrap();
     let (sent, dropped) = to_gemini(request);
     assert_eq!(dropped, vec!["generationConfig.topK"]);
     assert_eq!(sent["contents"], original["contents"]);

@@ -322,7 +322,7 @@ mod tests {
     use super::*;
 
     fn recorded_text() -> GenerateContentResponse {
-        serde_json::from_str(include_str!("../../../fixtures/wire/gemini-text.vercel.json")).unwrap()
+        serde_json::from_slice(include_bytes!("../../../fixtures/wire/gemini-text.vercel.json")).unwrap()
     }
 
     #[test]
@@ -375,8 +375,8 @@ mod tests {
 
     #[test]
     fn calls_without_ids_get_ids_and_signatures_stay_on_their_part() {
-        let recorded: GenerateContentResponse = serde_json::from_str(
-            r#"{"candidates": [{"content": {"role": "model", "parts": [
+        let recorded: GenerateContentResponse = serde_json::from_slice(
+            br#"{"candidates": [{"content": {"role": "model", "parts": [
                   {"text": "Two cities: ", "thought": true},
                   {"text": "Paris and Rome.", "thought": true},
                   {"functionCall": {"name": "weather", "args": {"city": "Paris"}}, "thoughtSignature": "sig1"},
@@ -424,8 +424,8 @@ mod tests {
 
     #[test]
     fn a_blocked_prompt_ends_with_a_content_filter() {
-        let blocked: GenerateContentResponse = serde_json::from_str(
-            r#"{"promptFeedback": {"blockReason": "SAFETY"}, "usageMetadata": {"promptTokenCount": 7}, "responseId": "b"}"#,
+        let blocked: GenerateContentResponse = serde_json::from_slice(
+            br#"{"promptFeedback": {"blockReason": "SAFETY"}, "usageMetadata": {"promptTokenCount": 7}, "responseId": "b"}"#,
         )
         .unwrap();
         let response = to_ir(blocked).unwrap();

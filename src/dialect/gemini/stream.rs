@@ -300,13 +300,13 @@ mod tests {
     fn chunks(bytes: &[u8]) -> Vec<GenerateContentResponse> {
         let mut parser = sse::Parser::new();
         let mut chunks = Vec::new();
-        parser.feed(bytes, &mut |event| chunks.push(serde_json::from_str(&event.data).unwrap())).unwrap();
+        parser.feed(bytes, &mut |event| chunks.push(serde_json::from_slice(event.data.as_bytes()).unwrap())).unwrap();
         chunks
     }
 
     #[test]
     fn the_recorded_call_and_its_signature_decode_alike_in_any_pieces() {
-        let first: Value = serde_json::from_str(RECORDED.lines().next().unwrap()).unwrap();
+        let first: Value = serde_json::from_slice(RECORDED.lines().next().unwrap().as_bytes()).unwrap();
         let signature = first["candidates"][0]["content"]["parts"][0]["thoughtSignature"].as_str().unwrap().to_string();
         let usage = Usage { input_tokens: 29, output_tokens: 15 + 804, reasoning_tokens: 804, ..Usage::default() };
         let expected = vec![
@@ -419,7 +419,7 @@ mod tests {
                 _ => {}
             }
         }
-        calls.into_iter().map(|(_, name, args)| (name, serde_json::from_str(&args).unwrap())).collect()
+        calls.into_iter().map(|(_, name, args)| (name, serde_json::from_slice(args.as_bytes()).unwrap())).collect()
     }
 
     #[test]

@@ -135,7 +135,9 @@ impl Codec for OpenAiChat {
         }
         let mut fields: BTreeMap<Cow<str>, &RawValue> = serde_json::from_slice(body).map_err(codec::invalid_request)?;
         let mut options: Map<String, Value> = match fields.get("stream_options") {
-            Some(raw) if raw.get() != "null" => serde_json::from_str(raw.get()).map_err(codec::invalid_request)?,
+            Some(raw) if raw.get() != "null" => {
+                serde_json::from_slice(raw.get().as_bytes()).map_err(codec::invalid_request)?
+            }
             _ => Map::new(),
         };
         if options.get("include_usage") == Some(&Value::Bool(true)) {
@@ -156,7 +158,8 @@ impl Codec for OpenAiChat {
             #[serde(borrow)]
             usage: Option<&'a RawValue>,
         }
-        serde_json::from_str::<Peek>(&event.data).is_ok_and(|peek| peek.choices.is_empty() && peek.usage.is_some())
+        serde_json::from_slice::<Peek>(event.data.as_bytes())
+            .is_ok_and(|peek| peek.choices.is_empty() && peek.usage.is_some())
     }
 }
 

@@ -112,7 +112,7 @@ impl Codec for OpenAiResponses {
             #[serde(rename = "type", borrow)]
             kind: Option<&'a str>,
         }
-        match serde_json::from_str::<Kind>(&event.data).ok()?.kind? {
+        match serde_json::from_slice::<Kind>(event.data.as_bytes()).ok()?.kind? {
             "response.completed" | "response.incomplete" | "response.failed" => Some(EndMark::Last),
             // OpenAI sends `response.failed` after an `error`.
             "error" => Some(EndMark::Complete),
