@@ -208,8 +208,12 @@ pub fn to_json<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, ProxyError> {
 /// One stream event's JSON payload; unreadable JSON is the upstream's failure. Read as bytes, as
 /// every JSON in the worker is, so that each type has one deserializer in the wasm module.
 pub fn parse_event<T: serde::de::DeserializeOwned>(data: &str) -> Result<T, ProxyError> {
-    serde_json::from_slice(data.as_bytes())
-        .map_err(|e| ProxyError::bad_gateway(format!("the upstream sent an unreadable stream event: {e}")))
+    serde_json::from_slice(data.as_bytes()).map_err(unreadable_event)
+}
+
+/// A stream event's JSON that does not match the dialect's API.
+pub fn unreadable_event(e: serde_json::Error) -> ProxyError {
+    ProxyError::bad_gateway(format!("the upstream sent an unreadable stream event: {e}"))
 }
 
 /// The error for a stream that stopped before its end marker.

@@ -67,7 +67,8 @@ fn tool_to_call<'a>(request: &'a ir::Request, text: &str) -> Option<&'a str> {
 fn json_object_in(text: &str) -> String {
     text.match_indices('{')
         .find_map(|(start, _)| {
-            let mut stream = serde_json::Deserializer::from_slice(text[start..].as_bytes()).into_iter::<serde_json::Value>();
+            let mut stream =
+                serde_json::Deserializer::from_slice(text[start..].as_bytes()).into_iter::<serde_json::Value>();
             stream.next().and_then(Result::ok).filter(serde_json::Value::is_object)
         })
         .map_or_else(|| "{}".to_string(), |value| value.to_string())

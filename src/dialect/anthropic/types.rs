@@ -1,5 +1,6 @@
 //! Anthropic Messages wire types. Unknown fields are kept in `extra` so nothing is lost.
 
+use crate::dialect::text_or_list::{text_or_list, TextOrList};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -31,11 +32,12 @@ pub struct MessagesRequest {
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(untagged)]
+#[serde(untagged, from = "TextOrList<Block>")]
 pub enum System {
     Text(String),
     Blocks(Vec<Block>),
 }
+text_or_list!(System, Text, Blocks(Block));
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Message {
@@ -44,11 +46,12 @@ pub struct Message {
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(untagged)]
+#[serde(untagged, from = "TextOrList<Block>")]
 pub enum MessageContent {
     Text(String),
     Blocks(Vec<Block>),
 }
+text_or_list!(MessageContent, Text, Blocks(Block));
 
 /// A content block. Types the proxy does not translate are kept whole in `Other`.
 /// Images and documents share their `source` shapes (base64 and URL).

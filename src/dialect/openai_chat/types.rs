@@ -1,5 +1,6 @@
 //! OpenAI Chat Completions wire types. Unknown fields are kept in `extra` so nothing is lost.
 
+use crate::dialect::text_or_list::{text_or_list, TextOrList};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
@@ -43,11 +44,12 @@ pub struct ChatRequest {
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(untagged)]
+#[serde(untagged, from = "TextOrList<String>")]
 pub enum Stop {
     One(String),
     Many(Vec<String>),
 }
+text_or_list!(Stop, One, Many(String));
 
 #[derive(Debug, Clone, Deserialize, Serialize, Default)]
 pub struct StreamOptions {
@@ -79,11 +81,12 @@ pub struct ChatMessage {
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(untagged)]
+#[serde(untagged, from = "TextOrList<ContentPart>")]
 pub enum Content {
     Text(String),
     Parts(Vec<ContentPart>),
 }
+text_or_list!(Content, Text, Parts(ContentPart));
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct ContentPart {

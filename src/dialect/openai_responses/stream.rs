@@ -8,7 +8,8 @@ use super::response::{
     usage_to_ir,
 };
 use super::types::{self, ContentPart, Item, ResponseObject};
-use crate::codec::{StreamDecoder, StreamEncoder};
+use crate::codec::{self, StreamDecoder, StreamEncoder};
+use crate::dialect::tagged;
 use crate::error::ProxyError;
 use crate::ir::{BlockStart, Blocks, Delta, Part, Provider, Signature, StreamEvent, ToolCall, Usage};
 use crate::sse;
@@ -82,7 +83,8 @@ fn call_name(item: &Item) -> String {
 
 impl StreamDecoder for Decoder {
     fn event(&mut self, event: sse::Event, out: &mut Vec<StreamEvent>) -> Result<(), ProxyError> {
-        let parsed: types::StreamEvent = crate::codec::parse_event(&event.data)?;
+        let parsed: types::StreamEvent =
+            tagged::from_slice(event.data.as_bytes(), "type").map_err(codec::unreadable_event)?;
         match parsed {
             types::StreamEvent::Created { response } => {
                 out.push(StreamEvent::Start { id: response.id, model: response.model, usage: Usage::default() })
@@ -172,7 +174,7 @@ impl StreamDecoder for Decoder {
                 let error = response.error.unwrap_or_else(|| json!({"message": "the upstream response failed"}));
                 return Err(ProxyError::from_stream_error(&error));
             }
-            types::StreamEvent::Error { error } => return Err(ProxyError::from_stream_error(&error)),
+            types::StreamEvent::Error(error) => return Err(ProxyError::from_stream_error(&error)),
             types::StreamEvent::Other => {}
         }
         Ok(())

@@ -1,6 +1,7 @@
 //! OpenAI Responses wire types (also spoken by OpenResponses servers). Unknown fields are kept in
 //! `extra` so nothing is lost.
 
+use crate::dialect::text_or_list::{text_or_list, TextOrList};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -38,11 +39,12 @@ pub struct ResponsesRequest {
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(untagged)]
+#[serde(untagged, from = "TextOrList<Item>")]
 pub enum Input {
     Text(String),
     Items(Vec<Item>),
 }
+text_or_list!(Input, Text, Items(Item));
 
 #[derive(Debug, Clone, Deserialize, Serialize, Default)]
 pub struct ReasoningConfig {
@@ -87,11 +89,12 @@ pub struct Item {
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(untagged)]
+#[serde(untagged, from = "TextOrList<ContentPart>")]
 pub enum Content {
     Text(String),
     Parts(Vec<ContentPart>),
 }
+text_or_list!(Content, Text, Parts(ContentPart));
 
 /// `input_text`, `output_text`, `summary_text`, `reasoning_text`, `refusal`, `input_image`, `input_file`.
 #[derive(Debug, Clone, Deserialize, Serialize, Default, PartialEq)]
@@ -180,9 +183,9 @@ pub struct TokenDetails {
     pub reasoning_tokens: Option<u64>,
 }
 
-/// The stream events the decoder reads; the encoder writes JSON directly, in protocol order.
+/// The stream events the decoder reads, by their `type` (`dialect::tagged`); the encoder writes
+/// JSON directly, in protocol order.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "type")]
 pub enum StreamEvent {
     #[serde(rename = "response.created")]
     Created { response: ResponseObject },
@@ -207,10 +210,7 @@ pub enum StreamEvent {
     #[serde(rename = "response.failed")]
     Failed { response: ResponseObject },
     #[serde(rename = "error")]
-    Error {
-        #[serde(flatten)]
-        error: Value,
-    },
+    Error(Value),
     /// Events that add nothing the IR needs (`in_progress`, `content_part.*`, `*.done` texts).
     #[serde(other)]
     Other,

@@ -1,0 +1,230 @@
+//! Reading JSON objects whose kind is one of their fields (`{"type": "response.created", …}`)
+//! into an enum with a variant per kind, without buffering the object.
+//!
+//! serde's `#[serde(tag = "type")]` reads the whole object into a buffer first (the tag may come
+//! last), then each variant from that buffer: an allocation per field of every event, and a second
+//! reader of every type the variants hold, built for the buffer. Here the object is skimmed for
+//! its tag (nothing is allocated but an escaped tag), then read once more as the variant the tag
+//! names, by the reader every other JSON goes through. The enum derives serde's default,
+//! externally tagged representation, which this presents it with; the tag field itself is left
+//! out of what the variant reads, as serde's own tagging does, so no `extra` field collects it.
+
+use serde::de::{
+    self, value::CowStrDeserializer, DeserializeOwned, DeserializeSeed, Deserializer, EnumAccess, IgnoredAny,
+    IntoDeserializer, MapAccess, VariantAccess, Visitor,
+};
+use std::borrow::Cow;
+use std::fmt;
+
+/// `json` read as `T`, the variant named by its `tag` field. A kind `T` has no variant for is
+/// read as its `#[serde(other)]` variant when it has one.
+pub fn from_slice<T: DeserializeOwned>(json: &[u8], tag: &'static str) -> serde_json::Result<T> {
+    let kind = {
+        let mut skim = serde_json::Deserializer::from_slice(json);
+        let kind = skim.deserialize_map(TagValue(tag))?;
+        skim.end()?;
+        kind.ok_or_else(|| de::Error::missing_field(tag))?.into_owned()
+    };
+    let mut reader = serde_json::Deserializer::from_slice(json);
+    let value = T::deserialize(Tagged { kind, tag, reader: &mut reader })?;
+    reader.end()?;
+    Ok(value)
+}
+
+/// The value of the field named `.0`, when there is one, skimming the rest.
+struct TagValue(&'static str);
+
+impl<'de> Visitor<'de> for TagValue {
+    type Value = Option<Cow<'de, str>>;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+        write!(formatter, "an object with a `{}` field", self.0)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut kind = None;
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            if key == self.0 && kind.is_none() {
+                kind = Some(map.next_value::<Cow<'de, str>>()?);
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(kind)
+    }
+}
+
+/// The object as an externally tagged enum: the variant named `kind`, its content the object.
+struct Tagged<'r, 'de> {
+    kind: String,
+    tag: &'static str,
+    reader: &'r mut serde_json::Deserializer<serde_json::de::SliceRead<'de>>,
+}
+
+impl<'de> Deserializer<'de> for Tagged<'_, 'de> {
+    type Error = serde_json::Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> serde_json::Result<V::Value> {
+        visitor.visit_enum(self)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf option unit
+        unit_struct newtype_struct seq tuple tuple_struct map struct enum identifier ignored_any
+    }
+}
+
+impl<'r, 'de> EnumAccess<'de> for Tagged<'r, 'de> {
+    type Error = serde_json::Error;
+    type Variant = Self;
+
+    fn variant_seed<S: DeserializeSeed<'de>>(self, seed: S) -> serde_json::Result<(S::Value, Self)> {
+        let kind: CowStrDeserializer<'_, serde_json::Error> = Cow::Borrowed(self.kind.as_str()).into_deserializer();
+        Ok((seed.deserialize(kind)?, self))
+    }
+}
+
+impl<'de> VariantAccess<'de> for Tagged<'_, 'de> {
+    type Error = serde_json::Error;
+
+    /// A variant with no fields: the rest of the object is skimmed.
+    fn unit_variant(self) -> serde_json::Result<()> {
+        de::Deserializer::deserialize_ignored_any(&mut *self.reader, IgnoredAny).map(drop)
+    }
+
+    fn newtype_variant_seed<S: DeserializeSeed<'de>>(self, seed: S) -> serde_json::Result<S::Value> {
+        seed.deserialize(WithoutTag { tag: self.tag, reader: &mut *self.reader })
+    }
+
+    fn tuple_variant<V: Visitor<'de>>(self, _len: usize, _visitor: V) -> serde_json::Result<V::Value> {
+        Err(de::Error::custom("a tagged object is not a tuple"))
+    }
+
+    fn struct_variant<V: Visitor<'de>>(
+        self,
+        _fields: &'static [&'static str],
+        visitor: V,
+    ) -> serde_json::Result<V::Value> {
+        WithoutTag { tag: self.tag, reader: &mut *self.reader }.deserialize_map(visitor)
+    }
+}
+
+/// The object with its tag field left out.
+struct WithoutTag<'r, 'de> {
+    tag: &'static str,
+    reader: &'r mut serde_json::Deserializer<serde_json::de::SliceRead<'de>>,
+}
+
+impl<'de> Deserializer<'de> for WithoutTag<'_, 'de> {
+    type Error = serde_json::Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> serde_json::Result<V::Value> {
+        let tag = self.tag;
+        self.reader.deserialize_map(SkippingTag { tag, visitor })
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf option unit
+        unit_struct newtype_struct seq tuple tuple_struct map struct enum identifier ignored_any
+    }
+}
+
+/// Hands `visitor` the object's fields but the tag.
+struct SkippingTag<V> {
+    tag: &'static str,
+    visitor: V,
+}
+
+impl<'de, V: Visitor<'de>> Visitor<'de> for SkippingTag<V> {
+    type Value = V::Value;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+        self.visitor.expecting(formatter)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<V::Value, A::Error> {
+        self.visitor.visit_map(FieldsButTag { tag: self.tag, map })
+    }
+}
+
+struct FieldsButTag<A> {
+    tag: &'static str,
+    map: A,
+}
+
+impl<'de, A: MapAccess<'de>> MapAccess<'de> for FieldsButTag<A> {
+    type Error = A::Error;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, A::Error> {
+        while let Some(key) = self.map.next_key::<Cow<'de, str>>()? {
+            if key != self.tag {
+                return seed.deserialize(CowStrDeserializer::new(key)).map(Some);
+            }
+            self.map.next_value::<IgnoredAny>()?;
+        }
+        Ok(None)
+    }
+
+    fn next_value_seed<S: DeserializeSeed<'de>>(&mut self, seed: S) -> Result<S::Value, A::Error> {
+        self.map.next_value_seed(seed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+    use serde_json::{Map, Value};
+
+    #[derive(Debug, PartialEq, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    enum Event {
+        Delta {
+            index: usize,
+            text: String,
+        },
+        Open(Map<String, Value>),
+        Stop,
+        #[serde(other)]
+        Unknown,
+    }
+
+    fn read(json: &str) -> serde_json::Result<Event> {
+        super::from_slice(json.as_bytes(), "type")
+    }
+
+    #[test]
+    fn the_tag_names_the_variant_wherever_it_is_and_is_not_part_of_it() {
+        let delta = Event::Delta { index: 2, text: "hi".into() };
+        assert_eq!(read(r#"{"type":"delta","index":2,"text":"hi"}"#).unwrap(), delta);
+        assert_eq!(read(r#"{"index":2,"text":"hi","type":"delta"}"#).unwrap(), delta);
+        assert_eq!(read(r#"{"index":2,"type":"d\u0065lta","text":"hi"}"#).unwrap(), delta);
+        let open = read(r#"{"a":1,"type":"open","b":[true]}"#).unwrap();
+        assert_eq!(open, Event::Open(serde_json::from_slice(br#"{"a":1,"b":[true]}"#).unwrap()));
+        assert_eq!(read(r#"{"type":"stop","extra":{"x":[1,2]}}"#).unwrap(), Event::Stop);
+        assert_eq!(read(r#"{"type":"added_later","index":"x"}"#).unwrap(), Event::Unknown);
+    }
+
+    #[test]
+    fn objects_that_are_not_a_variant_are_refused_with_what_is_wrong() {
+        let cases = [
+            (r#"{"index":2}"#, "missing field `type`"),
+            (r#"{"type":3}"#, "invalid type: integer `3`, expected a string"),
+            (r#"{"type":"delta","index":-1,"text":"hi"}"#, "invalid value: integer `-1`"),
+            (r#"{"type":"delta","index":1}"#, "missing field `text`"),
+            (r#"{"type":"delta","index":1,"text":"hi"} {}"#, "trailing characters"),
+            (r#"{"type":"delta","index":1,"text":"hi""#, "EOF while parsing"),
+            ("[]", "expected an object with a `type` field"),
+            ("", "EOF while parsing"),
+        ];
+        for (json, expected) in cases {
+            let error = read(json).expect_err(json).to_string();
+            assert!(error.contains(expected), "{json}: {error}");
+        }
+    }
+
+    #[test]
+    fn a_second_tag_field_is_left_out_of_the_variant_too() {
+        let open = read(r#"{"type":"open","type":"stop","a":1}"#).unwrap();
+        assert_eq!(open, Event::Open(serde_json::from_slice(br#"{"a":1}"#).unwrap()));
+    }
+}
