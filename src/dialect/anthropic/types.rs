@@ -1,5 +1,6 @@
 //! Anthropic Messages wire types. Unknown fields are kept in `extra` so nothing is lost.
 
+use crate::dialect::tagged::internally_tagged;
 use crate::dialect::text_or_list::{text_or_list, TextOrList};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -56,7 +57,7 @@ text_or_list!(MessageContent, Text, Blocks(Block));
 /// A content block. Types the proxy does not translate are kept whole in `Other`.
 /// Images and documents share their `source` shapes (base64 and URL).
 #[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(remote = "Self", rename_all = "snake_case")]
 pub enum Block {
     Text {
         text: String,
@@ -100,12 +101,13 @@ pub enum Block {
     RedactedThinking {
         data: String,
     },
-    #[serde(untagged)]
+    #[serde(skip)]
     Other(Map<String, Value>),
 }
+internally_tagged!(Block, "type", Other);
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(remote = "Self", rename_all = "snake_case")]
 pub enum ImageSource {
     Base64 {
         media_type: String,
@@ -114,9 +116,10 @@ pub enum ImageSource {
     Url {
         url: String,
     },
-    #[serde(untagged)]
+    #[serde(skip)]
     Other(Map<String, Value>),
 }
+internally_tagged!(ImageSource, "type", Other);
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Tool {
@@ -190,7 +193,7 @@ pub struct AnthropicUsage {
 
 /// One event of a Messages stream.
 #[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(remote = "Self", rename_all = "snake_case")]
 pub enum StreamEvent {
     MessageStart {
         message: MessagesResponse,
@@ -220,9 +223,10 @@ pub enum StreamEvent {
     #[serde(other)]
     Unknown,
 }
+internally_tagged!(StreamEvent, "type");
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(remote = "Self", rename_all = "snake_case")]
 pub enum BlockDelta {
     TextDelta {
         text: String,
@@ -236,9 +240,10 @@ pub enum BlockDelta {
     SignatureDelta {
         signature: String,
     },
-    #[serde(untagged)]
+    #[serde(skip)]
     Other(Value),
 }
+internally_tagged!(BlockDelta, "type", Other);
 
 #[derive(Debug, Clone, Deserialize, Serialize, Default)]
 pub struct MessageDeltaBody {

@@ -10,15 +10,28 @@
 //! out of what the variant reads, as serde's own tagging does, so no `extra` field collects it.
 
 use serde::de::{
-    self, value::CowStrDeserializer, DeserializeOwned, DeserializeSeed, Deserializer, EnumAccess, IgnoredAny,
-    IntoDeserializer, MapAccess, VariantAccess, Visitor,
+    self, value::CowStrDeserializer, Deserialize, DeserializeOwned, DeserializeSeed, Deserializer, EnumAccess,
+    IgnoredAny, IntoDeserializer, MapAccess, VariantAccess, Visitor,
 };
 use std::borrow::Cow;
 use std::fmt;
 
+mod write;
+pub use write::TagFirst;
+
 /// `json` read as `T`, the variant named by its `tag` field. A kind `T` has no variant for is
 /// read as its `#[serde(other)]` variant when it has one.
 pub fn from_slice<T: DeserializeOwned>(json: &[u8], tag: &'static str) -> serde_json::Result<T> {
+    from_slice_with(json, tag, |tagged| T::deserialize(tagged))
+}
+
+/// `json` read by `read`, a derived externally tagged `deserialize` (an enum's own, under
+/// `#[serde(remote = "Self")]`, when its `Deserialize` is written by hand around this).
+pub fn from_slice_with<'de, T>(
+    json: &'de [u8],
+    tag: &'static str,
+    read: impl FnOnce(Tagged<'_, 'de>) -> serde_json::Result<T>,
+) -> serde_json::Result<T> {
     let kind = {
         let mut skim = serde_json::Deserializer::from_slice(json);
         let kind = skim.deserialize_map(TagValue(tag))?;
@@ -26,9 +39,37 @@ pub fn from_slice<T: DeserializeOwned>(json: &[u8], tag: &'static str) -> serde_
         kind.ok_or_else(|| de::Error::missing_field(tag))?.into_owned()
     };
     let mut reader = serde_json::Deserializer::from_slice(json);
-    let value = T::deserialize(Tagged { kind, tag, reader: &mut reader })?;
+    let value = read(Tagged { kind, tag, reader: &mut reader })?;
     reader.end()?;
     Ok(value)
+}
+
+/// A tagged object inside a larger JSON, read by `read` as with `from_slice_with`.
+pub fn deserialize<'de, D: Deserializer<'de>, T>(
+    deserializer: D,
+    tag: &'static str,
+    read: impl FnOnce(Tagged<'_, '_>) -> serde_json::Result<T>,
+) -> Result<T, D::Error> {
+    let raw = Box::<serde_json::value::RawValue>::deserialize(deserializer)?;
+    from_slice_with(raw.get().as_bytes(), tag, read).map_err(de::Error::custom)
+}
+
+/// A tagged object inside a larger JSON: its variant as `read` reads it, or, when it is none of
+/// them (a kind added later, or a known kind with fields it does not expect), the object as
+/// `Other`. That is serde's `#[serde(untagged)]` fallback variant, without the buffer.
+pub fn deserialize_or_other<'de, D, T, Other>(
+    deserializer: D,
+    tag: &'static str,
+    read: impl FnOnce(Tagged<'_, '_>) -> serde_json::Result<T>,
+    other: impl FnOnce(Other) -> T,
+) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    Other: DeserializeOwned,
+{
+    let raw = Box::<serde_json::value::RawValue>::deserialize(deserializer)?;
+    let json = raw.get().as_bytes();
+    from_slice_with(json, tag, read).or_else(|_| serde_json::from_slice(json).map(other)).map_err(de::Error::custom)
 }
 
 /// The value of the field named `.0`, when there is one, skimming the rest.
@@ -55,7 +96,7 @@ impl<'de> Visitor<'de> for TagValue {
 }
 
 /// The object as an externally tagged enum: the variant named `kind`, its content the object.
-struct Tagged<'r, 'de> {
+pub struct Tagged<'r, 'de> {
     kind: String,
     tag: &'static str,
     reader: &'r mut serde_json::Deserializer<serde_json::de::SliceRead<'de>>,
@@ -170,6 +211,47 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for FieldsButTag<A> {
     }
 }
 
+/// `Serialize` and `Deserialize` in serde's internally tagged form (the variant's name in the
+/// `tag` field) for an enum that derives both under `#[serde(remote = "Self")]`: serde's
+/// externally tagged form, as inherent functions, which `TagFirst` and `from_slice_with` turn
+/// into the tagged one. Given `Other`, that `#[serde(skip)]` newtype variant holds, and is
+/// written as, any object that is none of the others (`deserialize_or_other`).
+macro_rules! internally_tagged {
+    ($enum:ident, $tag:literal) => {
+        impl serde::Serialize for $enum {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                $enum::serialize(self, $crate::dialect::tagged::TagFirst { tag: $tag, serializer })
+            }
+        }
+        impl<'de> serde::Deserialize<'de> for $enum {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                $crate::dialect::tagged::deserialize(deserializer, $tag, |tagged| $enum::deserialize(tagged))
+            }
+        }
+    };
+    ($enum:ident, $tag:literal, $other:ident) => {
+        impl serde::Serialize for $enum {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                match self {
+                    $enum::$other(object) => serde::Serialize::serialize(object, serializer),
+                    tagged => $enum::serialize(tagged, $crate::dialect::tagged::TagFirst { tag: $tag, serializer }),
+                }
+            }
+        }
+        impl<'de> serde::Deserialize<'de> for $enum {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                $crate::dialect::tagged::deserialize_or_other(
+                    deserializer,
+                    $tag,
+                    |tagged| $enum::deserialize(tagged),
+                    $enum::$other,
+                )
+            }
+        }
+    };
+}
+pub(crate) use internally_tagged;
+
 #[cfg(test)]
 mod tests {
     use serde::Deserialize;
@@ -220,6 +302,71 @@ mod tests {
             let error = read(json).expect_err(json).to_string();
             assert!(error.contains(expected), "{json}: {error}");
         }
+    }
+
+    /// An enum as the dialects' wire types declare one: tagged both ways, with a fallback.
+    #[derive(Debug, PartialEq, Deserialize, serde::Serialize)]
+    #[serde(remote = "Self", rename_all = "snake_case")]
+    enum Block {
+        Text {
+            text: String,
+            #[serde(flatten)]
+            extra: Map<String, Value>,
+        },
+        Image {
+            url: String,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            detail: Option<String>,
+        },
+        Break,
+        #[serde(skip)]
+        Other(Map<String, Value>),
+    }
+    super::internally_tagged!(Block, "type", Other);
+
+    #[derive(Debug, PartialEq, Deserialize, serde::Serialize)]
+    #[serde(remote = "Self")]
+    enum Pair {
+        Both(u8, u8),
+    }
+    super::internally_tagged!(Pair, "kind");
+
+    fn object(json: &str) -> Map<String, Value> {
+        serde_json::from_slice(json.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn variants_are_written_with_their_tag_first_and_others_as_they_are() {
+        let cases = [
+            (
+                Block::Text { text: "hi".into(), extra: object(r#"{"cache":{"ttl":1}}"#) },
+                r#"{"type":"text","text":"hi","cache":{"ttl":1}}"#,
+            ),
+            (Block::Image { url: "u".into(), detail: None }, r#"{"type":"image","url":"u"}"#),
+            (Block::Break, r#"{"type":"break"}"#),
+            (Block::Other(object(r#"{"id":7,"type":"audio"}"#)), r#"{"id":7,"type":"audio"}"#),
+        ];
+        for (block, json) in cases {
+            assert_eq!(serde_json::to_string(&block).unwrap(), json);
+            let read: Vec<Block> = serde_json::from_slice(format!("[{json}]").as_bytes()).unwrap();
+            assert_eq!(read, [block], "{json}");
+        }
+        let error = serde_json::to_string(&Pair::Both(1, 2)).unwrap_err().to_string();
+        assert!(error.contains("only unit variants, and variants holding an object"), "{error}");
+    }
+
+    #[test]
+    fn objects_that_are_no_variant_are_kept_whole_and_what_is_no_object_is_refused() {
+        let kept = [r#"{"type":"video","url":"u"}"#, r#"{"url":"u","type":"image","detail":3}"#, r#"{"text":"hi"}"#];
+        for json in kept {
+            let read: Block = serde_json::from_slice(json.as_bytes()).unwrap();
+            assert_eq!(read, Block::Other(object(json)), "{json}");
+        }
+        for json in ["[]", r#""text""#, "null"] {
+            assert!(serde_json::from_slice::<Block>(json.as_bytes()).is_err(), "{json}");
+        }
+        let error = serde_json::from_slice::<Vec<Pair>>(br#"[{"kind":"Both"}]"#).unwrap_err().to_string();
+        assert!(error.contains("a tagged object is not a tuple"), "{error}");
     }
 
     #[test]
