@@ -4,11 +4,12 @@
 //! whatever the number of isolates. The shell stores what `Changes` names.
 
 use super::{Admission, Denial, DenialReason, KeyPolicy, Meter};
+use crate::dialect::tagged::internally_tagged;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
+#[serde(remote = "Self", rename_all = "snake_case")]
 pub enum Message {
     /// Whether `hash` is the key's, and its policy.
     Lookup { hash: String },
@@ -26,9 +27,10 @@ pub enum Message {
     /// Its policy and what it used (admin API).
     Read,
 }
+internally_tagged!(Message, "op");
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "reply", rename_all = "snake_case")]
+#[serde(remote = "Self", rename_all = "snake_case")]
 pub enum Reply {
     Known {
         policy: KeyPolicy,
@@ -54,6 +56,7 @@ pub enum Reply {
         message: String,
     },
 }
+internally_tagged!(Reply, "reply");
 
 /// The issued key an object holds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -147,7 +147,9 @@ pub async fn send(env: &Env, id: &str, message: &Message) -> Result<Reply, Proxy
     init.with_method(Method::Post).with_body(Some(JsValue::from_str(&body)));
     let request = Request::new_with_init("https://key.object/", &init).map_err(unavailable)?;
     let mut response = stub.fetch_with_request(request).await.map_err(unavailable)?;
-    response.json::<Reply>().await.map_err(unavailable)
+    let reply = response.bytes().await.map_err(unavailable)?;
+    serde_json::from_slice(&reply)
+        .map_err(|e| ProxyError::new(503, ErrorKind::Api, format!("the key store failed: {e}")))
 }
 
 /// 52 random bytes from the runtime's cryptographic source, for a new key.

@@ -13,6 +13,7 @@ use serde::de::{
     self, value::CowStrDeserializer, Deserialize, DeserializeOwned, DeserializeSeed, Deserializer, EnumAccess,
     IgnoredAny, IntoDeserializer, MapAccess, VariantAccess, Visitor,
 };
+use serde_json::de::SliceRead;
 use std::borrow::Cow;
 use std::fmt;
 
@@ -38,8 +39,16 @@ pub fn from_slice_with<'de, T>(
         skim.end()?;
         kind.ok_or_else(|| de::Error::missing_field(tag))?.into_owned()
     };
+    whole(json, |reader| read(Tagged { kind, tag, reader }))
+}
+
+/// `json` read by `read`, with nothing but white space after what it reads.
+fn whole<'de, T>(
+    json: &'de [u8],
+    read: impl FnOnce(&mut serde_json::Deserializer<SliceRead<'de>>) -> serde_json::Result<T>,
+) -> serde_json::Result<T> {
     let mut reader = serde_json::Deserializer::from_slice(json);
-    let value = read(Tagged { kind, tag, reader: &mut reader })?;
+    let value = read(&mut reader)?;
     reader.end()?;
     Ok(value)
 }
@@ -54,13 +63,13 @@ pub fn deserialize<'de, D: Deserializer<'de>, T>(
     from_slice_with(raw.get().as_bytes(), tag, read).map_err(de::Error::custom)
 }
 
-/// A tagged object inside a larger JSON: its variant as `read` reads it, or, when it is none of
-/// them (a kind added later, or a known kind with fields it does not expect), the object as
-/// `Other`. That is serde's `#[serde(untagged)]` fallback variant, without the buffer.
+/// A tagged value inside a larger JSON: one of the enum's variants as `read` reads its JSON, or,
+/// when it is none of them (a kind added later, or a known kind with fields it does not expect),
+/// the value as `Other`. That is serde's `#[serde(untagged)]` fallback variant, without the
+/// buffer.
 pub fn deserialize_or_other<'de, D, T, Other>(
     deserializer: D,
-    tag: &'static str,
-    read: impl FnOnce(Tagged<'_, '_>) -> serde_json::Result<T>,
+    read: impl FnOnce(&[u8]) -> serde_json::Result<T>,
     other: impl FnOnce(Other) -> T,
 ) -> Result<T, D::Error>
 where
@@ -69,7 +78,7 @@ where
 {
     let raw = Box::<serde_json::value::RawValue>::deserialize(deserializer)?;
     let json = raw.get().as_bytes();
-    from_slice_with(json, tag, read).or_else(|_| serde_json::from_slice(json).map(other)).map_err(de::Error::custom)
+    read(json).or_else(|_| serde_json::from_slice(json).map(other)).map_err(de::Error::custom)
 }
 
 /// The value of the field named `.0`, when there is one, skimming the rest.
@@ -99,7 +108,7 @@ impl<'de> Visitor<'de> for TagValue {
 pub struct Tagged<'r, 'de> {
     kind: String,
     tag: &'static str,
-    reader: &'r mut serde_json::Deserializer<serde_json::de::SliceRead<'de>>,
+    reader: &'r mut serde_json::Deserializer<SliceRead<'de>>,
 }
 
 impl<'de> Deserializer<'de> for Tagged<'_, 'de> {
@@ -153,7 +162,7 @@ impl<'de> VariantAccess<'de> for Tagged<'_, 'de> {
 /// The object with its tag field left out.
 struct WithoutTag<'r, 'de> {
     tag: &'static str,
-    reader: &'r mut serde_json::Deserializer<serde_json::de::SliceRead<'de>>,
+    reader: &'r mut serde_json::Deserializer<SliceRead<'de>>,
 }
 
 impl<'de> Deserializer<'de> for WithoutTag<'_, 'de> {
@@ -242,8 +251,7 @@ macro_rules! internally_tagged {
             fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
                 $crate::dialect::tagged::deserialize_or_other(
                     deserializer,
-                    $tag,
-                    |tagged| $enum::deserialize(tagged),
+                    |json| $crate::dialect::tagged::from_slice_with(json, $tag, |tagged| $enum::deserialize(tagged)),
                     $enum::$other,
                 )
             }
