@@ -22,6 +22,7 @@ pub mod routing;
 pub mod sigv4;
 pub mod sse;
 pub mod system_prompt;
+mod tagged;
 pub mod transcode;
 pub mod usage;
 pub mod vertex;

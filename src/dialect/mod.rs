@@ -7,7 +7,6 @@ pub mod bedrock_converse;
 pub mod gemini;
 pub mod openai_chat;
 pub mod openai_responses;
-pub(crate) mod tagged;
 mod text_or_list;
 
 use crate::codec::{Call, Codec};

@@ -4,7 +4,7 @@
 //! whatever the number of isolates. The shell stores what `Changes` names.
 
 use super::{Admission, Denial, DenialReason, KeyPolicy, Meter};
-use crate::dialect::tagged::internally_tagged;
+use crate::tagged::internally_tagged;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 

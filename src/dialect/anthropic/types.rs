@@ -1,6 +1,6 @@
 //! Anthropic Messages wire types. Unknown fields are kept in `extra` so nothing is lost.
 
-use crate::dialect::tagged::internally_tagged;
+use crate::tagged::internally_tagged;
 use crate::dialect::text_or_list::{text_or_list, TextOrList};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};

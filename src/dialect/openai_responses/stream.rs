@@ -9,7 +9,7 @@ use super::response::{
 };
 use super::types::{self, ContentPart, Item, ResponseObject};
 use crate::codec::{self, StreamDecoder, StreamEncoder};
-use crate::dialect::tagged;
+use crate::tagged;
 use crate::error::ProxyError;
 use crate::ir::{BlockStart, Blocks, Delta, Part, Provider, Signature, StreamEvent, ToolCall, Usage};
 use crate::sse;

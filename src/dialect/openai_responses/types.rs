@@ -183,7 +183,7 @@ pub struct TokenDetails {
     pub reasoning_tokens: Option<u64>,
 }
 
-/// The stream events the decoder reads, by their `type` (`dialect::tagged`); the encoder writes
+/// The stream events the decoder reads, by their `type` (`tagged`); the encoder writes
 /// JSON directly, in protocol order.
 #[derive(Debug, Clone, Deserialize)]
 pub enum StreamEvent {

@@ -229,12 +229,12 @@ macro_rules! internally_tagged {
     ($enum:ident, $tag:literal) => {
         impl serde::Serialize for $enum {
             fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                $enum::serialize(self, $crate::dialect::tagged::TagFirst { tag: $tag, serializer })
+                $enum::serialize(self, $crate::tagged::TagFirst { tag: $tag, serializer })
             }
         }
         impl<'de> serde::Deserialize<'de> for $enum {
             fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                $crate::dialect::tagged::deserialize(deserializer, $tag, |tagged| $enum::deserialize(tagged))
+                $crate::tagged::deserialize(deserializer, $tag, |tagged| $enum::deserialize(tagged))
             }
         }
     };
@@ -243,15 +243,15 @@ macro_rules! internally_tagged {
             fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
                 match self {
                     $enum::$other(object) => serde::Serialize::serialize(object, serializer),
-                    tagged => $enum::serialize(tagged, $crate::dialect::tagged::TagFirst { tag: $tag, serializer }),
+                    tagged => $enum::serialize(tagged, $crate::tagged::TagFirst { tag: $tag, serializer }),
                 }
             }
         }
         impl<'de> serde::Deserialize<'de> for $enum {
             fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                $crate::dialect::tagged::deserialize_or_other(
+                $crate::tagged::deserialize_or_other(
                     deserializer,
-                    |json| $crate::dialect::tagged::from_slice_with(json, $tag, |tagged| $enum::deserialize(tagged)),
+                    |json| $crate::tagged::from_slice_with(json, $tag, |tagged| $enum::deserialize(tagged)),
                     $enum::$other,
                 )
             }
