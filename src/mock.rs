@@ -68,7 +68,7 @@ fn json_object_in(text: &str) -> String {
     text.match_indices('{')
         .find_map(|(start, _)| {
             let mut stream =
-                serde_json::Deserializer::from_slice(text[start..].as_bytes()).into_iter::<serde_json::Value>();
+                serde_json::Deserializer::from_slice(&text.as_bytes()[start..]).into_iter::<serde_json::Value>();
             stream.next().and_then(Result::ok).filter(serde_json::Value::is_object)
         })
         .map_or_else(|| "{}".to_string(), |value| value.to_string())

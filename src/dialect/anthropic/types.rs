@@ -1,7 +1,7 @@
 //! Anthropic Messages wire types. Unknown fields are kept in `extra` so nothing is lost.
 
-use crate::tagged::internally_tagged;
 use crate::dialect::text_or_list::{text_or_list, TextOrList};
+use crate::tagged::internally_tagged;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 

@@ -9,10 +9,10 @@ use super::response::{
 };
 use super::types::{self, ContentPart, Item, ResponseObject};
 use crate::codec::{self, StreamDecoder, StreamEncoder};
-use crate::tagged;
 use crate::error::ProxyError;
 use crate::ir::{BlockStart, Blocks, Delta, Part, Provider, Signature, StreamEvent, ToolCall, Usage};
 use crate::sse;
+use crate::tagged;
 use serde::Serialize;
 use serde_json::json;
 
