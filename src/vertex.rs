@@ -103,7 +103,7 @@ impl ServiceAccount {
                 return Err(format!("{secret}: the service-account key has no `{field}`"));
             }
         }
-        let account: Self = serde_json::from_value(value)
+        let account: Self = serde_json::from_slice(text.as_bytes())
             .map_err(|_| format!("{secret}: the service-account key has a field of the wrong type"))?;
         account.private_key_der().map_err(|why| format!("{secret}: `private_key` {why}"))?;
         Ok(account)
