@@ -1,18 +1,18 @@
 //! Writing an externally tagged enum in the internally tagged form: `{"type": "text", …}`.
 
-use serde::ser::{self, Impossible, Serialize, SerializeMap, SerializeStruct, SerializeStructVariant, Serializer};
+use serde::ser::{self, Impossible, Serialize, SerializeMap, SerializeStructVariant, Serializer};
 
 /// The serializer an enum's derived, externally tagged `serialize` is given so that it writes its
 /// variants as objects with the variant's name in the `tag` field, first: serde's
-/// `#[serde(tag = …)]` form. A unit variant is `{tag: name}`; a struct variant, and a newtype
-/// variant of a struct or a map (what serde makes of a struct variant with a flattened field),
-/// is the object with `tag: name` in front of its fields.
+/// `#[serde(tag = …)]` form. A unit variant is `{tag: name}`; a struct variant, and the newtype
+/// variant holding a map that serde makes of a struct variant with a flattened field, is the
+/// object with `tag: name` in front of its fields.
 pub struct TagFirst<S> {
     pub tag: &'static str,
     pub serializer: S,
 }
 
-/// The inside of a newtype variant: an object, to be written with the tag in front.
+/// The inside of a newtype variant: a map, to be written with the tag in front.
 struct TagInside<S> {
     tag: &'static str,
     variant: &'static str,
@@ -38,19 +38,6 @@ fn refused<T, E: ser::Error>() -> Result<T, E> {
 }
 
 impl<M: SerializeMap> SerializeStructVariant for Fields<M> {
-    type Ok = M::Ok;
-    type Error = M::Error;
-
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Result<(), M::Error> {
-        self.0.serialize_entry(key, value)
-    }
-
-    fn end(self) -> Result<M::Ok, M::Error> {
-        self.0.end()
-    }
-}
-
-impl<M: SerializeMap> SerializeStruct for Fields<M> {
     type Ok = M::Ok;
     type Error = M::Error;
 
@@ -215,15 +202,15 @@ impl<S: Serializer> Serializer for TagInside<S> {
     type SerializeTupleStruct = Impossible<S::Ok, S::Error>;
     type SerializeTupleVariant = Impossible<S::Ok, S::Error>;
     type SerializeMap = Fields<S::SerializeMap>;
-    type SerializeStruct = Fields<S::SerializeMap>;
+    type SerializeStruct = Impossible<S::Ok, S::Error>;
     type SerializeStructVariant = Impossible<S::Ok, S::Error>;
 
     fn serialize_map(self, fields: Option<usize>) -> Result<Self::SerializeMap, S::Error> {
         tagged_object(self.serializer, self.tag, self.variant, fields)
     }
 
-    fn serialize_struct(self, _: &'static str, fields: usize) -> Result<Self::SerializeStruct, S::Error> {
-        tagged_object(self.serializer, self.tag, self.variant, Some(fields))
+    fn serialize_struct(self, _: &'static str, _: usize) -> Result<Self::SerializeStruct, S::Error> {
+        refused()
     }
 
     fn serialize_unit_variant(self, _: &'static str, _: u32, _: &'static str) -> Result<S::Ok, S::Error> {
