@@ -53,16 +53,6 @@ fn whole<'de, T>(
     Ok(value)
 }
 
-/// A tagged object inside a larger JSON, read by `read` as with `from_slice_with`.
-pub fn deserialize<'de, D: Deserializer<'de>, T>(
-    deserializer: D,
-    tag: &'static str,
-    read: impl FnOnce(Tagged<'_, '_>) -> serde_json::Result<T>,
-) -> Result<T, D::Error> {
-    let raw = Box::<serde_json::value::RawValue>::deserialize(deserializer)?;
-    from_slice_with(raw.get().as_bytes(), tag, read).map_err(de::Error::custom)
-}
-
 /// A tagged value inside a larger JSON: one of the enum's variants as `read` reads its JSON, or,
 /// when it is none of them (a kind added later, or a known kind with fields it does not expect),
 /// the value as `Other`. That is serde's `#[serde(untagged)]` fallback variant, without the
@@ -227,6 +217,13 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for FieldsButTag<A> {
 /// written as, any object that is none of the others (`deserialize_or_other`).
 macro_rules! internally_tagged {
     ($enum:ident, $tag:literal) => {
+        impl $enum {
+            /// The JSON `json` holds, read by its tag straight from the bytes: the `Deserialize`
+            /// impl, which reads it inside larger JSON too, first copies it out.
+            pub fn from_json(json: &[u8]) -> serde_json::Result<Self> {
+                $crate::tagged::from_slice_with(json, $tag, |tagged| $enum::deserialize(tagged))
+            }
+        }
         impl serde::Serialize for $enum {
             fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
                 $enum::serialize(self, $crate::tagged::TagFirst { tag: $tag, serializer })
@@ -234,7 +231,8 @@ macro_rules! internally_tagged {
         }
         impl<'de> serde::Deserialize<'de> for $enum {
             fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                $crate::tagged::deserialize(deserializer, $tag, |tagged| $enum::deserialize(tagged))
+                let raw = Box::<serde_json::value::RawValue>::deserialize(deserializer)?;
+                $enum::from_json(raw.get().as_bytes()).map_err(serde::de::Error::custom)
             }
         }
     };

@@ -135,9 +135,13 @@ pub async fn settle(env: &Env, id: &str, request: &str, tokens: u64, cost: f64) 
     }
 }
 
+/// The error for a key object that could not be reached or answered what it should not.
+fn unavailable(e: impl std::fmt::Display) -> ProxyError {
+    ProxyError::new(503, ErrorKind::Api, format!("the key store failed: {e}"))
+}
+
 /// Sends `message` to the object of key `id`.
 pub async fn send(env: &Env, id: &str, message: &Message) -> Result<Reply, ProxyError> {
-    let unavailable = |e: worker::Error| ProxyError::new(503, ErrorKind::Api, format!("the key store failed: {e}"));
     let namespace = env
         .durable_object(BINDING)
         .map_err(|_| ProxyError::internal("issued keys need the Durable Object binding KEYS (see the README)"))?;
@@ -147,9 +151,7 @@ pub async fn send(env: &Env, id: &str, message: &Message) -> Result<Reply, Proxy
     init.with_method(Method::Post).with_body(Some(JsValue::from_str(&body)));
     let request = Request::new_with_init("https://key.object/", &init).map_err(unavailable)?;
     let mut response = stub.fetch_with_request(request).await.map_err(unavailable)?;
-    let reply = response.bytes().await.map_err(unavailable)?;
-    serde_json::from_slice(&reply)
-        .map_err(|e| ProxyError::new(503, ErrorKind::Api, format!("the key store failed: {e}")))
+    Reply::from_json(&response.bytes().await.map_err(unavailable)?).map_err(unavailable)
 }
 
 /// 52 random bytes from the runtime's cryptographic source, for a new key.

@@ -30,7 +30,7 @@ impl DurableObject for IssuedKey {
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
         // Read as bytes, as every JSON in the worker is (`Request::json` goes through a JS value).
-        let message: Message = serde_json::from_slice(&req.bytes().await?)?;
+        let message = Message::from_json(&req.bytes().await?)?;
         let sql = self.state.storage().sql();
         let now = js_sys::Date::now();
         // No await from here on: the message is handled whole.

@@ -2,7 +2,7 @@
 
 use super::response::{stop_reason_for, stop_reason_to_ir, usage_from_ir, usage_to_ir};
 use super::types::{self, AnthropicUsage, Block, BlockDelta, MessageDeltaBody, MessagesResponse};
-use crate::codec::{StreamDecoder, StreamEncoder};
+use crate::codec::{self, StreamDecoder, StreamEncoder};
 use crate::error::ProxyError;
 use crate::ir::{BlockStart, Blocks, Delta, Provider, Signature, StopReason, StreamEvent, Usage};
 use crate::sse;
@@ -60,7 +60,7 @@ impl Decoder {
 
 impl StreamDecoder for Decoder {
     fn event(&mut self, event: sse::Event, out: &mut Vec<StreamEvent>) -> Result<(), ProxyError> {
-        let parsed: types::StreamEvent = crate::codec::parse_event(&event.data)?;
+        let parsed = types::StreamEvent::from_json(event.data.as_bytes()).map_err(codec::unreadable_event)?;
         match parsed {
             types::StreamEvent::MessageStart { message } => {
                 self.usage = usage_to_ir(&message.usage);
