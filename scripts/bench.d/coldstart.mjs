@@ -2,13 +2,17 @@
 // (by turns, after one unrecorded start each that brings workerd's binary and the bundle into the
 // page cache), and times one Chat Completions request (a whole JSON answer) from the process's
 // start and from the moment it reports listening to the answer being in and checked.
-//   node coldstart.mjs --workerd BIN --starts N --results FILE --target NAME=CONFIG...
+//   node coldstart.mjs --workerd BIN --starts N --results FILE --target NAME=CONFIG... [--traced NAME=CONFIG...]
 // workerd compiles and instantiates a Worker's modules before it listens, so "start -> answer"
 // holds the isolate's creation and the first request, "listening -> answer" the first request
 // alone (whatever a Worker leaves to it, such as V8 compiling wasm functions on first call). Both
 // also hold what workerd itself does, which the target named `bare` (a socket in front of the
 // upstream, no Worker at all) measures: each other target's start -> answer over bare's of the same
-// turn is the new isolate to its first answer. Writes every figure to FILE for table.mjs.
+// turn is the new isolate to its first answer. A --traced config is a target's with V8's
+// `--trace-wasm-compilation-times` among its v8Flags: one more start of it counts the wasm
+// functions V8 compiled up to the first answer and the size of their bodies (V8 compiles a wasm
+// function when it is first called), a figure the noise of the timings does not blur. Writes
+// every figure to FILE for table.mjs.
 import { spawn } from "node:child_process";
 import fs from "node:fs";
 import http from "node:http";
@@ -17,7 +21,7 @@ import { call, percentile } from "./client.mjs";
 
 const { values } = parseArgs({ options: {
   workerd: { type: "string" }, starts: { type: "string" }, results: { type: "string" },
-  target: { type: "string", multiple: true },
+  target: { type: "string", multiple: true }, traced: { type: "string", multiple: true },
 } });
 const STARTS = Number(values.starts);
 if (!(Number.isInteger(STARTS) && STARTS >= 1 && STARTS <= 100)) throw new Error(`--starts must be 1 to 100, got ${values.starts}`);
@@ -59,14 +63,21 @@ function stop(child) {
   });
 }
 
-/** One fresh workerd on `target`'s config: resolves to { startMs, listenMs } of its first answer. */
-async function coldStart(target) {
+/**
+ * One fresh workerd on `target`'s config: resolves to { startMs, listenMs } of its first answer,
+ * and to `output`, what it wrote to its standard output up to its exit when `withOutput`.
+ */
+async function coldStart(target, withOutput = false) {
   const spawned = process.hrtime.bigint();
   const sinceSpawn = () => Number(process.hrtime.bigint() - spawned) / 1e6;
-  const child = spawn(values.workerd, ["serve", target.config, "--control-fd=3"], { stdio: ["ignore", "ignore", "pipe", "pipe"] });
+  const child = spawn(values.workerd, ["serve", target.config, "--control-fd=3"],
+    { stdio: ["ignore", withOutput ? "pipe" : "ignore", "pipe", "pipe"] });
   running = child;
   let log = "";
+  let output = "";
   child.stderr.on("data", (part) => (log += part));
+  child.stdout?.on("data", (part) => (output += part));
+  const outputEnded = withOutput && new Promise((resolve) => child.stdout.once("end", resolve));
   try {
     const listenedMs = await new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no listen event within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
@@ -86,13 +97,29 @@ async function coldStart(target) {
     const agent = new http.Agent({ keepAlive: false });
     await call({ ...REQUEST, label: target.name, port: target.port, agent, timeoutMs: START_TIMEOUT_MS - listenedMs });
     const answeredMs = sinceSpawn();
-    return { startMs: answeredMs, listenMs: answeredMs - listenedMs };
+    // workerd's standard output is a pipe, so buffered: what it holds is all written by its exit.
+    if (withOutput) {
+      await stop(child);
+      await outputEnded;
+    }
+    return { startMs: answeredMs, listenMs: answeredMs - listenedMs, output };
   } catch (error) {
     throw new Error(`cold start of ${target.name} (${target.config}): ${error.message}\n${log.slice(-2000)}`);
   } finally {
     await stop(child);
     running = null;
   }
+}
+
+/** V8's line for each wasm function it compiles, e.g. "Compiled function 0x5375bfd8f518#3320 using Liftoff, took 71 μs and 16432 bytes; bodysize 82 codesize 536". */
+const COMPILED = /^Compiled function \S+ using \w+, took \d+ μs and \d+ bytes; bodysize (\d+) /gm;
+
+/** What a fresh start of the traced `target` compiled up to its first answer. */
+async function compiledFor(target) {
+  const { output } = await coldStart(target, true);
+  const sizes = [...output.matchAll(COMPILED)].map((match) => Number(match[1]));
+  if (sizes.length === 0) throw new Error(`${target.name} (${target.config}): no compiled wasm function in its output (no traced v8Flags?)`);
+  return { functions: sizes.length, bodyBytes: sizes.reduce((sum, size) => sum + size, 0), largestBytes: Math.max(...sizes) };
 }
 
 for (const target of targets) await coldStart(target);
@@ -111,6 +138,11 @@ const summary = (values) => ({ medianMs: percentile(values, 50), maxMs: Math.max
 const results = Object.fromEntries(targets.map((t) => [t.name, {
   start: summary(t.startMs), listen: summary(t.listenMs), ...(t.name !== "bare" && { isolate: summary(isolateMs[t.name]) }),
 }]));
+for (const spec of values.traced ?? []) {
+  const [name, config] = spec.split("=");
+  if (!results[name] || name === "bare") throw new Error(`--traced ${name}: no --target with a Worker of that name`);
+  results[name].compiled = await compiledFor({ name, config });
+}
 const ms = (s) => `${s.medianMs.toFixed(1)} (${s.maxMs.toFixed(1)})`.padStart(16);
 console.log(`\ncold start: ${STARTS} fresh workerd processes per target, by turns; ms, median (max)`);
 console.log(`${"target".padEnd(12)}${"start->answer".padStart(16)}${"listen->answer".padStart(16)}${"isolate->answer".padStart(16)}`);
@@ -118,4 +150,9 @@ for (const [name, r] of Object.entries(results)) {
   console.log(`${name.padEnd(12)}${ms(r.start)}${ms(r.listen)}${r.isolate ? ms(r.isolate) : "-".padStart(16)}`);
 }
 console.log("isolate->answer: start->answer over bare's (workerd with no Worker) in the same turn");
+const kib = (bytes) => (bytes / 1024).toFixed(1);
+for (const [name, { compiled }] of Object.entries(results)) {
+  if (!compiled) continue;
+  console.log(`${name}: up to the first answer V8 compiled ${compiled.functions} wasm functions, ${kib(compiled.bodyBytes)} KiB of bodies (the largest ${kib(compiled.largestBytes)} KiB)`);
+}
 fs.writeFileSync(values.results, JSON.stringify(results, null, 2));

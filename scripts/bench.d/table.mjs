@@ -85,6 +85,11 @@ if (coldStart) {
   rows.push(["Cold start: new isolate → first answer, ms, median (max)", medianMax(noop.isolate), "",
     medianMax(rustFloor.isolate), medianMax(llmproxy.isolate), "(same bundle)", GOALS.coldStartMs.text,
     verdict({ median: GOALS.coldStartMs.met(llmproxy.isolate.medianMs), max: GOALS.coldStartMs.met(llmproxy.isolate.maxMs) })]);
+  if (rustFloor.compiled && llmproxy.compiled) {
+    const compiled = ({ functions, bodyBytes }) => `${functions}, ${(bodyBytes / 1024).toFixed(1)} KiB`;
+    rows.push(["Cold start: wasm functions V8 compiled up to the first answer, and their bodies", "", "",
+      compiled(rustFloor.compiled), compiled(llmproxy.compiled), "(same bundle)", "", ""]);
+  }
 }
 rows.push(["Bundle, gzip KiB", "", "", rustFloorGzipKib.toFixed(2), bundleGzipKib.toFixed(2), "(same bundle)", GOALS.bundleGzipKib.text,
   verdict({ bundle: GOALS.bundleGzipKib.met(bundleGzipKib) })]);
