@@ -76,8 +76,11 @@ async function coldStart(target, withOutput = false) {
   let log = "";
   let output = "";
   child.stderr.on("data", (part) => (log += part));
+  // As text: a chunk may end inside a character of a line (the "μ" of "μs").
+  child.stdout?.setEncoding("utf8");
   child.stdout?.on("data", (part) => (output += part));
-  const outputEnded = withOutput && new Promise((resolve) => child.stdout.once("end", resolve));
+  // `close` comes once the process has exited and its pipes are drained.
+  const closed = withOutput && new Promise((resolve) => child.once("close", resolve));
   try {
     const listenedMs = await new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no listen event within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
@@ -97,10 +100,14 @@ async function coldStart(target, withOutput = false) {
     const agent = new http.Agent({ keepAlive: false });
     await call({ ...REQUEST, label: target.name, port: target.port, agent, timeoutMs: START_TIMEOUT_MS - listenedMs });
     const answeredMs = sinceSpawn();
-    // workerd's standard output is a pipe, so buffered: what it holds is all written by its exit.
+    // Read once workerd has stopped, right after the answer, so that every line it wrote is in.
     if (withOutput) {
       await stop(child);
-      await outputEnded;
+      let timer;
+      const timeout = new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`its output did not end within ${EXIT_TIMEOUT_MS} ms of its exit`)), EXIT_TIMEOUT_MS);
+      });
+      await Promise.race([closed, timeout]).finally(() => clearTimeout(timer));
     }
     return { startMs: answeredMs, listenMs: answeredMs - listenedMs, output };
   } catch (error) {
@@ -111,13 +118,20 @@ async function coldStart(target, withOutput = false) {
   }
 }
 
-/** V8's line for each wasm function it compiles, e.g. "Compiled function 0x5375bfd8f518#3320 using Liftoff, took 71 μs and 16432 bytes; bodysize 82 codesize 536". */
-const COMPILED = /^Compiled function \S+ using \w+, took \d+ μs and \d+ bytes; bodysize (\d+) /gm;
+/**
+ * V8's line for each wasm function it compiles, e.g. "Compiled function 0x5375bfd8f518#3320 using
+ * Liftoff, took 71 μs and 16432 bytes; bodysize 82 codesize 536" (other V8 versions say ms).
+ */
+const COMPILED = /^Compiled function \S+#(\d+) using \w+, took \d+ (?:μs|ms) and \d+ bytes; bodysize (\d+) /gm;
 
-/** What a fresh start of the traced `target` compiled up to its first answer. */
+/**
+ * What a fresh start of the traced `target` compiled by its first answer (it is stopped right
+ * after it). A function compiled again by a higher tier counts once.
+ */
 async function compiledFor(target) {
   const { output } = await coldStart(target, true);
-  const sizes = [...output.matchAll(COMPILED)].map((match) => Number(match[1]));
+  const bodies = new Map([...output.matchAll(COMPILED)].reverse().map((match) => [match[1], Number(match[2])]));
+  const sizes = [...bodies.values()];
   if (sizes.length === 0) throw new Error(`${target.name} (${target.config}): no compiled wasm function in its output (no traced v8Flags?)`);
   return { functions: sizes.length, bodyBytes: sizes.reduce((sum, size) => sum + size, 0), largestBytes: Math.max(...sizes) };
 }
