@@ -130,7 +130,7 @@ const COMPILED = /^Compiled function \S+#(\d+) using \w+, took \d+ (?:μs|ms) an
  */
 async function compiledFor(target) {
   const { output } = await coldStart(target, true);
-  const bodies = new Map([...output.matchAll(COMPILED)].reverse().map((match) => [match[1], Number(match[2])]));
+  const bodies = new Map([...output.matchAll(COMPILED)].map((match) => [match[1], Number(match[2])]));
   const sizes = [...bodies.values()];
   if (sizes.length === 0) throw new Error(`${target.name} (${target.config}): no compiled wasm function in its output (no traced v8Flags?)`);
   return { functions: sizes.length, bodyBytes: sizes.reduce((sum, size) => sum + size, 0), largestBytes: Math.max(...sizes) };
