@@ -3,6 +3,7 @@
 // page cache), and times one Chat Completions request (a whole JSON answer) from the process's
 // start and from the moment it reports listening to the answer being in and checked.
 //   node coldstart.mjs --workerd BIN --starts N --results FILE --target NAME=CONFIG... [--traced NAME=CONFIG...]
+// Each CONFIG is encoded (`workerd compile --config-only`), as Miniflare hands workerd its config.
 // workerd compiles and instantiates a Worker's modules before it listens, so "start -> answer"
 // holds the isolate's creation and the first request, "listening -> answer" the first request
 // alone (whatever a Worker leaves to it, such as V8 compiling wasm functions on first call). Both
@@ -70,7 +71,7 @@ function stop(child) {
 async function coldStart(target, withOutput = false) {
   const spawned = process.hrtime.bigint();
   const sinceSpawn = () => Number(process.hrtime.bigint() - spawned) / 1e6;
-  const child = spawn(values.workerd, ["serve", target.config, "--control-fd=3"],
+  const child = spawn(values.workerd, ["serve", "--binary", target.config, "--control-fd=3"],
     { stdio: ["ignore", withOutput ? "pipe" : "ignore", "pipe", "pipe"] });
   running = child;
   let log = "";
