@@ -1,12 +1,13 @@
-// The request measurements of scripts/bench. Seven targets share the fake upstream (upstream.mjs):
+// The request measurements of scripts/bench. Eight targets share the fake upstream (upstream.mjs):
 //   (a) the upstream called directly,
 //   (b) the no-op JavaScript forwarder Worker (forwarder.js), the floor of any Worker proxy,
 //   (c) the transform floor Worker (transform-floor.js), the floor of any Worker that reads the bytes,
 //   (d) llmproxy on the same-dialect route (Chat Completions client -> openai backend),
 //   (e) llmproxy on the translated route (Chat Completions client -> anthropic backend),
 //   (f) llmproxy translating the other way (Anthropic Messages client -> openai backend),
-//   (g) the Rust floor Worker (rust-floor/), the floor of any Rust Worker that reads the bytes.
-// (a) to (d), (f) and (g) ask a gpt-* model of the upstream's Chat endpoint, (e) a claude-* one of its
+//   (g) the Rust floor Worker (rust-floor/), the floor of any Rust Worker that reads the bytes,
+//   (h) the JavaScript + wasm floor Worker (wasm-floor/), the Rust floor's steps in a JavaScript shell.
+// (a) to (d), (f) to (h) ask a gpt-* model of the upstream's Chat endpoint, (e) a claude-* one of its
 // Messages endpoint. For each kind of answer in BENCH_ANSWERS it prints latency, time to first byte
 // and server CPU per request, and writes the figures to --results for table.mjs:
 //   json       whole JSON answers;
@@ -27,7 +28,8 @@ import { parseArgs } from "node:util";
 import { call, cpuTicks, percentile } from "./client.mjs";
 
 const NUMBERS = ["upstream-port", "forwarder-port", "forwarder-pid", "floor-port", "floor-pid", "chat-port", "chat-pid",
-  "translated-port", "translated-pid", "messages-port", "messages-pid", "rust-floor-port", "rust-floor-pid", "clock-ticks",
+  "translated-port", "translated-pid", "messages-port", "messages-pid", "rust-floor-port", "rust-floor-pid", "wasm-floor-port",
+  "wasm-floor-pid", "clock-ticks",
   "stream-events"];
 const STRINGS = ["event-gap-ms", "results"];
 const { values: given } = parseArgs({
@@ -85,6 +87,8 @@ const targets = [
   { id: "f", key: "messages", label: "llmproxy, Messages -> openai", port: args["messages-port"],
     pid: args["messages-pid"], client: "messages", family: "gpt" },
   { id: "g", key: "rustFloor", label: "Rust floor Worker", port: args["rust-floor-port"], pid: args["rust-floor-pid"],
+    client: "chat", family: "gpt" },
+  { id: "h", key: "wasmFloor", label: "JS + wasm floor Worker", port: args["wasm-floor-port"], pid: args["wasm-floor-pid"],
     client: "chat", family: "gpt" },
 ];
 const [, noop, floor] = targets;

@@ -1,0 +1,34 @@
+// The JavaScript + wasm floor Worker of scripts/bench: JavaScript does the I/O and calls Rust
+// (src/lib.rs, compiled to wasm) synchronously to parse and write out each body. It reads the
+// client's body, has wasm parse it and write it out, sends that on to the upstream at the same
+// path, and then hands a stream back untouched, or has wasm parse and write out the whole answer:
+// the steps of the Rust floor (../rust-floor), in a JavaScript shell. The least a Rust proxy whose
+// shell is JavaScript can cost.
+import module from "./build/wasm_floor.wasm";
+
+const wasm = new WebAssembly.Instance(module, {}).exports;
+
+/** `bytes` parsed and written out again by wasm, and whether they ask for a stream. */
+function rewritten(bytes) {
+  const at = wasm.input(bytes.byteLength);
+  new Uint8Array(wasm.memory.buffer, at, bytes.byteLength).set(bytes);
+  const result = wasm.rewrite();
+  if (result < 0) throw new Error("the body is not JSON");
+  return { body: new Uint8Array(wasm.memory.buffer, wasm.output(), result >>> 1).slice(), stream: (result & 1) === 1 };
+}
+
+export default {
+  async fetch(request, env) {
+    const { body, stream } = rewritten(new Uint8Array(await request.arrayBuffer()));
+    const { pathname } = new URL(request.url);
+    const answer = await fetch(`http://${env.UPSTREAM_HOST}${pathname}`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body,
+    });
+    if (stream) return answer;
+    return new Response(rewritten(new Uint8Array(await answer.arrayBuffer())).body, {
+      headers: { "content-type": "application/json" },
+    });
+  },
+};
