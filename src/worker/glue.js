@@ -16,6 +16,38 @@ export async function fetchWithin(request, ms) {
   }
 }
 
+/**
+ * An upstream attempt in one call: the response to `request`, or null when its headers took longer
+ * than `firstByteMs`, with its body read whole as `readWithin` reads one (up to `limit` bytes for
+ * a success, `errorLimit` for an error answer), unless it is a redirect (never followed, its body
+ * not wanted) or the success of a `stream` (read chunk by chunk). Resolves to [response, bytes],
+ * bytes null when not read, or [response, null, error] when the read failed. One promise for wasm
+ * to await where a fetch and a read would be two, and each await costs wasm more than it costs here.
+ */
+export async function exchangeWithin(request, firstByteMs, idleMs, limit, errorLimit, stream) {
+  const response = await fetchWithin(request, firstByteMs);
+  if (response === null) return null;
+  const { status } = response;
+  const ok = status >= 200 && status < 300;
+  if ((status >= 300 && status < 400) || (ok && stream)) return [response, null];
+  try {
+    return [response, await readWithin(response, ok ? limit : errorLimit, idleMs, declaredLength(response.headers))];
+  } catch (error) {
+    return [response, null, error];
+  }
+}
+
+/**
+ * The length of the body `headers` declare, or -1 when they declare none: a compressed body's
+ * length is not that of the bytes it decompresses to, so it is read chunk by chunk.
+ */
+function declaredLength(headers) {
+  const coding = headers.get("content-encoding");
+  if (coding !== null && coding.toLowerCase() !== "identity") return -1;
+  const length = headers.get("content-length");
+  return length !== null && /^\d{1,15}$/.test(length) ? Number(length) : -1;
+}
+
 /** A body of a known length up to this is read whole by the runtime (see `readWithin`). */
 const WHOLE_READ_MAX_BYTES = 1024 * 1024;
 

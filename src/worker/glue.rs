@@ -12,6 +12,15 @@ use web_sys::ReadableStream;
 extern "C" {
     #[wasm_bindgen(catch, js_name = fetchWithin)]
     async fn fetch_within(request: &web_sys::Request, ms: f64) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(catch, js_name = exchangeWithin)]
+    async fn exchange_within(
+        request: &web_sys::Request,
+        first_byte_ms: f64,
+        idle_ms: f64,
+        limit: f64,
+        error_limit: f64,
+        stream: bool,
+    ) -> Result<JsValue, JsValue>;
     #[wasm_bindgen(catch, js_name = readWithin)]
     async fn read_within(owner: &JsValue, limit: f64, idle_ms: f64, length: f64) -> Result<JsValue, JsValue>;
     #[wasm_bindgen(catch, js_name = drain)]
@@ -46,6 +55,56 @@ pub async fn fetch(url: &str, init: &worker::RequestInit, ms: u64) -> Result<Opt
     Ok((!answer.is_null()).then(|| answer.unchecked_into::<web_sys::Response>()))
 }
 
+/// The deadlines and sizes an upstream attempt's exchange is read within.
+pub struct Bounds {
+    pub first_byte_ms: u64,
+    pub idle_ms: u64,
+    /// The most of a successful whole answer that is read.
+    pub limit: usize,
+    /// The most of an error answer that is read.
+    pub error_limit: usize,
+}
+
+/// An upstream attempt's response, and its body when it was read whole (see `exchange`).
+pub struct Exchanged {
+    pub response: web_sys::Response,
+    /// None for a redirect and for the success of a stream, whose body is left to read.
+    pub body: Option<Result<Uint8Array, ReadFailure>>,
+}
+
+/// Sends a POST of `init` to `url` and, in the same call into JavaScript, reads its whole body
+/// unless it is a redirect or `stream` succeeded (see `exchangeWithin`); None when its response
+/// headers took longer than `bounds.first_byte_ms`. The request and the response are the runtime's own.
+pub async fn exchange(
+    url: &str,
+    init: &worker::RequestInit,
+    bounds: &Bounds,
+    stream: bool,
+) -> Result<Option<Exchanged>, String> {
+    let request = web_sys::Request::new_with_str_and_init(url, &init.into()).map_err(|e| error_text(&e))?;
+    let exchanged = exchange_within(
+        &request,
+        bounds.first_byte_ms as f64,
+        bounds.idle_ms as f64,
+        bounds.limit as f64,
+        bounds.error_limit as f64,
+        stream,
+    )
+    .await
+    .map_err(|e| error_text(&e))?;
+    if exchanged.is_null() {
+        return Ok(None);
+    }
+    let parts = exchanged.unchecked_into::<js_sys::Array>();
+    let bytes = parts.get(1);
+    let body = match (bytes.is_null(), parts.length() > 2) {
+        (false, _) => Some(Ok(bytes.unchecked_into::<Uint8Array>())),
+        (true, true) => Some(Err(read_failure(&parts.get(2)))),
+        (true, false) => None,
+    };
+    Ok(Some(Exchanged { response: parts.get(0).unchecked_into::<web_sys::Response>(), body }))
+}
+
 /// A request's or a response's headers, read from the runtime at once (see `headerLines`).
 pub struct HeaderList(Vec<(String, String)>);
 
@@ -77,21 +136,18 @@ pub enum ReadFailure {
 /// of them unless it holds more, in which case a few more than `limit` come back and the rest is
 /// never read. `length` is what its `Content-Length` says.
 pub async fn read(owner: &JsValue, limit: usize, idle_ms: u64, length: Option<usize>) -> Result<Vec<u8>, ReadFailure> {
-    read_bytes(owner, limit, idle_ms, length).await.map(|bytes| bytes.to_vec())
-}
-
-/// `read`, its bytes left in JavaScript: for an answer handed on as it came.
-pub async fn read_bytes(
-    owner: &JsValue,
-    limit: usize,
-    idle_ms: u64,
-    length: Option<usize>,
-) -> Result<Uint8Array, ReadFailure> {
     let length = length.map_or(-1.0, |length| length as f64);
     match read_within(owner, limit as f64, idle_ms as f64, length).await {
-        Ok(bytes) => Ok(bytes.unchecked_into::<Uint8Array>()),
-        Err(error) if error_name(&error) == "TimeoutError" => Err(ReadFailure::TimedOut),
-        Err(error) => Err(ReadFailure::Failed(error_text(&error))),
+        Ok(bytes) => Ok(bytes.unchecked_into::<Uint8Array>().to_vec()),
+        Err(error) => Err(read_failure(&error)),
+    }
+}
+
+/// Why a read of `readWithin` or `readChunk` failed, from the error it rejected with.
+fn read_failure(error: &JsValue) -> ReadFailure {
+    match error_name(error).as_str() {
+        "TimeoutError" => ReadFailure::TimedOut,
+        _ => ReadFailure::Failed(error_text(error)),
     }
 }
 
@@ -120,8 +176,7 @@ impl Body {
         match read_chunk(&self.0, idle_ms as f64).await {
             Ok(chunk) if chunk.is_null() => Ok(None),
             Ok(chunk) => Ok(Some(chunk.unchecked_into::<Uint8Array>().to_vec())),
-            Err(error) if error_name(&error) == "TimeoutError" => Err(ReadFailure::TimedOut),
-            Err(error) => Err(ReadFailure::Failed(error_text(&error))),
+            Err(error) => Err(read_failure(&error)),
         }
     }
 

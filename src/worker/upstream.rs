@@ -229,23 +229,30 @@ async fn attempt(
         .with_redirect(RequestRedirect::Manual)
         .with_body(Some(js_sys::Uint8Array::from(call.body.as_slice()).into()));
     let secrets: Vec<&str> = call.secrets.iter().map(String::as_str).collect();
-    let upstream = match glue::fetch(&call.url, &init, limits.first_byte_ms).await {
-        Ok(Some(upstream)) => upstream,
-        Ok(None) => {
-            let seconds = limits.first_byte_ms / 1000;
-            let error = ProxyError::gateway_timeout(format!(
-                "the upstream sent no answer within {seconds} s (LLMPROXY_FIRST_BYTE_TIMEOUT_SECONDS)"
-            ));
-            return Err(Failed::error(FailureClass::Timeout, error));
-        }
-        Err(e) => {
-            let error = ProxyError::bad_gateway(format!(
-                "could not reach the upstream: {}",
-                crate::error::redact(&e, &secrets)
-            ));
-            return Err(Failed::error(FailureClass::Connection, error));
-        }
+    let bounds = glue::Bounds {
+        first_byte_ms: limits.first_byte_ms,
+        idle_ms: limits.idle_ms,
+        limit: MAX_ANSWER_BYTES,
+        error_limit: MAX_ERROR_BODY_BYTES,
     };
+    let glue::Exchanged { response: upstream, body } =
+        match glue::exchange(&call.url, &init, &bounds, call.stream).await {
+            Ok(Some(exchanged)) => exchanged,
+            Ok(None) => {
+                let seconds = limits.first_byte_ms / 1000;
+                let error = ProxyError::gateway_timeout(format!(
+                    "the upstream sent no answer within {seconds} s (LLMPROXY_FIRST_BYTE_TIMEOUT_SECONDS)"
+                ));
+                return Err(Failed::error(FailureClass::Timeout, error));
+            }
+            Err(e) => {
+                let error = ProxyError::bad_gateway(format!(
+                    "could not reach the upstream: {}",
+                    crate::error::redact(&e, &secrets)
+                ));
+                return Err(Failed::error(FailureClass::Connection, error));
+            }
+        };
     let status = upstream.status();
     if (300..400).contains(&status) {
         let error = ProxyError::bad_gateway(format!(
@@ -262,13 +269,13 @@ async fn attempt(
         }
     }
     let exchange = &call.exchange;
-    // A compressed body's length is not that of the bytes it decompresses to: read it chunk by chunk.
-    let encoded = header("content-encoding").is_some_and(|coding| !coding.eq_ignore_ascii_case("identity"));
-    let length = header("content-length").and_then(|v| v.parse::<usize>().ok()).filter(|_| !encoded);
+    // Read whole unless the answer is a stream's success (see `glue::exchange`).
+    let whole = || match body {
+        Some(read) => read.map_err(|failure| read_error(failure, limits)),
+        None => Err(ProxyError::internal("the upstream's answer was not read")),
+    };
     if !(200..300).contains(&status) {
-        let bytes = read_answer(&upstream, length, MAX_ERROR_BODY_BYTES, limits)
-            .await
-            .unwrap_or_else(|error| error.message.into_bytes());
+        let bytes = whole().map_or_else(|error| error.message.into_bytes(), |bytes| bytes.to_vec());
         let bytes = &bytes[..bytes.len().min(MAX_ERROR_BODY_BYTES)];
         let failure = Failure {
             class: FailureClass::of_status(status, call.clients_key),
@@ -304,10 +311,7 @@ async fn attempt(
     if exchange.is_passthrough() && !exchange.metered {
         // Nothing to translate or count: the answer is read whole (its deadline and size hold,
         // and a failure can still fall back) but never copied into wasm.
-        let bytes = read_answer_bytes(&upstream, length, MAX_ANSWER_BYTES, limits).await.map_err(|error| {
-            let class = if error.status == 504 { FailureClass::Timeout } else { FailureClass::Connection };
-            Failed::error(class, error)
-        })?;
+        let bytes = whole().map_err(read_failed)?;
         if bytes.length() as usize > MAX_ANSWER_BYTES {
             let error =
                 ProxyError::bad_gateway(format!("the upstream's answer is larger than {MAX_ANSWER_BYTES} bytes"));
@@ -316,10 +320,7 @@ async fn attempt(
         let response = Outgoing::js_bytes(status, "application/json", bytes).with_all(&meta);
         return Ok(Answered { response, usage: None, stream_end: None });
     }
-    let bytes = read_answer(&upstream, length, MAX_ANSWER_BYTES, limits).await.map_err(|error| {
-        let class = if error.status == 504 { FailureClass::Timeout } else { FailureClass::Connection };
-        Failed::error(class, error)
-    })?;
+    let bytes = whole().map_err(read_failed)?.to_vec();
     if bytes.len() > MAX_ANSWER_BYTES {
         let error = ProxyError::bad_gateway(format!("the upstream's answer is larger than {MAX_ANSWER_BYTES} bytes"));
         return Err(Failed::error(FailureClass::Status(502), error));
@@ -362,28 +363,20 @@ async fn start_of(
     Ok(first)
 }
 
-/// An upstream's body, read with the idle deadline.
-async fn read_answer(
-    upstream: &web_sys::Response,
-    length: Option<usize>,
-    limit: usize,
-    limits: &Limits,
-) -> Result<Vec<u8>, ProxyError> {
-    read_answer_bytes(upstream, length, limit, limits).await.map(|bytes| bytes.to_vec())
-}
-
-/// `read_answer`, its bytes left in JavaScript.
-async fn read_answer_bytes(
-    upstream: &web_sys::Response,
-    length: Option<usize>,
-    limit: usize,
-    limits: &Limits,
-) -> Result<js_sys::Uint8Array, ProxyError> {
-    glue::read_bytes(upstream, limit, limits.idle_ms, length).await.map_err(|failure| match failure {
+/// Why an upstream's whole body could not be read, as the client is told it.
+fn read_error(failure: glue::ReadFailure, limits: &Limits) -> ProxyError {
+    match failure {
         glue::ReadFailure::TimedOut => ProxyError::gateway_timeout(format!(
             "the upstream's answer stopped for {} s (LLMPROXY_IDLE_TIMEOUT_SECONDS)",
             limits.idle_ms / 1000
         )),
         glue::ReadFailure::Failed(why) => ProxyError::bad_gateway(format!("reading the upstream failed: {why}")),
-    })
+    }
+}
+
+/// A whole answer that could not be read fails its attempt: a deadline as a timeout, anything
+/// else as a broken connection.
+fn read_failed(error: ProxyError) -> Failed {
+    let class = if error.status == 504 { FailureClass::Timeout } else { FailureClass::Connection };
+    Failed::error(class, error)
 }

@@ -4,9 +4,11 @@
 
 import assert from "node:assert/strict";
 import { generateKeyPairSync } from "node:crypto";
+import { gzipSync } from "node:zlib";
 import { after, test } from "node:test";
 import {
-  json, pause, readChunks, readJson, sleep, sse, stallAfterHeaders, stallBeforeHeaders, startWorker, stream, wire,
+  json, pause, readChunks, readJson, sleep, splitEvery, sse, stallAfterHeaders, stallBeforeHeaders, startWorker, stream,
+  wire,
 } from "./harness.mjs";
 import { AUTH, UPSTREAM, USER_HI, anthropicMessage, chatCompletion, routingConfig, routingVars } from "./fixtures.mjs";
 
@@ -73,6 +75,22 @@ test("a whole answer whose body stalls is a 504", async () => {
   const response = await worker.post("/v1/chat/completions", { model: "gpt-slow", messages: USER_HI }, AUTH);
   assert.equal(response.status, 504);
   assert.match((await readJson(response)).error.message, /stopped for 1 s/);
+});
+
+test("a compressed whole answer is read chunk by chunk: the idle deadline holds between chunks, not over all of them", async () => {
+  // The length a compressed answer declares is not that of what it decompresses to, so its body
+  // is not read in one call bounded by the idle deadline as a whole.
+  const compressed = gzipSync(JSON.stringify(chatCompletion("slow but steady")));
+  const parts = splitEvery(compressed, Math.ceil(compressed.length / 4));
+  // Four chunks 500 ms apart: 1.5 s in all, past the 1 s idle deadline, never 1 s without one.
+  worker.upstream = () => stream(parts.flatMap((part, i) => (i === 0 ? [part] : [pause(500), part])), {
+    contentType: "application/json",
+    headers: { "content-encoding": "gzip", "content-length": String(compressed.length) },
+  });
+  const [ms, response] = await timed(worker.post("/v1/chat/completions", { model: "gpt-slow", messages: USER_HI }, AUTH));
+  assert.equal(response.status, 200);
+  assert.equal((await readJson(response)).choices[0].message.content, "slow but steady");
+  assert.ok(ms >= 1400, `${ms} ms: the chunks came apart`);
 });
 
 test("the client's stream closes at the last event even if the upstream keeps its socket open", async () => {
