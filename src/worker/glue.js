@@ -1,6 +1,7 @@
 // The JavaScript half of the Workers shell: what waits on timers or runs once per chunk. Rust
-// decides everything; this file only moves bytes, so wasm is entered once per chunk and every
-// timer and every transcoder is released when its request ends, however it ends.
+// decides what is sent and answered; this file moves bytes and reads bodies within their limits,
+// so wasm is entered once per chunk and every timer and every transcoder is released when its
+// request ends, however it ends.
 
 /** The response to `request`, or null when its headers took longer than `ms`. */
 export async function fetchWithin(request, ms) {
@@ -21,7 +22,8 @@ export async function fetchWithin(request, ms) {
  * than `firstByteMs`, with its body read whole as `readWithin` reads one (up to `limit` bytes for
  * a success, `errorLimit` for an error answer), unless it is a redirect (never followed, its body
  * not wanted) or the success of a `stream` (read chunk by chunk). Resolves to [response, bytes],
- * bytes null when not read, or [response, null, error] when the read failed. One promise for wasm
+ * bytes null when not read, or [response, null, error] when the read failed; rejects when the fetch
+ * itself fails. One promise for wasm
  * to await where a fetch and a read would be two, and each await costs wasm more than it costs here.
  */
 export async function exchangeWithin(request, firstByteMs, idleMs, limit, errorLimit, stream) {
@@ -38,7 +40,8 @@ export async function exchangeWithin(request, firstByteMs, idleMs, limit, errorL
 }
 
 /**
- * The length of the body `headers` declare, or -1 when they declare none: a compressed body's
+ * The length of the body `headers` declare, or -1 when they declare none we can use (none, a
+ * malformed one, or more than 15 digits): a compressed body's
  * length is not that of the bytes it decompresses to, so it is read chunk by chunk.
  */
 function declaredLength(headers) {

@@ -77,7 +77,7 @@ test("a whole answer whose body stalls is a 504", async () => {
   assert.match((await readJson(response)).error.message, /stopped for 1 s/);
 });
 
-test("a compressed whole answer is read chunk by chunk: the idle deadline holds between chunks, not over all of them", async () => {
+test("a compressed whole answer is read chunk by chunk, not in one read bounded by the idle deadline", async () => {
   // The length a compressed answer declares is not that of what it decompresses to, so its body
   // is not read in one call bounded by the idle deadline as a whole.
   const compressed = gzipSync(JSON.stringify(chatCompletion("slow but steady")));
