@@ -23,8 +23,8 @@ export async function fetchWithin(request, ms) {
  * a success, `errorLimit` for an error answer), unless it is a redirect (never followed, its body
  * not wanted) or the success of a `stream` (read chunk by chunk). Resolves to [response, bytes],
  * bytes null when not read, or [response, null, error] when the read failed; rejects when the fetch
- * itself fails. One promise for wasm
- * to await where a fetch and a read would be two, and each await costs wasm more than it costs here.
+ * itself fails. One promise for wasm to await where a fetch and a read would be two, and each
+ * await costs wasm more than it costs here.
  */
 export async function exchangeWithin(request, firstByteMs, idleMs, limit, errorLimit, stream) {
   const response = await fetchWithin(request, firstByteMs);
@@ -41,8 +41,8 @@ export async function exchangeWithin(request, firstByteMs, idleMs, limit, errorL
 
 /**
  * The length of the body `headers` declare, or -1 when they declare none we can use (none, a
- * malformed one, or more than 15 digits): a compressed body's
- * length is not that of the bytes it decompresses to, so it is read chunk by chunk.
+ * malformed one, or more than 15 digits): a compressed body's length is not that of the bytes it
+ * decompresses to, so it is read chunk by chunk.
  */
 function declaredLength(headers) {
   const coding = headers.get("content-encoding");
