@@ -6,6 +6,7 @@ use super::incoming::Incoming;
 use super::issued::{self, Ask, Refusal};
 use super::outgoing::Outgoing;
 use super::record::Recorder;
+use super::task;
 use super::upstream::{self, Served};
 use super::{error_response, load_config, read_body, string_binding, Caller};
 use crate::config::Config;
@@ -61,7 +62,7 @@ pub async fn call(
             record.ttfb_ms = (js_sys::Date::now() - started) as u64;
             record.total_ms = record.ttfb_ms;
             if let Some(recorder) = recorder {
-                ctx.wait_until(async move { recorder.write(&record).await });
+                task::wait_until(ctx, async move { recorder.write(&record).await });
             }
             Ok(error_response(&error, dialect, &headers))
         }
@@ -163,9 +164,9 @@ impl Metered<'_> {
             }
             Err(error) => {
                 let env = self.env.clone();
-                self.ctx.wait_until(
-                    async move { issued::settle(&env, &settlement.key, &settlement.request, 0, 0.0).await },
-                );
+                task::wait_until(self.ctx, async move {
+                    issued::settle(&env, &settlement.key, &settlement.request, 0, 0.0).await
+                });
                 Err(error.into())
             }
         }
@@ -191,7 +192,7 @@ impl Metered<'_> {
             return served.response;
         }
         let (env, recorder, config) = (self.env.clone(), self.recorder.clone(), config.clone());
-        self.ctx.wait_until(async move {
+        task::wait_until(self.ctx, async move {
             let (usage, reported, error) = match stream_end {
                 Some(end) => {
                     let summary = end.summary().await;

@@ -1,42 +1,200 @@
 // The JavaScript half of the Workers shell: what waits on timers or runs once per chunk. Rust
 // decides what is sent and answered; this file moves bytes and reads bodies within their limits,
 // so wasm is entered once per chunk and every timer and every transcoder is released when its
-// request ends, however it ends.
+// request ends, however it ends. It also drives the shell's tasks (see task.rs).
+
+// --- Tasks ---------------------------------------------------------------------------------------
+
+/** The tasks not yet settled, by id: how to settle the Promise of each, and whether it was woken. */
+const tasks = new Map();
+/** Hands a task the result of a wait and polls it (`resume` in task.rs). */
+let resume = null;
+
+/** Takes the way back into a new instance of the module; the tasks of an earlier one are gone. */
+export function setResume(fn) {
+  abandonTasks(new Error("the worker's module was started again"));
+  resume = fn;
+}
+
+function abandonTasks(error) {
+  for (const task of tasks.values()) task.reject(error);
+  tasks.clear();
+}
+
+/** The Promise of task `id`'s output. */
+export function taskOutput(id) {
+  return new Promise((resolve, reject) => tasks.set(id, { resolve, reject, woken: false }));
+}
+
+export function settleTask(id, ok, value) {
+  const task = tasks.get(id);
+  if (task === undefined) return;
+  tasks.delete(id);
+  (ok ? task.resolve : task.reject)(value);
+}
+
+function step(id, wait, ok, value) {
+  if (!tasks.has(id)) return;
+  try {
+    resume(id, wait, ok, value);
+  } catch (error) {
+    // wasm trapped: every task of this instance is lost with it.
+    abandonTasks(error);
+  }
+}
+
+/** Task `id` waits for `promise`: its result goes back as wait `wait`. */
+export function awaitFor(id, wait, promise) {
+  promise.then(
+    (value) => step(id, wait, true, value),
+    (error) => step(id, wait, false, error),
+  );
+}
+
+/** Task `id` is to be polled again: once, however often it is woken before. */
+export function wakeTask(id) {
+  const task = tasks.get(id);
+  if (task === undefined || task.woken) return;
+  task.woken = true;
+  queueMicrotask(() => {
+    task.woken = false;
+    step(id, 0, true, undefined);
+  });
+}
+
+export function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+// --- Fetches and bodies --------------------------------------------------------------------------
+
+const timedOut = () => Object.assign(new Error("timed out"), { name: "TimeoutError" });
+
+/**
+ * A deadline `ms` after it was last restarted; when it passes, `onPass` is called, once. One timer
+ * serves it however often it is restarted: timers cost more than reads do.
+ */
+class Deadline {
+  constructor(ms, onPass) {
+    this.passed = false;
+    this.onPass = onPass;
+    this.ms = ms;
+    this.from = Date.now();
+    this.arm(ms);
+  }
+
+  /** The deadline is `ms` from now. */
+  restart(ms = this.ms) {
+    this.ms = ms;
+    this.from = Date.now();
+    // The timer is set again only when it would go off too late; going off early, it looks again.
+    if (this.from + ms < this.due) {
+      clearTimeout(this.timer);
+      this.arm(ms);
+    }
+  }
+
+  arm(ms) {
+    this.due = Date.now() + ms;
+    this.timer = setTimeout(() => this.check(), ms);
+  }
+
+  check() {
+    const left = this.from + this.ms - Date.now();
+    if (left > 0) return this.arm(left);
+    this.passed = true;
+    this.onPass();
+  }
+
+  stop() {
+    clearTimeout(this.timer);
+  }
+}
+
+/** The Headers of `lines`, as `headerLines` writes them. */
+function headersOf(lines) {
+  const headers = new Headers();
+  const parts = lines.split("\n");
+  for (let at = 0; at + 1 < parts.length; at += 2) headers.set(parts[at], parts[at + 1]);
+  return headers;
+}
 
 /** The response to `request`, or null when its headers took longer than `ms`. */
 export async function fetchWithin(request, ms) {
   const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(), ms);
+  const deadline = new Deadline(ms, () => controller.abort());
   try {
     return await fetch(request, { signal: controller.signal });
   } catch (error) {
-    if (controller.signal.aborted) return null;
+    if (deadline.passed) return null;
     throw error;
   } finally {
-    clearTimeout(timer);
+    deadline.stop();
   }
 }
 
 /**
- * An upstream attempt in one call: the response to `request`, or null when its headers took longer
- * than `firstByteMs`, with its body read whole as `readWithin` reads one (up to `limit` bytes for
- * a success, `errorLimit` for an error answer), unless it is a redirect (never followed, its body
- * not wanted) or the success of a `stream` (read chunk by chunk). Resolves to [response, bytes],
- * bytes null when not read, or [response, null, error] when the read failed; rejects when the fetch
- * itself fails. One promise for wasm to await where a fetch and a read would be two, and each
- * await costs wasm more than it costs here.
+ * An upstream attempt in one call: a POST of `body` to `url` with the headers in `lines` (as
+ * `headerLines` writes them), never following a redirect. Resolves to null when its response's
+ * headers took longer than `firstByteMs`; else to an `Exchanged`: its response, status and the
+ * headers of `names` (one per line) as `headerLines` writes them, and its body read whole as
+ * `readBody` reads one (up to `limit` bytes for a success, `errorLimit` for an error answer)
+ * unless it is a redirect (its body not wanted) or the success of a `stream` (read chunk by chunk
+ * elsewhere), or the error its read failed with, named TimeoutError when no chunk came for
+ * `idleMs`. Rejects when the fetch itself fails. One timer and one abort serve every deadline of
+ * the attempt, and one promise for wasm to await where a fetch and a read would be two.
  */
-export async function exchangeWithin(request, firstByteMs, idleMs, limit, errorLimit, stream) {
-  const response = await fetchWithin(request, firstByteMs);
-  if (response === null) return null;
-  const { status } = response;
-  const ok = status >= 200 && status < 300;
-  if ((status >= 300 && status < 400) || (ok && stream)) return [response, null];
+export async function exchangeWithin(url, lines, body, names, firstByteMs, idleMs, limit, errorLimit, stream) {
+  const controller = new AbortController();
+  // Its passing aborts the fetch, and so the read of its body.
+  const deadline = new Deadline(firstByteMs, () => controller.abort());
   try {
-    return [response, await readWithin(response, ok ? limit : errorLimit, idleMs, declaredLength(response.headers))];
-  } catch (error) {
-    return [response, null, error];
+    let response;
+    try {
+      const headers = headersOf(lines);
+      response = await fetch(url, { method: "POST", headers, body, redirect: "manual", signal: controller.signal });
+    } catch (error) {
+      if (deadline.passed) return null;
+      throw error;
+    }
+    const exchanged = new Exchanged(response, names);
+    const { status } = response;
+    const ok = status >= 200 && status < 300;
+    if ((status >= 300 && status < 400) || (ok && stream)) return exchanged;
+    deadline.restart(idleMs);
+    try {
+      const length = declaredLength(response.headers);
+      exchanged.bytes = await readBody(response, ok ? limit : errorLimit, length, deadline);
+    } catch (error) {
+      exchanged.error = deadline.passed ? timedOut() : error;
+    }
+    return exchanged;
+  } finally {
+    deadline.stop();
   }
+}
+
+/** What `exchangeWithin` resolves to; wasm reads each field once. */
+class Exchanged {
+  constructor(response, names) {
+    this.response = response;
+    this.status = response.status;
+    this.headers = pickedLines(response.headers, names);
+    /** The body read whole, or null. */
+    this.bytes = null;
+    /** Why the body could not be read, or null. */
+    this.error = null;
+  }
+}
+
+/** The headers of `names` (one per line) that `headers` has, as `headerLines` writes them. */
+function pickedLines(headers, names) {
+  let lines = "";
+  for (const name of names.split("\n")) {
+    const value = headers.get(name);
+    if (value !== null) lines += `${name}\n${value}\n`;
+  }
+  return lines;
 }
 
 /**
@@ -51,66 +209,50 @@ function declaredLength(headers) {
   return length !== null && /^\d{1,15}$/.test(length) ? Number(length) : -1;
 }
 
-/** A body of a known length up to this is read whole by the runtime (see `readWithin`). */
+/** A body of a known length up to this is read whole by the runtime (see `readBody`). */
 const WHOLE_READ_MAX_BYTES = 1024 * 1024;
 
 /**
  * The bytes of the body of `owner` (a Request or a Response), read until its end or until more
  * than `limit` arrived (the rest is then left unread, and the caller sees more than `limit`
- * bytes). When no chunk comes for `idleMs` it rejects with an error named TimeoutError. One timer
- * watches the whole read: timers cost more than reads do. A body that says its `length` (-1: it
- * does not), within `limit` and small, is read by the runtime in one call (`arrayBuffer()` of its
- * owner, which costs a fraction of a read loop); `idleMs` then bounds the whole read (a megabyte
- * in the default two minutes is 9 KB/s).
+ * bytes), every chunk restarting `deadline`, whose passing must end or fail the read in progress
+ * (it then fails with an error named TimeoutError). A body that says its `length` (-1: it does
+ * not), within `limit` and small, is read by the runtime in one call (`arrayBuffer()` of its
+ * owner, which costs a fraction of a read loop); the deadline then bounds the whole read (a
+ * megabyte in the default two minutes is 9 KB/s). `onReader` is handed the reader of a body read
+ * chunk by chunk.
  */
-export async function readWithin(owner, limit, idleMs, length) {
+async function readBody(owner, limit, length, deadline, onReader = () => {}) {
   if (length >= 0 && length <= limit && length <= WHOLE_READ_MAX_BYTES) {
-    let timer = 0;
-    const timeout = new Promise((_, reject) => {
-      timer = setTimeout(() => reject(Object.assign(new Error("timed out"), { name: "TimeoutError" })), idleMs);
-    });
-    try {
-      return new Uint8Array(await Promise.race([owner.arrayBuffer(), timeout]));
-    } finally {
-      clearTimeout(timer);
-    }
+    return new Uint8Array(await owner.arrayBuffer());
   }
   const stream = owner.body;
   if (!stream) return new Uint8Array(0);
   const reader = stream.getReader();
+  onReader(reader);
   const chunks = [];
   let size = 0;
   let ended = false;
-  let timedOut = false;
-  let lastChunk = Date.now();
-  const watch = () => {
-    const idle = Date.now() - lastChunk;
-    if (idle < idleMs) {
-      timer = setTimeout(watch, idleMs - idle);
-      return;
-    }
-    timedOut = true;
-    reader.cancel().catch(() => {});
-  };
-  let timer = setTimeout(watch, idleMs);
   try {
     while (size <= limit) {
-      // A read cut short by the watchdog ends or fails, as the runtime has it: either way it timed out.
-      const { done, value } = await reader.read().catch((error) => {
-        if (!timedOut) throw error;
-        return { done: true };
-      });
-      if (timedOut) throw Object.assign(new Error("timed out"), { name: "TimeoutError" });
+      let chunk;
+      try {
+        chunk = await reader.read();
+      } catch (error) {
+        if (!deadline.passed) throw error;
+      }
+      // A read cut short by the deadline ends or fails, as the runtime has it: either way it timed out.
+      if (deadline.passed) throw timedOut();
+      const { done, value } = chunk;
       if (done) {
         ended = true;
         break;
       }
-      lastChunk = Date.now();
+      deadline.restart();
       size += value.byteLength;
       chunks.push(value);
     }
   } finally {
-    clearTimeout(timer);
     if (!ended) reader.cancel().catch(() => {});
   }
   if (chunks.length === 1) return chunks[0];
@@ -124,14 +266,30 @@ export async function readWithin(owner, limit, idleMs, length) {
 }
 
 /**
+ * The bytes of the body of `owner` (a Request or a Response), read as `readBody` reads them;
+ * rejects with an error named TimeoutError when no chunk comes for `idleMs`.
+ */
+export async function readWithin(owner, limit, idleMs, length) {
+  let fail;
+  let reader = null;
+  const failed = new Promise((_, reject) => (fail = reject));
+  const deadline = new Deadline(idleMs, () => {
+    reader?.cancel().catch(() => {});
+    fail(timedOut());
+  });
+  try {
+    return await Promise.race([readBody(owner, limit, length, deadline, (r) => (reader = r)), failed]);
+  } finally {
+    deadline.stop();
+  }
+}
+
+/**
  * The response for the client, built at once: `body` (bytes, a stream or null) with `status` and
  * the headers in `lines`, written as `headerLines` writes them.
  */
 export function respond(body, status, lines) {
-  const headers = new Headers();
-  const parts = lines.split("\n");
-  for (let at = 0; at + 1 < parts.length; at += 2) headers.set(parts[at], parts[at + 1]);
-  return new Response(body, { status, headers });
+  return new Response(body, { status, headers: headersOf(lines) });
 }
 
 /** The reader of a body. */
@@ -146,7 +304,7 @@ export function readerOf(stream) {
 export async function readChunk(reader, idleMs) {
   let timer = 0;
   const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(Object.assign(new Error("timed out"), { name: "TimeoutError" })), idleMs);
+    timer = setTimeout(() => reject(timedOut()), idleMs);
   });
   try {
     const { done, value } = await Promise.race([reader.read(), timeout]);

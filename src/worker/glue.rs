@@ -1,38 +1,55 @@
 //! The Rust side of `glue.js`: deadlines on fetches and body reads, and the streamed answer's
 //! transcoder, which JavaScript calls once per upstream chunk and frees when the stream ends.
 
+use super::task::awaited;
 use crate::error::ProxyError;
 use crate::transcode::Transcoder;
-use js_sys::Uint8Array;
+use js_sys::{Promise, Uint8Array};
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::ReadableStream;
 
 #[wasm_bindgen(module = "/src/worker/glue.js")]
 extern "C" {
-    #[wasm_bindgen(catch, js_name = fetchWithin)]
-    async fn fetch_within(request: &web_sys::Request, ms: f64) -> Result<JsValue, JsValue>;
-    #[wasm_bindgen(catch, js_name = exchangeWithin)]
-    async fn exchange_within(
-        request: &web_sys::Request,
+    #[wasm_bindgen(js_name = fetchWithin)]
+    fn fetch_within(request: &web_sys::Request, ms: f64) -> Promise;
+    #[wasm_bindgen(js_name = exchangeWithin)]
+    fn exchange_within(
+        url: &str,
+        lines: &str,
+        body: &Uint8Array,
+        names: &str,
         first_byte_ms: f64,
         idle_ms: f64,
         limit: f64,
         error_limit: f64,
         stream: bool,
-    ) -> Result<JsValue, JsValue>;
-    #[wasm_bindgen(catch, js_name = readWithin)]
-    async fn read_within(owner: &JsValue, limit: f64, idle_ms: f64, length: f64) -> Result<JsValue, JsValue>;
-    #[wasm_bindgen(catch, js_name = drain)]
-    async fn drain_body(owner: &JsValue) -> Result<JsValue, JsValue>;
+    ) -> Promise;
+    /// What `exchangeWithin` resolves to.
+    type JsExchanged;
+    #[wasm_bindgen(method, getter)]
+    fn response(this: &JsExchanged) -> web_sys::Response;
+    #[wasm_bindgen(method, getter)]
+    fn status(this: &JsExchanged) -> u16;
+    #[wasm_bindgen(method, getter)]
+    fn headers(this: &JsExchanged) -> String;
+    #[wasm_bindgen(method, getter)]
+    fn bytes(this: &JsExchanged) -> Option<Uint8Array>;
+    #[wasm_bindgen(method, getter)]
+    fn error(this: &JsExchanged) -> JsValue;
+    #[wasm_bindgen(js_name = readWithin)]
+    fn read_within(owner: &JsValue, limit: f64, idle_ms: f64, length: f64) -> Promise;
+    #[wasm_bindgen(js_name = drain)]
+    fn drain_body(owner: &JsValue) -> Promise;
+    pub fn sleep(ms: f64) -> Promise;
     #[wasm_bindgen(js_name = headerLines)]
-    fn header_lines(headers: &web_sys::Headers) -> String;
+    fn lines_of(headers: &web_sys::Headers) -> String;
     #[wasm_bindgen(catch, js_name = respond)]
     fn respond_with(body: &JsValue, status: u16, lines: &str) -> Result<web_sys::Response, JsValue>;
     #[wasm_bindgen(js_name = readerOf)]
     fn reader_of(stream: &ReadableStream) -> JsValue;
-    #[wasm_bindgen(catch, js_name = readChunk)]
-    async fn read_chunk(reader: &JsValue, idle_ms: f64) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(js_name = readChunk)]
+    fn read_chunk(reader: &JsValue, idle_ms: f64) -> Promise;
     #[wasm_bindgen(js_name = release)]
     fn release_reader(reader: &JsValue);
     #[wasm_bindgen(js_name = transcoded)]
@@ -51,7 +68,7 @@ extern "C" {
 /// would read their `cf` objects, and more, through a call into JavaScript each).
 pub async fn fetch(url: &str, init: &worker::RequestInit, ms: u64) -> Result<Option<web_sys::Response>, String> {
     let request = web_sys::Request::new_with_str_and_init(url, &init.into()).map_err(|e| error_text(&e))?;
-    let answer = fetch_within(&request, ms as f64).await.map_err(|e| error_text(&e))?;
+    let answer = awaited(fetch_within(&request, ms as f64)).await.map_err(|e| error_text(&e))?;
     Ok((!answer.is_null()).then(|| answer.unchecked_into::<web_sys::Response>()))
 }
 
@@ -65,44 +82,70 @@ pub struct Bounds {
     pub error_limit: usize,
 }
 
-/// An upstream attempt's response, and its body when it was read whole (see `exchange`).
+/// An upstream attempt's response, the headers asked for, and its body when it was read whole.
 pub struct Exchanged {
     pub response: web_sys::Response,
+    pub status: u16,
+    pub headers: HeaderList,
     /// None for a redirect and for the success of a stream, whose body is left to read.
     pub body: Option<Result<Uint8Array, ReadFailure>>,
 }
 
-/// Sends a POST of `init` to `url` and, in the same call into JavaScript, reads its whole body
-/// unless it is a redirect or `stream` succeeded (see `exchangeWithin`); None when its response
-/// headers took longer than `bounds.first_byte_ms`. The request and the response are the runtime's own.
+/// Sends a POST of `body` to `url` with the headers of `lines` (see `header_lines`) and, in the
+/// same call into JavaScript, reads its whole body unless it is a redirect or `stream` succeeded
+/// (see `exchangeWithin`); None when its response headers took longer than `bounds.first_byte_ms`.
+/// Of the answer's headers, those of `names` (one per line) are read. The response is the
+/// runtime's own.
 pub async fn exchange(
     url: &str,
-    init: &worker::RequestInit,
+    lines: &str,
+    body: &[u8],
+    names: &str,
     bounds: &Bounds,
     stream: bool,
 ) -> Result<Option<Exchanged>, String> {
-    let request = web_sys::Request::new_with_str_and_init(url, &init.into()).map_err(|e| error_text(&e))?;
-    let exchanged = exchange_within(
-        &request,
+    let exchanged = awaited(exchange_within(
+        url,
+        lines,
+        &Uint8Array::from(body),
+        names,
         bounds.first_byte_ms as f64,
         bounds.idle_ms as f64,
         bounds.limit as f64,
         bounds.error_limit as f64,
         stream,
-    )
+    ))
     .await
     .map_err(|e| error_text(&e))?;
     if exchanged.is_null() {
         return Ok(None);
     }
-    let parts = exchanged.unchecked_into::<js_sys::Array>();
-    let bytes = parts.get(1);
-    let body = match (bytes.is_null(), parts.length() > 2) {
-        (false, _) => Some(Ok(bytes.unchecked_into::<Uint8Array>())),
-        (true, true) => Some(Err(read_failure(&parts.get(2)))),
-        (true, false) => None,
+    let exchanged = exchanged.unchecked_into::<JsExchanged>();
+    let body = match exchanged.bytes() {
+        Some(bytes) => Some(Ok(bytes)),
+        None => Some(exchanged.error()).filter(|error| !error.is_null()).map(|error| Err(read_failure(&error))),
     };
-    Ok(Some(Exchanged { response: parts.get(0).unchecked_into::<web_sys::Response>(), body }))
+    Ok(Some(Exchanged {
+        response: exchanged.response(),
+        status: exchanged.status(),
+        headers: HeaderList::parse(&exchanged.headers()),
+        body,
+    }))
+}
+
+/// Headers as one string for `glue.js` (`headersOf` reads it): every name and every value followed
+/// by a line feed. A value is trimmed of the whitespace the runtime would trim; one that still
+/// holds a line break or a NUL, which no header may hold, is refused with its name.
+pub fn header_lines<'a>(headers: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<String, &'a str> {
+    let mut lines = String::new();
+    for (name, value) in headers {
+        let value = value.trim_matches(|c| matches!(c, ' ' | '\t' | '\r' | '\n'));
+        if value.bytes().any(|byte| matches!(byte, b'\n' | b'\r' | 0)) {
+            return Err(name);
+        }
+        lines.extend([name, "\n", value, "\n"]);
+    }
+    Ok(lines)
 }
 
 /// A request's or a response's headers, read from the runtime at once (see `headerLines`).
@@ -110,7 +153,11 @@ pub struct HeaderList(Vec<(String, String)>);
 
 impl HeaderList {
     pub fn of(headers: &web_sys::Headers) -> Self {
-        let lines = header_lines(headers);
+        Self::parse(&lines_of(headers))
+    }
+
+    /// The headers of `lines`, as `headerLines` writes them.
+    fn parse(lines: &str) -> Self {
         let mut parts = lines.split('\n');
         let mut pairs = Vec::new();
         while let (Some(name), Some(value)) = (parts.next(), parts.next()) {
@@ -121,7 +168,10 @@ impl HeaderList {
 
     /// The value of the header `name` (any case).
     pub fn get(&self, name: &str) -> Option<String> {
-        self.0.iter().find(|(have, _)| have.eq_ignore_ascii_case(name)).map(|(_, value)| value.clone())
+        self.0
+            .iter()
+            .find(|(have, _)| have.len() == name.len() && have.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.clone())
     }
 }
 
@@ -137,7 +187,7 @@ pub enum ReadFailure {
 /// never read. `length` is what its `Content-Length` says.
 pub async fn read(owner: &JsValue, limit: usize, idle_ms: u64, length: Option<usize>) -> Result<Vec<u8>, ReadFailure> {
     let length = length.map_or(-1.0, |length| length as f64);
-    match read_within(owner, limit as f64, idle_ms as f64, length).await {
+    match awaited(read_within(owner, limit as f64, idle_ms as f64, length)).await {
         Ok(bytes) => Ok(bytes.unchecked_into::<Uint8Array>().to_vec()),
         Err(error) => Err(read_failure(&error)),
     }
@@ -160,7 +210,7 @@ pub fn respond(body: &JsValue, status: u16, lines: &str) -> Result<web_sys::Resp
 
 /// Reads the body of `owner` to its end without keeping it.
 pub async fn drain(owner: &JsValue) {
-    let _ = drain_body(owner).await;
+    let _ = awaited(drain_body(owner)).await;
 }
 
 /// An upstream body read chunk by chunk.
@@ -173,7 +223,7 @@ impl Body {
 
     /// The next chunk, or None at the end of the body.
     pub async fn chunk(&self, idle_ms: u64) -> Result<Option<Vec<u8>>, ReadFailure> {
-        match read_chunk(&self.0, idle_ms as f64).await {
+        match awaited(read_chunk(&self.0, idle_ms as f64)).await {
             Ok(chunk) if chunk.is_null() => Ok(None),
             Ok(chunk) => Ok(Some(chunk.unchecked_into::<Uint8Array>().to_vec())),
             Err(error) => Err(read_failure(&error)),
@@ -197,7 +247,7 @@ impl Body {
     ) -> (ReadableStream, StreamEnd) {
         let transcoder = StreamTranscoder { transcoder, idle_seconds: idle_ms / 1000 };
         let mut on_end = None;
-        let ended = js_sys::Promise::new(&mut |resolve, _reject| on_end = Some(resolve));
+        let ended = Promise::new(&mut |resolve, _reject| on_end = Some(resolve));
         let on_end = on_end.expect("a Promise runs its executor at once");
         (transcoded_stream(&self.0, transcoder, idle_ms as f64, first, &on_end, client), StreamEnd(ended))
     }
@@ -213,11 +263,11 @@ pub struct StreamSummary {
 }
 
 /// The end of a client's stream, to wait for.
-pub struct StreamEnd(js_sys::Promise);
+pub struct StreamEnd(Promise);
 
 impl StreamEnd {
     pub async fn summary(self) -> StreamSummary {
-        let summary = wasm_bindgen_futures::JsFuture::from(self.0).await.ok().and_then(|value| value.as_string());
+        let summary = awaited(self.0).await.ok().and_then(|value| value.as_string());
         summary.and_then(|text| serde_json::from_slice(text.as_bytes()).ok()).unwrap_or_default()
     }
 }

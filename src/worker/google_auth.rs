@@ -5,6 +5,7 @@
 //! making one (single flight). A failure is not kept, and a mint older than the token deadline is
 //! abandoned: its request may have been cancelled, and it will never file a token.
 
+use super::task::awaited;
 use crate::config::VertexSettings;
 use crate::error::{ErrorKind, ProxyError};
 use crate::limits::Limits;
@@ -12,11 +13,9 @@ use crate::vertex::{self, ServiceAccount};
 use js_sys::{Array, Object, Reflect, Uint8Array};
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::time::Duration;
 use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
 use web_sys::{Crypto, CryptoKey};
-use worker::{Context, Delay, Env, Headers, Method, RequestInit};
+use worker::{Context, Env, Headers, Method, RequestInit};
 
 /// Tokens are made again this long before they expire, so none expires on its way to Vertex.
 const REFRESH_MARGIN_MS: f64 = 300_000.0;
@@ -79,13 +78,13 @@ pub async fn bearer(
             Next::Use(token) => return Ok(token),
             Next::UseAndRefresh(token) => {
                 let (env, settings, key, limits) = (env.clone(), settings.clone(), key.clone(), *limits);
-                ctx.wait_until(async move {
+                super::task::wait_until(ctx, async move {
                     let _ = mint_and_file(&env, &settings, &key, &limits).await;
                 });
                 return Ok(token);
             }
             // A mint that outlives its deadline is abandoned by the next look, so waiting ends.
-            Next::Wait if now - started <= 2.0 * deadline => Delay::from(Duration::from_millis(WAIT_STEP_MS)).await,
+            Next::Wait if now - started <= 2.0 * deadline => super::task::sleep(WAIT_STEP_MS).await,
             Next::Wait => return Err(ProxyError::gateway_timeout("timed out waiting for a Vertex access token")),
             Next::Mint => return mint_and_file(env, settings, &key, limits).await,
         }
@@ -156,9 +155,9 @@ async fn sign(account: &ServiceAccount, data: &[u8]) -> Result<Vec<u8>, ProxyErr
     let import = subtle
         .import_key_with_object("pkcs8", &Uint8Array::from(der.as_slice()), &algorithm, false, &usages)
         .map_err(|_| crypto_error("import the key"))?;
-    let key: CryptoKey = JsFuture::from(import).await.map_err(|_| crypto_error("import the key"))?.unchecked_into();
+    let key: CryptoKey = awaited(import).await.map_err(|_| crypto_error("import the key"))?.unchecked_into();
     let signing = subtle.sign_with_object_and_u8_array(&algorithm, &key, data).map_err(|_| crypto_error("sign"))?;
-    let signature = JsFuture::from(signing).await.map_err(|_| crypto_error("sign"))?;
+    let signature = awaited(signing).await.map_err(|_| crypto_error("sign"))?;
     Ok(Uint8Array::new(&signature).to_vec())
 }
 

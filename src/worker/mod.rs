@@ -13,6 +13,7 @@ mod issued;
 mod key_object;
 mod outgoing;
 mod record;
+mod task;
 mod upstream;
 
 use crate::config::Config;
@@ -26,7 +27,9 @@ use outgoing::Outgoing;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
-use worker::{event, Context, Env, Method};
+use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen::JsValue;
+use worker::{Context, Env, Method};
 
 thread_local! {
     static CONFIG: RefCell<Option<(f64, Rc<Config>)>> = const { RefCell::new(None) };
@@ -47,9 +50,15 @@ fn limits(env: &Env) -> Result<Limits, ProxyError> {
     Ok(limits)
 }
 
-#[event(fetch)]
-async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> worker::Result<web_sys::Response> {
+/// The fetch handler, which worker-build's entry calls with the runtime's env and context: the
+/// request runs as a task (see `task`), and the Promise settles with its response.
+#[wasm_bindgen]
+pub fn fetch(req: web_sys::Request, env: Env, ctx: worker::worker_sys::Context) -> js_sys::Promise {
     console_error_panic_hook::set_once();
+    task::start(async move { answer(req, env, Context::new(ctx)).await.map(JsValue::from) })
+}
+
+async fn answer(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys::Response, JsValue> {
     let req = Incoming::read(req);
     // The one place the path is read: every route below sees it without a vendor prefix.
     let path = ClientPath::read(req.path());
@@ -68,7 +77,7 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> worker::Result<
     let response = reply
         .into_response()
         .or_else(|error| error_response(&error, dialect(), &[]).into_response())
-        .map_err(|error| worker::Error::RustError(error.message))?;
+        .map_err(|error| JsValue::from(js_sys::Error::new(&error.message)))?;
     Ok(response)
 }
 

@@ -71,14 +71,8 @@ impl Outgoing {
 
     /// The runtime's response. A header value that no response may carry is an error.
     pub fn into_response(self) -> Result<web_sys::Response, ProxyError> {
-        let mut lines = String::new();
-        for (name, value) in &self.headers {
-            // A line feed would break `headerLines`' format; no header may hold one, nor these.
-            if value.contains(['\n', '\r', '\0']) {
-                return Err(ProxyError::internal(format!("the header `{name}` has a value that is not allowed")));
-            }
-            lines.extend([name, "\n", value, "\n"]);
-        }
+        let lines = glue::header_lines(self.headers.iter().map(|(name, value)| (*name, value.as_str())))
+            .map_err(|name| ProxyError::internal(format!("the header `{name}` has a value that is not allowed")))?;
         let body = match self.body {
             Body::Empty => JsValue::NULL,
             Body::Bytes(bytes) => Uint8Array::from(bytes.as_slice()).into(),

@@ -13,13 +13,15 @@ use crate::limits::Limits;
 use crate::proxy::{Attempt, LocalAnswer, Plan, UpstreamCall};
 use crate::resilience::{self, Attempts, Breakers, Failure, FailureClass, KeyRing, Next};
 use std::cell::RefCell;
-use std::time::Duration;
-use worker::{Context, Delay, Env, Headers, Method, RequestInit, RequestRedirect};
+use worker::{Context, Env};
 
 /// The most of an upstream's error body that is read: enough for any message, and bounded.
 const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
 /// The largest whole (not streamed) answer accepted from an upstream.
 const MAX_ANSWER_BYTES: usize = 32 * 1024 * 1024;
+/// The headers of an upstream's answer the shell reads (one per line): the ids it passes on to
+/// the client, and the wait it asks for before a retry (see `resilience::retry_after_ms`).
+const ANSWER_HEADERS: &str = "request-id\nx-request-id\nretry-after\nretry-after-ms";
 
 thread_local! {
     /// What the isolate knows of its backends: their breakers and their keys' turns.
@@ -100,7 +102,7 @@ pub async fn serve(
             };
         };
         if wait_ms > 0 {
-            Delay::from(Duration::from_millis(wait_ms)).await;
+            super::task::sleep(wait_ms).await;
         }
         let backend = plan.chain.targets[target].backend;
         let key = BACKENDS.with_borrow_mut(|(_, keys)| keys.pick(backend, now()).map(str::to_string));
@@ -207,27 +209,20 @@ async fn attempt(
     limits: &Limits,
     client: Option<&web_sys::AbortSignal>,
 ) -> Result<Answered, Failed> {
-    let headers = Headers::new();
-    for (name, value) in &call.headers {
-        headers.set(name, value).map_err(|_| {
-            let error = ProxyError::internal(format!("the upstream header `{name}` has a value that is not allowed"));
-            Failed::error(FailureClass::Status(500), error)
-        })?;
-    }
     if let Some(settings) = &call.vertex {
         let token = google_auth::bearer(env, ctx, settings, limits).await.map_err(|error| {
             let class = if error.status == 504 { FailureClass::Timeout } else { FailureClass::Status(error.status) };
             Failed::error(class, error)
         })?;
-        let _ = headers.set("authorization", &format!("Bearer {token}"));
+        call.headers.push(("authorization".into(), format!("Bearer {token}")));
         call.secrets.push(token);
     }
-    let mut init = RequestInit::new();
-    // A redirect would carry the backend's key to wherever it points.
-    init.with_method(Method::Post)
-        .with_headers(headers)
-        .with_redirect(RequestRedirect::Manual)
-        .with_body(Some(js_sys::Uint8Array::from(call.body.as_slice()).into()));
+    let lines = glue::header_lines(call.headers.iter().map(|(name, value)| (name.as_str(), value.as_str()))).map_err(
+        |name| {
+            let error = ProxyError::internal(format!("the upstream header `{name}` has a value that is not allowed"));
+            Failed::error(FailureClass::Status(500), error)
+        },
+    )?;
     let secrets: Vec<&str> = call.secrets.iter().map(String::as_str).collect();
     let bounds = glue::Bounds {
         first_byte_ms: limits.first_byte_ms,
@@ -235,8 +230,8 @@ async fn attempt(
         limit: MAX_ANSWER_BYTES,
         error_limit: MAX_ERROR_BODY_BYTES,
     };
-    let glue::Exchanged { response: upstream, body } =
-        match glue::exchange(&call.url, &init, &bounds, call.stream).await {
+    let glue::Exchanged { response: upstream, status, headers, body } =
+        match glue::exchange(&call.url, &lines, &call.body, ANSWER_HEADERS, &bounds, call.stream).await {
             Ok(Some(exchanged)) => exchanged,
             Ok(None) => {
                 let seconds = limits.first_byte_ms / 1000;
@@ -253,14 +248,12 @@ async fn attempt(
                 return Err(Failed::error(FailureClass::Connection, error));
             }
         };
-    let status = upstream.status();
     if (300..400).contains(&status) {
         let error = ProxyError::bad_gateway(format!(
             "the upstream answered with a redirect (HTTP {status}), which is not followed: check the backend's base_url"
         ));
         return Err(Failed::error(FailureClass::Status(status), error));
     }
-    let headers = glue::HeaderList::of(&upstream.headers());
     let header = |name: &str| headers.get(name);
     let mut meta = meta_headers(&call.backend, &call.dropped);
     for name in ["request-id", "x-request-id"] {

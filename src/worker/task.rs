@@ -1,0 +1,170 @@
+//! The executor of the shell's async code. wasm-bindgen's own makes a Promise of every future it
+//! runs and two closures, with finalizers, for every Promise a future awaits, and queues a
+//! microtask for every wake-up; measured, that was most of what a request cost beyond the work it
+//! does (README, "Where the time goes"). Here a task is a future kept in wasm and polled
+//! synchronously from JavaScript: a Promise it awaits through `awaited` is handed to JavaScript,
+//! whose `then` (plain JavaScript functions, see `glue.js`) hands the result back and polls the
+//! task again in the same call into wasm. Futures that wake their task another way (those of the
+//! `worker` crate, which await through wasm-bindgen) are polled again on a microtask.
+
+use js_sys::Promise;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use wasm_bindgen::prelude::{wasm_bindgen, Closure};
+use wasm_bindgen::JsValue;
+
+type Job = Pin<Box<dyn Future<Output = Result<JsValue, JsValue>>>>;
+
+#[wasm_bindgen(module = "/src/worker/glue.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = taskOutput)]
+    fn task_output(task: u32) -> Promise;
+    #[wasm_bindgen(js_name = settleTask)]
+    fn settle_task(task: u32, ok: bool, value: JsValue);
+    #[wasm_bindgen(js_name = awaitFor)]
+    fn await_for(task: u32, wait: u32, promise: &Promise);
+    #[wasm_bindgen(js_name = wakeTask)]
+    fn wake_task(task: u32);
+    #[wasm_bindgen(js_name = setResume)]
+    fn set_resume(resume: &Closure<dyn Fn(u32, u32, bool, JsValue)>);
+}
+
+thread_local! {
+    /// The tasks waiting, by id. A task being polled is out of the map.
+    static JOBS: RefCell<HashMap<u32, Job>> = RefCell::default();
+    /// The waits of `Awaited` futures, by id, and their results once JavaScript delivered them.
+    static WAITS: RefCell<HashMap<u32, Option<Result<JsValue, JsValue>>>> = RefCell::default();
+    /// The id of the task being polled, 0 when none is.
+    static POLLING: Cell<u32> = const { Cell::new(0) };
+    static LAST_ID: Cell<u32> = const { Cell::new(0) };
+    /// JavaScript's way back into wasm: made once per instance of the module.
+    static RESUME: Closure<dyn Fn(u32, u32, bool, JsValue)> = {
+        let resume = Closure::<dyn Fn(u32, u32, bool, JsValue)>::new(resume);
+        set_resume(&resume);
+        resume
+    };
+}
+
+fn next_id() -> u32 {
+    LAST_ID.with(|last| {
+        // Ids are unique among the live tasks and waits; 0 means none.
+        let id = last.get().wrapping_add(1).max(1);
+        last.set(id);
+        id
+    })
+}
+
+/// Runs `future` as a task: polled once now, and again as what it awaits settles. The Promise
+/// settles with its output.
+pub fn start(future: impl Future<Output = Result<JsValue, JsValue>> + 'static) -> Promise {
+    RESUME.with(|_| {});
+    let task = next_id();
+    JOBS.with_borrow_mut(|jobs| jobs.insert(task, Box::pin(future)));
+    let output = task_output(task);
+    run(task);
+    output
+}
+
+/// Runs `future` after the response, for as long as it takes (the runtime's `waitUntil`).
+pub fn wait_until(ctx: &worker::Context, future: impl Future<Output = ()> + 'static) {
+    let done = start(async move {
+        future.await;
+        Ok(JsValue::UNDEFINED)
+    });
+    let _ = ctx.as_ref().wait_until(&done);
+}
+
+/// What JavaScript calls: the result of wait `wait` (0: none, the task was woken), then the task
+/// polled again.
+fn resume(task: u32, wait: u32, ok: bool, value: JsValue) {
+    if wait != 0 {
+        let wanted = WAITS.with_borrow_mut(|waits| match waits.get_mut(&wait) {
+            Some(slot) => {
+                *slot = Some(if ok { Ok(value) } else { Err(value) });
+                true
+            }
+            // Its future was dropped: nothing waits for it any more.
+            None => false,
+        });
+        if !wanted {
+            return;
+        }
+    }
+    run(task);
+}
+
+fn run(task: u32) {
+    let Some(mut job) = JOBS.with_borrow_mut(|jobs| jobs.remove(&task)) else {
+        // It ended, or is being polled (a wake-up from within its own poll, seen again after).
+        return;
+    };
+    let waker = Waker::from(Arc::new(TaskWaker(task)));
+    let outer = POLLING.replace(task);
+    let polled = job.as_mut().poll(&mut Context::from_waker(&waker));
+    POLLING.set(outer);
+    match polled {
+        Poll::Pending => {
+            JOBS.with_borrow_mut(|jobs| jobs.insert(task, job));
+        }
+        Poll::Ready(Ok(value)) => settle_task(task, true, value),
+        Poll::Ready(Err(error)) => settle_task(task, false, error),
+    }
+}
+
+/// Wakes a task whose future awaits something other than `awaited`.
+struct TaskWaker(u32);
+
+impl Wake for TaskWaker {
+    fn wake(self: Arc<Self>) {
+        wake_task(self.0);
+    }
+}
+
+/// The settled value of `promise`, awaited by the task being polled.
+pub fn awaited(promise: Promise) -> Awaited {
+    Awaited { promise: Some(promise), wait: 0 }
+}
+
+pub struct Awaited {
+    promise: Option<Promise>,
+    wait: u32,
+}
+
+impl Future for Awaited {
+    type Output = Result<JsValue, JsValue>;
+
+    fn poll(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Self::Output> {
+        if let Some(promise) = self.promise.take() {
+            let task = POLLING.get();
+            assert!(task != 0, "a promise awaited outside a task");
+            let wait = next_id();
+            self.wait = wait;
+            WAITS.with_borrow_mut(|waits| waits.insert(wait, None));
+            await_for(task, wait, &promise);
+            return Poll::Pending;
+        }
+        let wait = self.wait;
+        match WAITS.with_borrow_mut(|waits| waits.get_mut(&wait).and_then(Option::take)) {
+            Some(result) => Poll::Ready(result),
+            None => Poll::Pending,
+        }
+    }
+}
+
+impl Drop for Awaited {
+    fn drop(&mut self) {
+        if self.wait != 0 {
+            let wait = self.wait;
+            WAITS.with_borrow_mut(|waits| waits.remove(&wait));
+        }
+    }
+}
+
+/// A future that resolves after `ms` milliseconds.
+pub async fn sleep(ms: u64) {
+    let _ = awaited(super::glue::sleep(ms as f64)).await;
+}
