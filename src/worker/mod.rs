@@ -31,6 +31,11 @@ use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsValue;
 use worker::{Context, Env, Method};
 
+/// Talc in place of Rust's default for wasm (dlmalloc): a request allocates a hundred times or so,
+/// and talc's allocations are fewer instructions in fewer calls, from a smaller module.
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+
 thread_local! {
     static CONFIG: RefCell<Option<(f64, Rc<Config>)>> = const { RefCell::new(None) };
     /// The limits the vars set: read once per isolate, since vars change only with a deployment.
