@@ -325,11 +325,20 @@ export async function drain(owner) {
 }
 
 /**
+ * The method, the URL and the headers of `request` in one string, for one crossing into wasm: the
+ * method and the URL each followed by a line feed (neither can hold one), then the headers as
+ * `headerLines` writes them.
+ */
+export function requestLines(request) {
+  return `${request.method}\n${request.url}\n${headerLines(request.headers)}`;
+}
+
+/**
  * `headers` (a Headers) as one string, every name and every value followed by a line feed: all of
  * them cross into wasm at once, where a lookup then costs no call into JavaScript. Neither a name
  * nor a value can hold a line feed.
  */
-export function headerLines(headers) {
+function headerLines(headers) {
   let lines = "";
   for (const [name, value] of headers) lines += `${name}\n${value}\n`;
   return lines;

@@ -42,8 +42,8 @@ extern "C" {
     #[wasm_bindgen(js_name = drain)]
     fn drain_body(owner: &JsValue) -> Promise;
     pub fn sleep(ms: f64) -> Promise;
-    #[wasm_bindgen(js_name = headerLines)]
-    fn lines_of(headers: &web_sys::Headers) -> String;
+    #[wasm_bindgen(js_name = requestLines)]
+    fn request_lines(request: &web_sys::Request) -> String;
     #[wasm_bindgen(catch, js_name = respond)]
     fn respond_with(body: &JsValue, status: u16, lines: &str) -> Result<web_sys::Response, JsValue>;
     #[wasm_bindgen(js_name = readerOf)]
@@ -148,14 +148,19 @@ pub fn header_lines<'a>(headers: impl IntoIterator<Item = (&'a str, &'a str)>) -
     Ok(lines)
 }
 
+/// The method, the URL and the headers of `request`, read from the runtime in one call.
+pub fn request_parts(request: &web_sys::Request) -> (String, String, HeaderList) {
+    let lines = request_lines(request);
+    let mut parts = lines.splitn(3, '\n');
+    let method = parts.next().unwrap_or_default().to_string();
+    let url = parts.next().unwrap_or_default().to_string();
+    (method, url, HeaderList::parse(parts.next().unwrap_or_default()))
+}
+
 /// A request's or a response's headers, read from the runtime at once (see `headerLines`).
 pub struct HeaderList(Vec<(String, String)>);
 
 impl HeaderList {
-    pub fn of(headers: &web_sys::Headers) -> Self {
-        Self::parse(&lines_of(headers))
-    }
-
     /// The headers of `lines`, as `headerLines` writes them.
     fn parse(lines: &str) -> Self {
         let mut parts = lines.split('\n');

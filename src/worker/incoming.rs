@@ -2,7 +2,7 @@
 //! headers read from it once. A `worker::Request` would read its `cf` object and more, each through
 //! a call into JavaScript, and every header lookup would be one more; here a lookup is a search.
 
-use super::glue::HeaderList;
+use super::glue::{self, HeaderList};
 use wasm_bindgen::JsValue;
 use worker::Method;
 
@@ -15,10 +15,8 @@ pub struct Incoming {
 
 impl Incoming {
     pub fn read(raw: web_sys::Request) -> Self {
-        let method = Method::from(raw.method());
-        let url = raw.url();
-        let headers = HeaderList::of(&raw.headers());
-        Self { raw, method, url, headers }
+        let (method, url, headers) = glue::request_parts(&raw);
+        Self { raw, method: Method::from(method), url, headers }
     }
 
     /// The URL's path, without its query.

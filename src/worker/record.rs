@@ -2,11 +2,17 @@
 //! and, when bound, the Analytics Engine dataset `USAGE_EVENTS` as well.
 
 use crate::usage::{self, Record};
+use std::cell::Cell;
 use wasm_bindgen::JsValue;
 use worker::{AnalyticsEngineDataPointBuilder, AnalyticsEngineDataset, D1Database, Env};
 
 pub const DATABASE: &str = "DB";
 pub const EVENTS: &str = "USAGE_EVENTS";
+
+thread_local! {
+    /// Whether the isolate has a usage database or dataset bound, once it has looked.
+    static BOUND: Cell<Option<bool>> = const { Cell::new(None) };
+}
 
 pub struct Recorder {
     database: Option<D1Database>,
@@ -16,9 +22,15 @@ pub struct Recorder {
 impl Recorder {
     /// The recorder of a worker with a usage database or dataset bound; None without either.
     pub fn of(env: &Env) -> Option<Self> {
+        // Bindings come with a deployment, so an isolate that found none has none.
+        if BOUND.get() == Some(false) {
+            return None;
+        }
         let database = env.d1(DATABASE).ok();
         let events = env.analytics_engine(EVENTS).ok();
-        (database.is_some() || events.is_some()).then_some(Self { database, events })
+        let bound = database.is_some() || events.is_some();
+        BOUND.set(Some(bound));
+        bound.then_some(Self { database, events })
     }
 
     pub async fn write(&self, record: &Record) {

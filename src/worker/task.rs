@@ -17,7 +17,11 @@ use std::task::{Context, Poll, Wake, Waker};
 use wasm_bindgen::prelude::{wasm_bindgen, Closure};
 use wasm_bindgen::JsValue;
 
-type Job = Pin<Box<dyn Future<Output = Result<JsValue, JsValue>>>>;
+/// A task's future, and the waker its futures are handed.
+struct Job {
+    future: Pin<Box<dyn Future<Output = Result<JsValue, JsValue>>>>,
+    waker: Waker,
+}
 
 #[wasm_bindgen(module = "/src/worker/glue.js")]
 extern "C" {
@@ -63,7 +67,8 @@ fn next_id() -> u32 {
 pub fn start(future: impl Future<Output = Result<JsValue, JsValue>> + 'static) -> Promise {
     RESUME.with(|_| {});
     let task = next_id();
-    JOBS.with_borrow_mut(|jobs| jobs.insert(task, Box::pin(future)));
+    let job = Job { future: Box::pin(future), waker: Waker::from(Arc::new(TaskWaker(task))) };
+    JOBS.with_borrow_mut(|jobs| jobs.insert(task, job));
     let output = task_output(task);
     run(task);
     output
@@ -102,9 +107,8 @@ fn run(task: u32) {
         // It ended, or is being polled (a wake-up from within its own poll, seen again after).
         return;
     };
-    let waker = Waker::from(Arc::new(TaskWaker(task)));
     let outer = POLLING.replace(task);
-    let polled = job.as_mut().poll(&mut Context::from_waker(&waker));
+    let polled = job.future.as_mut().poll(&mut Context::from_waker(&job.waker));
     POLLING.set(outer);
     match polled {
         Poll::Pending => {
