@@ -1,4 +1,5 @@
-// The request measurements of scripts/bench. Eight targets share the fake upstream (upstream.mjs):
+// The request measurements of scripts/bench. Eight targets (ten with a baseline) share the fake
+// upstream (upstream.mjs):
 //   (a) the upstream called directly,
 //   (b) the no-op JavaScript forwarder Worker (forwarder.js), the floor of any Worker proxy,
 //   (c) the transform floor Worker (transform-floor.js), the floor of any Worker that reads the bytes,
@@ -6,9 +7,10 @@
 //   (e) llmproxy on the translated route (Chat Completions client -> anthropic backend),
 //   (f) llmproxy translating the other way (Anthropic Messages client -> openai backend),
 //   (g) the Rust floor Worker (rust-floor/), the floor of any Rust Worker that reads the bytes,
-//   (h) the JavaScript + wasm floor Worker (wasm-floor/), the Rust floor's steps in a JavaScript shell.
-// (a) to (d), (f) to (h) ask a gpt-* model of the upstream's Chat endpoint, (e) a claude-* one of its
-// Messages endpoint. For each kind of answer in BENCH_ANSWERS it prints latency, time to first byte
+//   (h) the JavaScript + wasm floor Worker (wasm-floor/), the Rust floor's steps in a JavaScript shell,
+//   (i), (j) with --baseline-*: another build of llmproxy (BENCH_BASELINE) on the routes of (d) and (e).
+// (a) to (d), (f) to (i) ask a gpt-* model of the upstream's Chat endpoint, (e) and (j) a claude-* one
+// of its Messages endpoint. For each kind of answer in BENCH_ANSWERS it prints latency, time to first byte
 // and server CPU per request, and writes the figures to --results for table.mjs:
 //   json       whole JSON answers;
 //   short      short streams (about 20 events in two bursts);
@@ -31,11 +33,14 @@ const NUMBERS = ["upstream-port", "forwarder-port", "forwarder-pid", "floor-port
   "translated-port", "translated-pid", "messages-port", "messages-pid", "rust-floor-port", "rust-floor-pid", "wasm-floor-port",
   "wasm-floor-pid", "clock-ticks",
   "stream-events"];
+// A baseline build of llmproxy (BENCH_BASELINE), measured on both routes when given.
+const BASELINE_NUMBERS = ["baseline-chat-port", "baseline-chat-pid", "baseline-translated-port", "baseline-translated-pid"];
 const STRINGS = ["event-gap-ms", "results"];
 const { values: given } = parseArgs({
-  options: Object.fromEntries([...NUMBERS, ...STRINGS].map((name) => [name, { type: "string" }])),
+  options: Object.fromEntries([...NUMBERS, ...BASELINE_NUMBERS, ...STRINGS].map((name) => [name, { type: "string" }])),
 });
-const args = Object.fromEntries(NUMBERS.map((name) => {
+const baseline = BASELINE_NUMBERS.some((name) => given[name] !== undefined);
+const args = Object.fromEntries([...NUMBERS, ...(baseline ? BASELINE_NUMBERS : [])].map((name) => {
   const value = Number(given[name]);
   if (given[name] === undefined || !(value >= 0)) throw new Error(`--${name} needs a number, got ${given[name]}`);
   return [name, value];
@@ -90,6 +95,12 @@ const targets = [
     client: "chat", family: "gpt" },
   { id: "h", key: "wasmFloor", label: "JS + wasm floor Worker", port: args["wasm-floor-port"], pid: args["wasm-floor-pid"],
     client: "chat", family: "gpt" },
+  ...(baseline ? [
+    { id: "i", key: "baselineSame", label: "baseline, Chat -> openai", port: args["baseline-chat-port"],
+      pid: args["baseline-chat-pid"], client: "chat", family: "gpt" },
+    { id: "j", key: "baselineTranslated", label: "baseline, Chat -> anthropic", port: args["baseline-translated-port"],
+      pid: args["baseline-translated-pid"], client: "chat", family: "claude" },
+  ] : []),
 ];
 const [, noop, floor] = targets;
 // One kept-alive connection per target, as a client talking to one proxy would hold.

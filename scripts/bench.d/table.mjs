@@ -1,21 +1,24 @@
 // The summary of scripts/bench: one markdown table with every figure next to its goal, to paste
 // into the README.
-//   node table.mjs --requests FILE --coldstart FILE --bundle-gzip-kib N --rust-floor-gzip-kib N [--out FILE]
+//   node table.mjs --requests FILE --coldstart FILE --bundle-gzip-kib N --rust-floor-gzip-kib N
+//     [--baseline-gzip-kib N] [--out FILE]
 // FILE are what measure.mjs and coldstart.mjs wrote; a part of the benchmark that did not run
-// (BENCH_ONLY, BENCH_ANSWERS) left no file, and its rows are left out. --out also writes the table
-// to a file.
+// (BENCH_ONLY, BENCH_ANSWERS) left no file, and its rows are left out. A baseline build
+// (BENCH_BASELINE) has two columns of its own, its routes as llmproxy's. --out also writes the
+// table to a file.
 import fs from "node:fs";
 import { parseArgs } from "node:util";
 
 const { values } = parseArgs({ options: {
   requests: { type: "string" }, coldstart: { type: "string" }, "bundle-gzip-kib": { type: "string" },
-  "rust-floor-gzip-kib": { type: "string" }, out: { type: "string" },
+  "rust-floor-gzip-kib": { type: "string" }, "baseline-gzip-kib": { type: "string" }, out: { type: "string" },
 } });
 const read = (file) => (file && fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, "utf8")) : null);
 const requests = read(values.requests);
 const coldStart = read(values.coldstart);
 const bundleGzipKib = Number(values["bundle-gzip-kib"]);
 const rustFloorGzipKib = Number(values["rust-floor-gzip-kib"]);
+const baselineGzipKib = values["baseline-gzip-kib"] === undefined ? null : Number(values["baseline-gzip-kib"]);
 
 /** The goals, each with how a figure meets it. */
 const GOALS = {
@@ -42,63 +45,80 @@ function verdict(routes) {
   return missed.length === Object.keys(routes).length ? "no" : `no (${missed.join(", ")})`;
 }
 
-// Cells: metric, no-op, transform floor, Rust floor, JS + wasm floor, same dialect, translated, goal, met?
+// The columns between the metric and the goal: each measured target, by its key in the results.
+const baseline = Boolean(requests?.kinds && Object.values(requests.kinds)[0]?.targets.baselineSame) ||
+  Boolean(coldStart?.baseline) || baselineGzipKib !== null;
+const COLUMNS = [
+  ["noop", "no-op"], ["floor", "transform floor"], ["rustFloor", "Rust floor"], ["wasmFloor", "JS + wasm floor"],
+  ["same", "same dialect"], ["translated", "translated"],
+  ...(baseline ? [["baselineSame", "same dialect, baseline"], ["baselineTranslated", "translated, baseline"]] : []),
+];
+/** Rows: a metric, its cells by column key, and its goal and verdict. */
 const rows = [];
+const push = (metric, cells, goal = "", met = "") => rows.push({ metric, cells, goal, met });
+/** `f` of each target of `targets` (by key) that was measured. */
+const each = (targets, keys, f) => Object.fromEntries(keys.filter((key) => targets[key]).map((key) => [key, f(targets[key])]));
+const ALL = COLUMNS.map(([key]) => key);
+/** The routes of llmproxy, and of the baseline's columns when there is one. */
+const LLMPROXY = ["same", "translated", "baselineSame", "baselineTranslated"];
+
 const ANSWER_NAMES = { json: "JSON answers", short: "Short streams", realistic: "Realistic streams" };
 for (const [kind, measured] of Object.entries(requests?.kinds ?? {})) {
-  const { direct, noop, floor, rustFloor, wasmFloor, same, translated } = measured.targets;
+  const { targets } = measured;
+  const { direct, noop, floor, rustFloor, same, translated } = targets;
   const name = ANSWER_NAMES[kind];
-  const routes = [noop, floor, rustFloor, wasmFloor, same, translated];
   if (kind !== "realistic") {
-    rows.push([`${name}: p50 latency added over the upstream called directly, ms`,
-      ...routes.map((t) => added(t.medianMs - direct.medianMs)), "", ""]);
+    push(`${name}: p50 latency added over the upstream called directly, ms`, each(targets, ALL, (t) => added(t.medianMs - direct.medianMs)));
     const over = (t) => t.medianMs - noop.medianMs;
-    const latencyGoal = kind === "json" ? GOALS.latencyAddedMs : null;
-    rows.push([`${name}: p50 latency added over the no-op, ms`, "", added(over(floor)), added(over(rustFloor)),
-      added(over(wasmFloor)), added(over(same)), added(over(translated)), latencyGoal?.text ?? "",
-      latencyGoal ? verdict({ "same dialect": latencyGoal.met(over(same)), translated: latencyGoal.met(over(translated)) }) : ""]);
+    const goal = kind === "json" ? GOALS.latencyAddedMs : null;
+    push(`${name}: p50 latency added over the no-op, ms`, each(targets, ALL.slice(1), (t) => added(over(t))), goal?.text,
+      goal ? verdict({ "same dialect": goal.met(over(same)), translated: goal.met(over(translated)) }) : "");
   }
-  rows.push([`${name}: server CPU per request, ms`, ...routes.map((t) => ms(t.cpuMs)), "", ""]);
+  push(`${name}: server CPU per request, ms`, each(targets, ALL, (t) => ms(t.cpuMs)));
   const overNoop = (t) => t.cpuMs / noop.cpuMs;
   const cpuGoal = kind === "json" ? GOALS.cpuOverNoop : null;
-  rows.push([`${name}: server CPU per request ÷ no-op's`, ...routes.map((t) => ratio(overNoop(t))), cpuGoal?.text ?? "",
-    cpuGoal ? verdict({ "same dialect": cpuGoal.met(overNoop(same)), translated: cpuGoal.met(overNoop(translated)) }) : ""]);
+  push(`${name}: server CPU per request ÷ no-op's`, each(targets, ALL, (t) => ratio(overNoop(t))), cpuGoal?.text,
+    cpuGoal ? verdict({ "same dialect": cpuGoal.met(overNoop(same)), translated: cpuGoal.met(overNoop(translated)) }) : "");
   if (kind === "realistic") {
     const overFloor = (t) => t.cpuMs / floor.cpuMs;
     const goal = GOALS.translatedStreamOverFloor;
-    rows.push([`${name}: server CPU per request ÷ transform floor's`, "", ...[floor, rustFloor, wasmFloor, same, translated].map((t) => ratio(overFloor(t))),
-      goal.text, verdict({ translated: goal.met(overFloor(translated)) })]);
+    push(`${name}: server CPU per request ÷ transform floor's`, each(targets, ALL.slice(1), (t) => ratio(overFloor(t))),
+      goal.text, verdict({ translated: goal.met(overFloor(translated)) }));
   }
   if (kind === "json") {
     // How much of llmproxy's cost any Rust Worker pays. (A stream the Rust floor passes untouched.)
-    const overRustFloor = (t) => t.cpuMs / rustFloor.cpuMs;
-    rows.push([`${name}: server CPU per request ÷ Rust floor's`, "", "", ratio(1), ratio(overRustFloor(wasmFloor)), ratio(overRustFloor(same)),
-      ratio(overRustFloor(translated)), "", ""]);
+    push(`${name}: server CPU per request ÷ Rust floor's`,
+      each(targets, ["rustFloor", "wasmFloor", ...LLMPROXY], (t) => ratio(t.cpuMs / rustFloor.cpuMs)));
   }
 }
 if (coldStart) {
   const { noop, rustFloor, llmproxy } = coldStart;
-  rows.push(["Cold start: process start → first answer, ms, median (max)", medianMax(noop.start), "",
-    medianMax(rustFloor.start), "", medianMax(llmproxy.start), "(same bundle)", "", ""]);
-  rows.push(["Cold start: listening → first answer, ms, median (max)", medianMax(noop.listen), "",
-    medianMax(rustFloor.listen), "", medianMax(llmproxy.listen), "(same bundle)", "", ""]);
-  rows.push(["Cold start: new isolate → first answer, ms, median (max)", medianMax(noop.isolate), "",
-    medianMax(rustFloor.isolate), "", medianMax(llmproxy.isolate), "(same bundle)", GOALS.coldStartMs.text,
-    verdict({ median: GOALS.coldStartMs.met(llmproxy.isolate.medianMs), max: GOALS.coldStartMs.met(llmproxy.isolate.maxMs) })]);
+  // Each bundle serves both routes: its figures go in its same-dialect column.
+  const cells = (figure) => ({
+    noop: figure(noop), rustFloor: figure(rustFloor), same: figure(llmproxy), translated: "(same bundle)",
+    ...(coldStart.baseline && { baselineSame: figure(coldStart.baseline), baselineTranslated: "(same bundle)" }),
+  });
+  push("Cold start: process start → first answer, ms, median (max)", cells((t) => medianMax(t.start)));
+  push("Cold start: listening → first answer, ms, median (max)", cells((t) => medianMax(t.listen)));
+  push("Cold start: new isolate → first answer, ms, median (max)", cells((t) => medianMax(t.isolate)), GOALS.coldStartMs.text,
+    verdict({ median: GOALS.coldStartMs.met(llmproxy.isolate.medianMs), max: GOALS.coldStartMs.met(llmproxy.isolate.maxMs) }));
   // The machine's speed drifts from run to run, the floor's with llmproxy's: their ratio does less.
-  rows.push(["Cold start: new isolate → first answer ÷ Rust floor's (medians)", "", "", ratio(1), "",
-    ratio(llmproxy.isolate.medianMs / rustFloor.isolate.medianMs), "(same bundle)", "", ""]);
+  const overFloor = (t) => ratio(t.isolate.medianMs / rustFloor.isolate.medianMs);
+  push("Cold start: new isolate → first answer ÷ Rust floor's (medians)", { ...cells(overFloor), noop: "" });
   if (rustFloor.compiled && llmproxy.compiled) {
     const compiled = ({ functions, bodyBytes }) => `${functions}, ${(bodyBytes / 1024).toFixed(1)} KiB`;
-    rows.push(["Cold start: wasm functions V8 compiled up to the first answer, and their bodies", "", "",
-      compiled(rustFloor.compiled), "", compiled(llmproxy.compiled), "(same bundle)", "", ""]);
+    push("Cold start: wasm functions V8 compiled up to the first answer, and their bodies",
+      { rustFloor: compiled(rustFloor.compiled), same: compiled(llmproxy.compiled), translated: "(same bundle)" });
   }
 }
-rows.push(["Bundle, gzip KiB", "", "", rustFloorGzipKib.toFixed(2), "", bundleGzipKib.toFixed(2), "(same bundle)", GOALS.bundleGzipKib.text,
-  verdict({ bundle: GOALS.bundleGzipKib.met(bundleGzipKib) })]);
+push("Bundle, gzip KiB", {
+  rustFloor: rustFloorGzipKib.toFixed(2), same: bundleGzipKib.toFixed(2), translated: "(same bundle)",
+  ...(baselineGzipKib !== null && { baselineSame: baselineGzipKib.toFixed(2), baselineTranslated: "(same bundle)" }),
+}, GOALS.bundleGzipKib.text, verdict({ bundle: GOALS.bundleGzipKib.met(bundleGzipKib) }));
 
-const header = ["metric", "no-op", "transform floor", "Rust floor", "JS + wasm floor", "same dialect", "translated", "goal", "met?"];
+const header = ["metric", ...COLUMNS.map(([, title]) => title), "goal", "met?"];
 const line = (cells) => `| ${cells.map((cell) => cell || "—").join(" | ")} |`;
-const table = [line(header), line(header.map(() => "---")), ...rows.map(line)].join("\n") + "\n";
+const body = rows.map(({ metric, cells, goal, met }) => line([metric, ...COLUMNS.map(([key]) => cells[key]), goal, met]));
+const table = [line(header), line(header.map(() => "---")), ...body].join("\n") + "\n";
 console.log(`\nsummary (same dialect = Chat -> openai, translated = Chat -> anthropic)\n\n${table}`);
 if (values.out) fs.writeFileSync(values.out, table);
