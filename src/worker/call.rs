@@ -42,14 +42,18 @@ pub async fn call(
     let started = js_sys::Date::now();
     let recorder = Recorder::of(env).map(Rc::new);
     let dialect = endpoint.dialect;
-    let mut record = Record {
-        at_ms: started as u64,
-        key_id: caller.record_id(),
-        client: dialect.name().to_string(),
-        endpoint: crate::usage::bounded(req.path()),
-        ..Record::default()
-    };
     let metered = Metered { env, ctx, limits, caller: &caller, recorder: recorder.clone(), started };
+    // Filled in only when something keeps it.
+    let mut record = match metered.records() {
+        true => Record {
+            at_ms: started as u64,
+            key_id: caller.record_id(),
+            client: dialect.name().to_string(),
+            endpoint: crate::usage::bounded(req.path()),
+            ..Record::default()
+        },
+        false => Record::default(),
+    };
     match metered.serve(req, endpoint, query, &mut record).await {
         Ok(response) => Ok(response),
         Err(refusal) => {
@@ -79,6 +83,11 @@ struct Metered<'a> {
 }
 
 impl Metered<'_> {
+    /// Whether the request's record is kept: written, or settled against an issued key.
+    fn records(&self) -> bool {
+        self.recorder.is_some() || matches!(self.caller, Caller::Issued(_))
+    }
+
     async fn serve(
         &self,
         req: &Incoming,
@@ -124,15 +133,18 @@ impl Metered<'_> {
             metered: self.recorder.is_some() || issued.is_some(),
         };
         let plan = proxy::plan(&config, &inbound).inspect_err(|_| {
-            record.model_asked = crate::usage::bounded(&proxy::requested_model(&inbound).unwrap_or_default());
+            if self.records() {
+                record.model_asked = crate::usage::bounded(&proxy::requested_model(&inbound).unwrap_or_default());
+            }
         })?;
-        record.model_asked = plan.requested().to_string();
-        record.streamed = plan.is_stream();
-        let client = req.signal();
-        let serve = upstream::serve(&plan, &config.breaker, env, self.ctx, limits, Some(&client));
+        if self.records() {
+            record.model_asked = plan.requested().to_string();
+            record.streamed = plan.is_stream();
+        }
+        let serve = upstream::serve(&plan, &config.breaker, env, self.ctx, limits, Some(req));
         let Some(caller) = issued else {
             let served = serve.await?;
-            return Ok(self.finish(served, record.clone(), None, &config));
+            return Ok(self.finish(served, std::mem::take(record), None, &config));
         };
         let policy = &caller.policy;
         let estimate = match policy.tpm.is_some() || policy.budget_usd.is_some() {
@@ -159,7 +171,7 @@ impl Metered<'_> {
         let settlement = Settlement { key: caller.id.clone(), request, estimate };
         match served {
             Ok(served) => {
-                let reply = self.finish(served, record.clone(), Some(settlement), &config);
+                let reply = self.finish(served, std::mem::take(record), Some(settlement), &config);
                 Ok(reply.with_all(&admission.headers()))
             }
             Err(error) => {

@@ -128,7 +128,7 @@ pub async fn exchange(
     Ok(Some(Exchanged {
         response: exchanged.response(),
         status: exchanged.status(),
-        headers: HeaderList::parse(&exchanged.headers()),
+        headers: HeaderList::parse(exchanged.headers(), 0),
         body,
     }))
 }
@@ -136,8 +136,12 @@ pub async fn exchange(
 /// Headers as one string for `glue.js` (`headersOf` reads it): every name and every value followed
 /// by a line feed. A value is trimmed of the whitespace the runtime would trim; one that still
 /// holds a line break or a NUL, which no header may hold, is refused with its name.
-pub fn header_lines<'a>(headers: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<String, &'a str> {
-    let mut lines = String::new();
+pub fn header_lines<'a, I>(headers: I) -> Result<String, &'a str>
+where
+    I: IntoIterator<Item = (&'a str, &'a str)> + Clone,
+{
+    let size = headers.clone().into_iter().map(|(name, value)| name.len() + value.len() + 2).sum();
+    let mut lines = String::with_capacity(size);
     for (name, value) in headers {
         let value = value.trim_matches(|c| matches!(c, ' ' | '\t' | '\r' | '\n'));
         if value.bytes().any(|byte| matches!(byte, b'\n' | b'\r' | 0)) {
@@ -151,32 +155,47 @@ pub fn header_lines<'a>(headers: impl IntoIterator<Item = (&'a str, &'a str)>) -
 /// The method, the URL and the headers of `request`, read from the runtime in one call.
 pub fn request_parts(request: &web_sys::Request) -> (String, String, HeaderList) {
     let lines = request_lines(request);
-    let mut parts = lines.splitn(3, '\n');
-    let method = parts.next().unwrap_or_default().to_string();
-    let url = parts.next().unwrap_or_default().to_string();
-    (method, url, HeaderList::parse(parts.next().unwrap_or_default()))
+    let method_end = lines.find('\n').unwrap_or(lines.len());
+    let url_start = (method_end + 1).min(lines.len());
+    let url_end = lines[url_start..].find('\n').map_or(lines.len(), |at| url_start + at);
+    let method = lines[..method_end].to_string();
+    let url = lines[url_start..url_end].to_string();
+    let start = (url_end + 1).min(lines.len());
+    (method, url, HeaderList::parse(lines, start))
 }
 
-/// A request's or a response's headers, read from the runtime at once (see `headerLines`).
-pub struct HeaderList(Vec<(String, String)>);
+/// Headers as the runtime gave them, in one string (see `headerLines`) with where each name and
+/// value lies in it: one allocation for the text, one for the index, however many headers.
+pub struct HeaderList {
+    text: String,
+    /// Where each header's name begins, its value begins and its value ends.
+    index: Vec<(usize, usize, usize)>,
+}
 
 impl HeaderList {
-    /// The headers of `lines`, as `headerLines` writes them.
-    fn parse(lines: &str) -> Self {
-        let mut parts = lines.split('\n');
-        let mut pairs = Vec::new();
-        while let (Some(name), Some(value)) = (parts.next(), parts.next()) {
-            pairs.push((name.to_string(), value.to_string()));
+    /// The headers of `text` from `start` on, as `headerLines` writes them.
+    fn parse(text: String, start: usize) -> Self {
+        let mut index = Vec::new();
+        let mut at = start;
+        while let Some(name_end) = text[at..].find('\n').map(|end| at + end) {
+            let Some(value_end) = text[name_end + 1..].find('\n').map(|end| name_end + 1 + end) else {
+                break;
+            };
+            index.push((at, name_end + 1, value_end));
+            at = value_end + 1;
         }
-        Self(pairs)
+        Self { text, index }
     }
 
     /// The value of the header `name` (any case).
     pub fn get(&self, name: &str) -> Option<String> {
-        self.0
+        self.index
             .iter()
-            .find(|(have, _)| have.len() == name.len() && have.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value.clone())
+            .find(|&&(start, value_start, _)| {
+                let have = &self.text[start..value_start - 1];
+                have.len() == name.len() && have.eq_ignore_ascii_case(name)
+            })
+            .map(|&(_, value_start, value_end)| self.text[value_start..value_end].to_string())
     }
 }
 

@@ -4,6 +4,7 @@
 //! the next attempt made instead. The isolate's breakers and key rings remember backends across
 //! requests.
 
+use super::incoming::Incoming;
 use super::outgoing::Outgoing;
 use super::{glue, google_auth, json_response, meta_headers, stream_headers};
 use crate::config::{Backend, BreakerPolicy};
@@ -86,7 +87,7 @@ pub async fn serve(
     env: &Env,
     ctx: &Context,
     limits: &Limits,
-    client: Option<&web_sys::AbortSignal>,
+    client: Option<&Incoming>,
 ) -> Result<Served, ProxyError> {
     let seed = (js_sys::Math::random() * 9_007_199_254_740_992.0) as u64;
     let mut attempts = Attempts::new(&plan.chain, now(), seed);
@@ -207,7 +208,7 @@ async fn attempt(
     env: &Env,
     ctx: &Context,
     limits: &Limits,
-    client: Option<&web_sys::AbortSignal>,
+    client: Option<&Incoming>,
 ) -> Result<Answered, Failed> {
     if let Some(settings) = &call.vertex {
         let token = google_auth::bearer(env, ctx, settings, limits).await.map_err(|error| {
@@ -297,7 +298,9 @@ async fn attempt(
                 return Err(failed);
             }
         };
-        let (stream, end) = body.transcoded(transcoder, limits.idle_ms, &first, client);
+        // Only a stream needs it: one the client leaves mid-way is settled then.
+        let signal = client.map(Incoming::signal);
+        let (stream, end) = body.transcoded(transcoder, limits.idle_ms, &first, signal.as_ref());
         let response = stream_headers(Outgoing::stream(exchange.client_framing.content_type(), stream), &meta);
         return Ok(Answered { response, usage: None, stream_end: Some(end) });
     }
