@@ -123,6 +123,22 @@ fn a_missing_backend_secret_is_named_but_never_invented() {
 }
 
 #[test]
+fn a_backend_secret_is_sent_without_whitespace_at_its_ends_and_a_blank_one_is_missing() {
+    let body = json!({"model": "claude-x", "messages": []}).to_string();
+    let padded = Request {
+        secrets: &[("ANTHROPIC_API_KEY", " \tsk-ant\r\n")],
+        ..Request::new(Dialect::OpenAiChat, body.as_bytes())
+    };
+    let call = upstream(padded.attempt(&config(), 0, Some("ANTHROPIC_API_KEY")).unwrap());
+    assert!(call.headers.contains(&("x-api-key".into(), "sk-ant".into())), "{:?}", call.headers);
+    assert_eq!(call.secrets, ["sk-ant"]);
+    let blank =
+        Request { secrets: &[("ANTHROPIC_API_KEY", " \n")], ..Request::new(Dialect::OpenAiChat, body.as_bytes()) };
+    let error = blank.attempt(&config(), 0, Some("ANTHROPIC_API_KEY")).err().expect("a blank key is no key");
+    assert!(error.message.contains("`ANTHROPIC_API_KEY`"));
+}
+
+#[test]
 fn a_byok_backend_gets_the_clients_own_key_or_the_client_is_told_to_send_one() {
     let config = Config::from_json(
         r#"{"backends": [

@@ -97,13 +97,15 @@ pub fn url(backend: &Backend, operation: Operation, stream: bool, model: &str) -
     upstream.url(backend, operation, stream, model)
 }
 
-/// The non-empty value of the Worker secret `name` that `backend` needs.
+/// The value of the Worker secret `name` that `backend` needs, without whitespace at its ends; an
+/// error when it is unset or blank.
 pub fn required_secret(
     secret: &dyn Fn(&str) -> Option<String>,
     backend: &Backend,
     name: &str,
 ) -> Result<String, ProxyError> {
-    secret(name).filter(|value| !value.is_empty()).ok_or_else(|| {
+    // No key holds whitespace at its ends; a secret pasted with a line break after it does.
+    secret(name).map(|value| value.trim().to_string()).filter(|value| !value.is_empty()).ok_or_else(|| {
         ProxyError::internal(format!("backend `{}` needs the secret `{name}`, which is not set", backend.name))
     })
 }

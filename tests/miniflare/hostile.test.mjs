@@ -216,3 +216,25 @@ test("without LLMPROXY_API_KEY only this machine is served, unless anonymous use
     await anonymous.dispose();
   }
 });
+
+test("a backend key that would break its header line is refused before anything is sent, one with whitespace around it is trimmed", async () => {
+  const broken = await startWorker({ vars: routingVars({ OPENAI_API_KEY: `${OPENAI_KEY}\r\nx-injected: yes` }), config });
+  const padded = await startWorker({ vars: routingVars({ OPENAI_API_KEY: `  ${OPENAI_KEY}\n` }), config });
+  try {
+    for (const w of [broken, padded]) w.upstream = () => json(chatCompletion("served"));
+    const refused = await broken.post("/v1/chat/completions", { model: "gpt-a", messages: USER_HI }, AUTH);
+    assert.equal(refused.status, 500);
+    const { error } = await readJson(refused);
+    assert.match(error.message, /the upstream header `authorization` has a value that is not allowed/);
+    assert.ok(!JSON.stringify(error).includes(OPENAI_KEY), "the key stays out of the error");
+    assert.equal(broken.requests.length, 0, "nothing went upstream");
+
+    const served = await padded.post("/v1/chat/completions", { model: "gpt-a", messages: USER_HI }, AUTH);
+    assert.equal((await readJson(served)).choices[0].message.content, "served");
+    assert.equal(padded.lastRequest().headers.authorization, `Bearer ${OPENAI_KEY}`);
+    assert.equal(padded.lastRequest().headers["x-injected"], undefined);
+  } finally {
+    await broken.dispose();
+    await padded.dispose();
+  }
+});
