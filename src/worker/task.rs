@@ -1,11 +1,12 @@
 //! The executor of the shell's async code. wasm-bindgen's own makes a Promise of every future it
 //! runs and two closures, with finalizers, for every Promise a future awaits, and queues a
-//! microtask for every wake-up; measured, that was most of what a request cost beyond the work it
-//! does (README, "Where the time goes"). Here a task is a future kept in wasm and polled
+//! microtask for every wake-up; leaving it took about a tenth of the no-op's CPU off a JSON answer
+//! (README, "The shell, measured again"). Here a task is a future kept in wasm and polled
 //! synchronously from JavaScript: a Promise it awaits through `awaited` is handed to JavaScript,
 //! whose `then` (plain JavaScript functions, see `glue.js`) hands the result back and polls the
 //! task again in the same call into wasm. Futures that wake their task another way (those of the
-//! `worker` crate, which await through wasm-bindgen) are polled again on a microtask.
+//! `worker` crate, which await through wasm-bindgen), and a Promise awaited under a combinator
+//! that polls only what was woken, wake it through their waker: it is polled again on a microtask.
 
 use js_sys::Promise;
 use std::cell::{Cell, RefCell};
@@ -40,10 +41,10 @@ extern "C" {
 thread_local! {
     /// The tasks waiting, by id. A task being polled is out of the map.
     static JOBS: RefCell<HashMap<u32, Job>> = RefCell::default();
-    /// The waits of `Awaited` futures, by id, and their results once JavaScript delivered them.
-    static WAITS: RefCell<HashMap<u32, Option<Result<JsValue, JsValue>>>> = RefCell::default();
-    /// The id of the task being polled, 0 when none is.
-    static POLLING: Cell<u32> = const { Cell::new(0) };
+    /// The waits of `Awaited` futures, by id.
+    static WAITS: RefCell<HashMap<u32, Wait>> = RefCell::default();
+    /// The id of the task being polled, 0 when none is, and its waker.
+    static POLLING: RefCell<(u32, Option<Waker>)> = const { RefCell::new((0, None)) };
     static LAST_ID: Cell<u32> = const { Cell::new(0) };
     /// JavaScript's way back into wasm: made once per instance of the module.
     static RESUME: Closure<dyn Fn(u32, u32, bool, JsValue)> = {
@@ -83,20 +84,28 @@ pub fn wait_until(ctx: &worker::Context, future: impl Future<Output = ()> + 'sta
     let _ = ctx.as_ref().wait_until(&done);
 }
 
+/// An `Awaited` future's wait.
+struct Wait {
+    /// The waker to wake when its result comes, when it is not its task's own (a combinator's,
+    /// which polls only what was woken); None when the task is polled at once.
+    waker: Option<Waker>,
+    result: Option<Result<JsValue, JsValue>>,
+}
+
 /// What JavaScript calls: the result of wait `wait` (0: none, the task was woken), then the task
 /// polled again.
 fn resume(task: u32, wait: u32, ok: bool, value: JsValue) {
     if wait != 0 {
-        let wanted = WAITS.with_borrow_mut(|waits| match waits.get_mut(&wait) {
-            Some(slot) => {
-                *slot = Some(if ok { Ok(value) } else { Err(value) });
-                true
-            }
-            // Its future was dropped: nothing waits for it any more.
-            None => false,
+        let delivered = WAITS.with_borrow_mut(|waits| {
+            let slot = waits.get_mut(&wait)?;
+            slot.result = Some(if ok { Ok(value) } else { Err(value) });
+            Some(slot.waker.clone())
         });
-        if !wanted {
-            return;
+        match delivered {
+            // Its future was dropped: nothing waits for it any more.
+            None => return,
+            Some(Some(waker)) => return waker.wake(),
+            Some(None) => {}
         }
     }
     run(task);
@@ -107,9 +116,9 @@ fn run(task: u32) {
         // It ended, or is being polled (a wake-up from within its own poll, seen again after).
         return;
     };
-    let outer = POLLING.replace(task);
+    let outer = POLLING.replace((task, Some(job.waker.clone())));
     let polled = job.future.as_mut().poll(&mut Context::from_waker(&job.waker));
-    POLLING.set(outer);
+    POLLING.replace(outer);
     match polled {
         Poll::Pending => {
             JOBS.with_borrow_mut(|jobs| jobs.insert(task, job));
@@ -119,7 +128,7 @@ fn run(task: u32) {
     }
 }
 
-/// Wakes a task whose future awaits something other than `awaited`.
+/// A task's waker, for what its future awaits other than a Promise awaited directly.
 struct TaskWaker(u32);
 
 impl Wake for TaskWaker {
@@ -141,21 +150,29 @@ pub struct Awaited {
 impl Future for Awaited {
     type Output = Result<JsValue, JsValue>;
 
-    fn poll(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Self::Output> {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let (task, own) =
+            POLLING.with_borrow(|(task, waker)| (*task, waker.as_ref().is_some_and(|own| cx.waker().will_wake(own))));
+        assert!(task != 0, "a promise awaited outside a task");
+        let waker = (!own).then(|| cx.waker().clone());
         if let Some(promise) = self.promise.take() {
-            let task = POLLING.get();
-            assert!(task != 0, "a promise awaited outside a task");
             let wait = next_id();
             self.wait = wait;
-            WAITS.with_borrow_mut(|waits| waits.insert(wait, None));
+            WAITS.with_borrow_mut(|waits| waits.insert(wait, Wait { waker, result: None }));
             await_for(task, wait, &promise);
             return Poll::Pending;
         }
         let wait = self.wait;
-        match WAITS.with_borrow_mut(|waits| waits.get_mut(&wait).and_then(Option::take)) {
-            Some(result) => Poll::Ready(result),
+        WAITS.with_borrow_mut(|waits| match waits.get_mut(&wait) {
+            Some(Wait { result: Some(_), .. }) => {
+                waits.remove(&wait).and_then(|slot| slot.result).map_or(Poll::Pending, Poll::Ready)
+            }
+            Some(slot) => {
+                slot.waker = waker;
+                Poll::Pending
+            }
             None => Poll::Pending,
-        }
+        })
     }
 }
 
