@@ -83,7 +83,8 @@ struct Metered<'a> {
 }
 
 impl Metered<'_> {
-    /// Whether the request's record is kept: written, or settled against an issued key.
+    /// Whether the request's record is kept: written, or settled against an issued key. What the
+    /// answer used is then wanted too.
     fn records(&self) -> bool {
         self.recorder.is_some() || matches!(self.caller, Caller::Issued(_))
     }
@@ -130,7 +131,7 @@ impl Metered<'_> {
             now: (js_sys::Date::now() / 1000.0) as u64,
             random: (js_sys::Math::random() * 9_007_199_254_740_992.0) as u64,
             policy: issued.map(|caller| &caller.policy),
-            metered: self.recorder.is_some() || issued.is_some(),
+            metered: self.records(),
         };
         let plan = proxy::plan(&config, &inbound).inspect_err(|_| {
             if self.records() {
