@@ -152,6 +152,7 @@ export async function exchangeWithin(url, lines, body, names, firstByteMs, idleM
     let response;
     try {
       const headers = headersOf(lines);
+      // A redirect followed would carry the backend's key to wherever it points.
       response = await fetch(url, { method: "POST", headers, body, redirect: "manual", signal: controller.signal });
     } catch (error) {
       if (deadline.passed) return null;

@@ -134,17 +134,19 @@ pub async fn exchange(
 }
 
 /// Headers as one string for `glue.js` (`headersOf` reads it): every name and every value followed
-/// by a line feed. A value is trimmed of the whitespace the runtime would trim; one that still
-/// holds a line break or a NUL, which no header may hold, is refused with its name.
+/// by a line feed. A value is trimmed of the whitespace the runtime would trim; a header whose name
+/// or value still holds a line break or a NUL, which no header may hold and which would shift every
+/// pair after it, is refused with its name.
 pub fn header_lines<'a, I>(headers: I) -> Result<String, &'a str>
 where
     I: IntoIterator<Item = (&'a str, &'a str)> + Clone,
 {
+    let breaks_line = |text: &str| text.bytes().any(|byte| matches!(byte, b'\n' | b'\r' | 0));
     let size = headers.clone().into_iter().map(|(name, value)| name.len() + value.len() + 2).sum();
     let mut lines = String::with_capacity(size);
     for (name, value) in headers {
         let value = value.trim_matches(|c| matches!(c, ' ' | '\t' | '\r' | '\n'));
-        if value.bytes().any(|byte| matches!(byte, b'\n' | b'\r' | 0)) {
+        if breaks_line(name) || breaks_line(value) {
             return Err(name);
         }
         lines.extend([name, "\n", value, "\n"]);
