@@ -72,15 +72,17 @@ const timedOut = () => Object.assign(new Error("timed out"), { name: "TimeoutErr
 
 /**
  * A deadline `ms` after it was last restarted; when it passes, `onPass` is called, once. One timer
- * serves it however often it is restarted: timers cost more than reads do.
+ * serves it however often it is restarted: timers cost more than reads do. The timer first goes
+ * off after `firstMs` (at most `ms`): a deadline that will be restarted to a shorter one sets it
+ * no later than that one's, so the restart need not set it again.
  */
 class Deadline {
-  constructor(ms, onPass) {
+  constructor(ms, onPass, firstMs = ms) {
     this.passed = false;
     this.onPass = onPass;
     this.ms = ms;
     this.from = Date.now();
-    this.arm(ms);
+    this.arm(Math.min(ms, firstMs));
   }
 
   /** The deadline is `ms` from now. */
@@ -146,8 +148,9 @@ export async function fetchWithin(request, ms) {
  */
 export async function exchangeWithin(url, lines, body, names, firstByteMs, idleMs, limit, errorLimit, stream) {
   const controller = new AbortController();
-  // Its passing aborts the fetch, and so the read of its body.
-  const deadline = new Deadline(firstByteMs, () => controller.abort());
+  // Its passing aborts the fetch, and so the read of its body. Restarted to `idleMs` once the
+  // headers are in, so its timer goes off first no later than that.
+  const deadline = new Deadline(firstByteMs, () => controller.abort(), idleMs);
   try {
     let response;
     try {

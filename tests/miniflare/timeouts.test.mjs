@@ -52,6 +52,35 @@ test("an upstream that sends no headers is a 504 in the client's dialect once th
   assert.ok(ms >= 900 && ms < 5000, `${ms} ms`);
 });
 
+test("a first-byte deadline longer than the idle one holds for the headers, and the idle one for the body after", async () => {
+  const patient = await startWorker({ vars: routingVars({ LLMPROXY_FIRST_BYTE_TIMEOUT_SECONDS: "3", LLMPROXY_IDLE_TIMEOUT_SECONDS: "1" }), config });
+  try {
+    // Headers after 1.5 s: past the idle deadline, within the first-byte one.
+    patient.upstream = (request) => stallBeforeHeaders(request, 1500, () => json(chatCompletion("worth the wait")));
+    const [late, answered] = await timed(patient.post("/v1/chat/completions", { model: "gpt-slow", messages: USER_HI }, AUTH));
+    assert.equal(answered.status, 200);
+    assert.equal((await readJson(answered)).choices[0].message.content, "worth the wait");
+    assert.ok(late >= 1400, `${late} ms`);
+
+    patient.upstream = (request) => stallBeforeHeaders(request);
+    const [ms, response] = await timed(patient.post("/v1/chat/completions", { model: "gpt-slow", messages: USER_HI }, AUTH));
+    assert.equal(response.status, 504);
+    assert.match((await readJson(response)).error.message, /LLMPROXY_FIRST_BYTE_TIMEOUT_SECONDS/);
+    assert.ok(ms >= 2900 && ms < 6000, `${ms} ms: the first-byte deadline, not the idle one`);
+
+    // Headers after 1.5 s, then a body that stalls: the idle deadline, restarted at the headers.
+    const text = JSON.stringify(chatCompletion("never finished"));
+    patient.upstream = (request) =>
+      stallBeforeHeaders(request, 1500, () => stream([text.slice(0, 20), pause(Infinity)], { contentType: "application/json" }));
+    const [stalled, cut] = await timed(patient.post("/v1/chat/completions", { model: "gpt-slow", messages: USER_HI }, AUTH));
+    assert.equal(cut.status, 504);
+    assert.match((await readJson(cut)).error.message, /stopped for 1 s/);
+    assert.ok(stalled >= 2400 && stalled < 6000, `${stalled} ms`);
+  } finally {
+    await patient.dispose();
+  }
+});
+
 test("a stream that stalls after content ends with an error event at the idle deadline", async () => {
   const recording = wire("openai-chat-tool.sdkpy.sse").toString().split("\n\n").filter(Boolean).map((e) => `${e}\n\n`);
   worker.upstream = () => sse([...recording.slice(0, 3), pause(Infinity)]);
