@@ -5,6 +5,7 @@
 use crate::config::Backend;
 use crate::error::ProxyError;
 use crate::ir;
+pub use crate::peek::RequestFields;
 use crate::sse;
 use crate::system_prompt::Rewriter;
 use serde_json::Value;
@@ -141,8 +142,16 @@ pub trait Codec: Sync {
     /// instructions found where the dialect keeps them), every other field as it came: what is
     /// then passed through or translated.
     fn rewrite_system_prompt(&self, body: &[u8], rewriter: &mut Rewriter) -> Result<Vec<u8>, ProxyError>;
-    /// What of the client's request its answer must remember (see `ClientContext`).
-    fn client_context(&self, body: &[u8], now: u64) -> ClientContext;
+    /// The top-level fields of a client's request that `client_context` reads: kept by the one
+    /// pass over the body that also finds its model (see `peek`).
+    fn context_fields(&self) -> &'static [&'static str] {
+        &[]
+    }
+    /// What of the client's request its answer must remember (see `ClientContext`), from the
+    /// fields of `context_fields` its body has.
+    fn client_context(&self, _fields: &RequestFields, now: u64) -> ClientContext {
+        ClientContext { now, ..ClientContext::default() }
+    }
     /// A whole answer for the client.
     fn response_from_ir(&self, response: ir::Response, client: &ClientContext) -> Result<Vec<u8>, ProxyError>;
     /// The stream writer for the client.

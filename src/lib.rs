@@ -16,6 +16,7 @@ pub mod ir;
 pub mod keys;
 pub mod limits;
 pub mod mock;
+pub mod peek;
 pub mod proxy;
 pub mod resilience;
 pub mod routing;

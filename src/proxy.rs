@@ -13,11 +13,11 @@ use crate::error::{ErrorKind, ProxyError};
 use crate::ir::Usage;
 use crate::keys::KeyPolicy;
 use crate::mock;
+use crate::peek::Peek;
 use crate::resilience::{Chain, ChainTarget};
 use crate::routing;
 use crate::system_prompt::Rewriter;
 use crate::transcode::Transcoder;
-use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -133,19 +133,12 @@ struct Target<'a> {
     dialect: Dialect,
 }
 
-#[derive(Deserialize)]
-struct Peek<'a> {
-    #[serde(borrow)]
-    model: Option<Cow<'a, str>>,
-    stream: Option<bool>,
-}
-
 pub fn plan<'a>(config: &'a Config, inbound: &'a Inbound<'a>) -> Result<Plan<'a>, ProxyError> {
     // JSON text is UTF-8 (RFC 8259), and a same-dialect body is forwarded as it came: fields the
     // peek skips are not checked otherwise.
     std::str::from_utf8(inbound.body)
         .map_err(|e| ProxyError::invalid(format!("the request body is not valid JSON: it is not UTF-8 ({e})")))?;
-    let peek: Peek = serde_json::from_slice(inbound.body)
+    let peek = Peek::of(inbound.body, inbound.dialect.codec().context_fields())
         .map_err(|e| ProxyError::invalid(format!("the request body is not valid JSON: {e}")))?;
     let request = read(config, inbound, peek)?;
     let chain = config.chain(&request.model, inbound.random)?;
@@ -212,7 +205,7 @@ impl Plan<'_> {
 /// The model a request names (in its URL, else in its body), for the record of a request that was
 /// refused before it was planned.
 pub fn requested_model(inbound: &Inbound) -> Option<String> {
-    let peek = || serde_json::from_slice::<Peek>(inbound.body).ok()?.model.map(Cow::into_owned);
+    let peek = || Peek::of(inbound.body, &[]).ok()?.model.map(Cow::into_owned);
     inbound.model.map(str::to_string).or_else(peek)
 }
 
@@ -236,7 +229,7 @@ fn read<'a>(config: &Config, inbound: &Inbound<'a>, peek: Peek) -> Result<Client
         return Err(error);
     }
     let stream = inbound.stream.or(peek.stream).unwrap_or(false);
-    let context = inbound.dialect.codec().client_context(inbound.body, inbound.now);
+    let context = inbound.dialect.codec().client_context(&peek.fields, inbound.now);
     // Made once on the client's own JSON, so every target, same dialect or not, gets it.
     let body = match config.routes.get(&model).and_then(|route| route.system_prompt.as_ref()) {
         Some(rewrite) => {

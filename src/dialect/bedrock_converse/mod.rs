@@ -63,10 +63,6 @@ impl Codec for BedrockConverse {
         })
     }
 
-    fn client_context(&self, _body: &[u8], now: u64) -> ClientContext {
-        ClientContext { now, ..ClientContext::default() }
-    }
-
     fn response_from_ir(&self, response: ir::Response, _client: &ClientContext) -> Result<Vec<u8>, ProxyError> {
         codec::to_json(&response::from_ir(response))
     }

@@ -5,7 +5,9 @@ pub mod response;
 pub mod stream;
 pub mod types;
 
-use crate::codec::{self, Call, Claim, ClientContext, Codec, EndMark, Operation, StreamDecoder, StreamEncoder};
+use crate::codec::{
+    self, Call, Claim, ClientContext, Codec, EndMark, Operation, RequestFields, StreamDecoder, StreamEncoder,
+};
 use crate::config::Backend;
 use crate::error::ProxyError;
 use crate::system_prompt::{self, Rewriter};
@@ -60,19 +62,17 @@ impl Codec for OpenAiChat {
         })
     }
 
-    fn client_context(&self, body: &[u8], now: u64) -> ClientContext {
+    fn context_fields(&self) -> &'static [&'static str] {
+        &["stream_options"]
+    }
+
+    fn client_context(&self, fields: &RequestFields, now: u64) -> ClientContext {
         #[derive(Deserialize)]
         struct Options {
             include_usage: Option<bool>,
         }
-        #[derive(Deserialize)]
-        struct Peek {
-            stream_options: Option<Options>,
-        }
-        let include_usage = serde_json::from_slice::<Peek>(body)
-            .ok()
-            .and_then(|peek| peek.stream_options?.include_usage)
-            .unwrap_or(false);
+        let include_usage =
+            fields.read::<Options>("stream_options").and_then(|options| options.include_usage).unwrap_or(false);
         ClientContext { now, include_usage, ..ClientContext::default() }
     }
 

@@ -5,7 +5,9 @@ pub mod response;
 pub mod stream;
 pub mod types;
 
-use crate::codec::{self, Call, Claim, ClientContext, Codec, EndMark, Operation, StreamDecoder, StreamEncoder};
+use crate::codec::{
+    self, Call, Claim, ClientContext, Codec, EndMark, Operation, RequestFields, StreamDecoder, StreamEncoder,
+};
 use crate::config::Backend;
 use crate::error::ProxyError;
 use crate::system_prompt::{self, Rewriter};
@@ -58,14 +60,13 @@ impl Codec for OpenAiResponses {
         })
     }
 
-    fn client_context(&self, body: &[u8], now: u64) -> ClientContext {
-        #[derive(Deserialize)]
-        struct Peek {
-            #[serde(default)]
-            tools: Vec<types::Tool>,
-        }
+    fn context_fields(&self) -> &'static [&'static str] {
+        &["tools"]
+    }
+
+    fn client_context(&self, fields: &RequestFields, now: u64) -> ClientContext {
         let namespaces =
-            serde_json::from_slice::<Peek>(body).map(|peek| stream::namespaces_of(&peek.tools)).unwrap_or_default();
+            fields.read::<Vec<types::Tool>>("tools").map(|tools| stream::namespaces_of(&tools)).unwrap_or_default();
         ClientContext { now, namespaces, ..ClientContext::default() }
     }
 
