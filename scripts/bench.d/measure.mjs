@@ -15,7 +15,10 @@
 //   json       whole JSON answers;
 //   short      short streams (about 20 events in two bursts);
 //   realistic  streams of --stream-events text deltas, every event in a chunk of its own,
-//              --event-gap-ms apart, as a model streams.
+//              --event-gap-ms apart, as a model streams;
+//   agent      whole JSON answers to the requests agents send, captured (fixtures/captures/): the
+//              Chat clients send opencode's (31 KB, 17 tools), the Messages client Claude Code's
+//              (78 KB, 24 tools, a tool result), each with the benchmark's model and no stream.
 // json and short call the targets one request at a time, round robin, each round starting one
 // target later, so that any drift of the machine (frequency scaling, other load) hits all alike. A
 // realistic stream spends nearly all its time waiting for the upstream's next event, so a realistic
@@ -57,7 +60,10 @@ const ROUNDS = env("BENCH_ROUNDS", 1000);
 const WARMUP_ROUNDS = env("BENCH_WARMUP", 50);
 const REALISTIC_ROUNDS = env("BENCH_REALISTIC_ROUNDS", 100);
 const REALISTIC_WARMUP_ROUNDS = env("BENCH_REALISTIC_WARMUP", 5);
-if (ROUNDS < 1 || REALISTIC_ROUNDS < 1) throw new Error("BENCH_ROUNDS and BENCH_REALISTIC_ROUNDS must be at least 1");
+const AGENT_ROUNDS = env("BENCH_AGENT_ROUNDS", 300);
+if (ROUNDS < 1 || REALISTIC_ROUNDS < 1 || AGENT_ROUNDS < 1) {
+  throw new Error("BENCH_ROUNDS, BENCH_REALISTIC_ROUNDS and BENCH_AGENT_ROUNDS must be at least 1");
+}
 
 /** No single request may take longer than this; a hung target fails the run instead of stalling it. */
 const REQUEST_TIMEOUT_MS = 10_000;
@@ -74,6 +80,8 @@ const KINDS = {
     stream: true, model: "realistic", concurrent: true, rounds: REALISTIC_ROUNDS, warmup: REALISTIC_WARMUP_ROUNDS,
     timeoutMs: REALISTIC_TIMEOUT_MS,
   },
+  agent: { what: "whole JSON answers to agents' requests", stream: false, model: "bench", concurrent: false,
+    rounds: AGENT_ROUNDS, warmup: WARMUP_ROUNDS, timeoutMs: REQUEST_TIMEOUT_MS, captured: true },
 };
 const answers = (process.env.BENCH_ANSWERS ?? Object.keys(KINDS).join(",")).split(",").filter(Boolean);
 for (const name of answers) if (!(name in KINDS)) throw new Error(`BENCH_ANSWERS: no kind of answer ${name} (${Object.keys(KINDS)})`);
@@ -108,19 +116,29 @@ for (const target of targets) target.agent = new http.Agent({ keepAlive: true, m
 
 const MESSAGES = [{ role: "user", content: "Say something about foxes." }];
 
+/** The body of a captured request (fixtures/captures/), for the benchmark's `model`, answered whole. */
+function captured(file, model) {
+  const { body } = JSON.parse(fs.readFileSync(new URL(`../../fixtures/captures/${file}`, import.meta.url), "utf8"));
+  const { stream, stream_options, ...rest } = typeof body === "string" ? JSON.parse(body) : body;
+  return JSON.stringify({ ...rest, model });
+}
+const CAPTURED = { chat: "opencode-chat-tools.json", messages: "claude-code-tool-result.json" };
+
 /** What `target` is asked for an answer of `kind`, and how its answer must end or what it holds. */
 function requestOf(target, kind) {
   const model = `${target.family}-${kind.model}`;
   if (target.client === "chat") {
     return {
       path: "/v1/chat/completions",
-      body: JSON.stringify({ model, messages: MESSAGES, ...(kind.stream && { stream: true, stream_options: { include_usage: true } }) }),
+      body: kind.captured ? captured(CAPTURED.chat, model)
+        : JSON.stringify({ model, messages: MESSAGES, ...(kind.stream && { stream: true, stream_options: { include_usage: true } }) }),
       answer: kind.stream ? /data: \[DONE\]\n\n$/ : /"object":\s*"chat\.completion"/,
     };
   }
   return {
     path: "/v1/messages",
-    body: JSON.stringify({ model, max_tokens: 64, messages: MESSAGES, ...(kind.stream && { stream: true }) }),
+    body: kind.captured ? captured(CAPTURED.messages, model)
+      : JSON.stringify({ model, max_tokens: 64, messages: MESSAGES, ...(kind.stream && { stream: true }) }),
     headers: { "anthropic-version": "2023-06-01" },
     answer: kind.stream ? /event: message_stop\ndata: [^\n]*\n\n$/ : /"type":\s*"message"/,
   };

@@ -62,7 +62,9 @@ const ALL = COLUMNS.map(([key]) => key);
 /** The routes of llmproxy, and of the baseline's columns when there is one. */
 const LLMPROXY = ["same", "translated", "baselineSame", "baselineTranslated"];
 
-const ANSWER_NAMES = { json: "JSON answers", short: "Short streams", realistic: "Realistic streams" };
+const ANSWER_NAMES = {
+  json: "JSON answers", short: "Short streams", realistic: "Realistic streams", agent: "JSON answers to agents' requests",
+};
 for (const [kind, measured] of Object.entries(requests?.kinds ?? {})) {
   const { targets } = measured;
   const { direct, noop, floor, rustFloor, same, translated } = targets;
