@@ -77,7 +77,7 @@ fn json_object_in(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ir::{Message, Tool, ToolResult};
+    use crate::ir::{Message, Schema, Tool, ToolResult};
     use serde_json::json;
 
     fn request(text: &str, tools: &[&str], choice: Option<ToolChoice>) -> ir::Request {
@@ -86,7 +86,11 @@ mod tests {
             messages: vec![Message { role: Role::User, content: vec![Part::Text(text.into())] }],
             tools: tools
                 .iter()
-                .map(|name| Tool { name: name.to_string(), description: None, parameters: json!({"type": "object"}) })
+                .map(|name| Tool {
+                    name: name.to_string(),
+                    description: None,
+                    parameters: Schema::from_value(&json!({"type": "object"})),
+                })
                 .collect(),
             tool_choice: choice,
             ..Default::default()

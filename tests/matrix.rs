@@ -198,6 +198,48 @@ fn captured_agent_requests_survive_a_round_trip_through_the_ir() {
 }
 
 #[test]
+fn a_tool_schema_reaches_every_other_dialect_as_written_its_properties_in_order() {
+    let config = Config::from_json(CONFIG).unwrap();
+    // Models generate arguments in their schema's order; these are out of alphabetical order.
+    let schema = r#"{"type":"object","properties":{"zeta":{"type":"string"},"alpha":{"type":"integer"},"mid":{"type":"boolean"}},"required":["zeta"]}"#;
+    let user = r#"[{"role":"user","content":"hi"}]"#;
+    let clients = [
+        (
+            Dialect::OpenAiChat,
+            format!(
+                r#"{{"model":"m","messages":{user},"tools":[{{"type":"function","function":{{"name":"f","parameters":{schema}}}}}]}}"#
+            ),
+        ),
+        (
+            Dialect::OpenAiResponses,
+            format!(r#"{{"model":"m","input":"hi","tools":[{{"type":"function","name":"f","parameters":{schema}}}]}}"#),
+        ),
+        (
+            Dialect::Anthropic,
+            format!(
+                r#"{{"model":"m","max_tokens":9,"messages":{user},"tools":[{{"name":"f","input_schema":{schema}}}]}}"#
+            ),
+        ),
+        (
+            Dialect::Gemini,
+            format!(
+                r#"{{"contents":[{{"role":"user","parts":[{{"text":"hi"}}]}}],"tools":[{{"functionDeclarations":[{{"name":"f","parametersJsonSchema":{schema}}}]}}]}}"#
+            ),
+        ),
+    ];
+    for (client, body) in clients {
+        let ir = to_ir(client, body.as_bytes());
+        assert_eq!(ir.tools[0].parameters.text(), schema, "{client:?} read");
+        // Bedrock's tools are read through an untagged buffer, so its schemas stay trees.
+        for backend in Dialect::ALL.into_iter().filter(|d| *d != Dialect::BedrockConverse) {
+            let (sent, _) = backend.codec().request_from_ir(ir.clone(), &config.backends[0]).unwrap();
+            let sent = String::from_utf8(sent).unwrap();
+            assert!(sent.contains(schema), "{client:?} -> {backend:?}: {sent}");
+        }
+    }
+}
+
+#[test]
 fn recorded_whole_answers_survive_a_round_trip_through_the_ir() {
     let recordings: [(Dialect, &[u8]); 9] = [
         (Dialect::OpenAiChat, include_bytes!("../fixtures/wire/openai-chat-text.vercel.json")),

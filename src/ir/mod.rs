@@ -4,9 +4,11 @@
 
 use serde_json::Value;
 
+mod schema;
 mod signature;
 mod stream;
 
+pub use schema::Schema;
 pub use signature::{Provider, Signature};
 pub use stream::{BlockStart, Blocks, Delta, EmptyArguments, StreamEvent};
 
@@ -153,7 +155,7 @@ pub struct Tool {
     pub name: String,
     pub description: Option<String>,
     /// JSON Schema of the arguments object.
-    pub parameters: Value,
+    pub parameters: Schema,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -350,11 +352,7 @@ impl Request {
         };
         self.system.iter().map(|s| estimate_tokens(s)).sum::<u64>()
             + self.messages.iter().flat_map(|m| &m.content).map(part).sum::<u64>()
-            + self
-                .tools
-                .iter()
-                .map(|t| estimate_tokens(&t.name) + estimate_tokens(&t.parameters.to_string()))
-                .sum::<u64>()
+            + self.tools.iter().map(|t| estimate_tokens(&t.name) + estimate_tokens(t.parameters.text())).sum::<u64>()
     }
 }
 

@@ -102,7 +102,7 @@ pub fn to_ir(request: MessagesRequest) -> Result<ir::Request, ProxyError> {
                 Ok(ir::Tool {
                     name: tool.name,
                     description: tool.description,
-                    parameters: tool.input_schema.unwrap_or_else(|| json!({"type": "object", "properties": {}})),
+                    parameters: tool.input_schema.unwrap_or_else(ir::Schema::any_object),
                 })
             }
             Some(kind) => Err(ProxyError::unsupported(&format!("tools[{i}]"), format!("server tool `{kind}`"))),

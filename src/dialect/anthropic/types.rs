@@ -1,6 +1,7 @@
 //! Anthropic Messages wire types. Unknown fields are kept in `extra` so nothing is lost.
 
 use crate::dialect::text_or_list::{text_or_list, TextOrList};
+use crate::ir::Schema;
 use crate::tagged::internally_tagged;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -129,7 +130,7 @@ pub struct Tool {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub input_schema: Option<Value>,
+    pub input_schema: Option<Schema>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }

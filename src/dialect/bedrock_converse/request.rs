@@ -64,7 +64,7 @@ pub fn to_ir(request: ConverseRequest) -> Result<ir::Request, ProxyError> {
                         description: spec.description,
                         parameters: spec
                             .input_schema
-                            .map_or_else(|| json!({"type": "object", "properties": {}}), |schema| schema.json),
+                            .map_or_else(ir::Schema::any_object, |schema| ir::Schema::from_value(&schema.json)),
                     });
                 }
                 Tool::CachePoint(_) => ir::note_dropped(&mut dropped, "cachePoint"),
@@ -451,7 +451,7 @@ pub fn from_ir(request: ir::Request, backend: &Backend) -> Result<(ConverseReque
             Tool::ToolSpec(ToolSpec {
                 name: tool.name,
                 description: tool.description,
-                input_schema: Some(InputSchema { json: tool.parameters }),
+                input_schema: Some(InputSchema { json: tool.parameters.to_value() }),
                 extra: Map::new(),
             })
         });

@@ -53,7 +53,7 @@ fn a_converse_request_reads_into_the_ir() {
     );
     assert_eq!(request.reasoning, Some(Reasoning::BudgetTokens(2048)));
     assert_eq!(request.tool_choice, Some(ir::ToolChoice::Tool("look".into())));
-    assert_eq!(request.tools[0].parameters, json!({"type": "object"}));
+    assert_eq!(request.tools[0].parameters.to_value(), json!({"type": "object"}));
     assert!(matches!(&request.output_format, Some(OutputFormat::JsonSchema { name, .. }) if name == "answer"));
     let user = &request.messages[0].content;
     assert_eq!(user[1], Part::Image(Media::Base64 { media_type: "image/png".into(), data: "iVBORw0KGgo=".into() }));
@@ -200,7 +200,11 @@ fn the_ir_becomes_a_request_converse_accepts() {
             },
             ir::Message { role: Role::Assistant, content: vec![Part::Text(String::new())] },
         ],
-        tools: vec![ir::Tool { name: "f".into(), description: None, parameters: json!({"type": "object"}) }],
+        tools: vec![ir::Tool {
+            name: "f".into(),
+            description: None,
+            parameters: ir::Schema::from_value(&json!({"type": "object"})),
+        }],
         tool_choice: Some(ir::ToolChoice::None),
         parallel_tool_calls: Some(false),
         reasoning: Some(Reasoning::Effort(Effort::Low)),

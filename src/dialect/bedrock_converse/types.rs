@@ -207,7 +207,8 @@ pub struct ToolSpec {
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct InputSchema {
-    /// JSON Schema of the arguments object.
+    /// JSON Schema of the arguments object. (A tree: a tool is read through the buffer of the
+    /// `untagged` variant of `Tool`, which raw JSON text cannot be read from.)
     pub json: Value,
 }
 

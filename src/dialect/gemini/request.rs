@@ -105,9 +105,9 @@ pub fn to_ir(request: GenerateContentRequest) -> Result<ir::Request, ProxyError>
                 (Some(schema), _) => schema,
                 (None, Some(mut schema)) => {
                     json_schema_from_openapi(&mut schema);
-                    schema
+                    ir::Schema::from_value(&schema)
                 }
-                (None, None) => json!({"type": "object", "properties": {}}),
+                (None, None) => ir::Schema::any_object(),
             };
             tools.push(ir::Tool { name: declaration.name, description: declaration.description, parameters });
         }

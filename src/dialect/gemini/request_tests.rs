@@ -115,7 +115,7 @@ fn a_gemini_cli_tool_round_trip_survives_the_ir() {
         user(vec![result("run_shell_command_1795279838338_0", vec![ir::Part::Text(output.into())], false)])
     );
     assert_eq!(request.tools.len(), 2);
-    assert_eq!(request.tools[1].parameters["required"], json!(["command"]));
+    assert_eq!(request.tools[1].parameters.to_value()["required"], json!(["command"]));
     assert_eq!(request.reasoning, Some(Reasoning::Effort(Effort::High)));
     assert_eq!((request.temperature, request.top_p), (Some(1.0), Some(0.95)));
     assert_eq!(request.dropped, vec!["generationConfig.topK"]);
@@ -268,7 +268,7 @@ fn openapi_parameters_become_json_schema() {
     ))
     .unwrap();
     assert_eq!(
-        request.tools[0].parameters,
+        request.tools[0].parameters.to_value(),
         json!({
           "type": "object",
           "properties": {
@@ -295,7 +295,7 @@ fn the_python_sdk_snake_cased_schema_is_read() {
           "generationConfig": {}}"#,
     ))
     .unwrap();
-    assert_eq!(request.tools[0].parameters["properties"]["city"]["type"], "string");
+    assert_eq!(request.tools[0].parameters.to_value()["properties"]["city"]["type"], "string");
     assert!(request.dropped.is_empty(), "{:?}", request.dropped);
 }
 

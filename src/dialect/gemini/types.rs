@@ -1,5 +1,6 @@
 //! Gemini API (`generateContent`) wire types. Unknown fields are kept in `extra` so nothing is lost.
 
+use crate::ir::Schema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -159,7 +160,7 @@ pub struct FunctionDeclaration {
     pub parameters: Option<Value>,
     /// Plain JSON Schema. The Python SDK sends it snake_cased, which Gemini accepts too.
     #[serde(default, skip_serializing_if = "Option::is_none", alias = "parameters_json_schema")]
-    pub parameters_json_schema: Option<Value>,
+    pub parameters_json_schema: Option<Schema>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }

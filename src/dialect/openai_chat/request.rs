@@ -110,7 +110,7 @@ pub fn to_ir(request: ChatRequest) -> Result<ir::Request, ProxyError> {
             ("function", Some(function)) => Ok(ir::Tool {
                 name: function.name,
                 description: function.description,
-                parameters: function.parameters.unwrap_or_else(|| json!({"type": "object", "properties": {}})),
+                parameters: function.parameters.unwrap_or_else(ir::Schema::any_object),
             }),
             (kind, _) => Err(ProxyError::unsupported(&format!("tools[{i}]"), format!("tool type `{kind}`"))),
         })

@@ -1,6 +1,7 @@
 //! OpenAI Chat Completions wire types. Unknown fields are kept in `extra` so nothing is lost.
 
 use crate::dialect::text_or_list::{text_or_list, TextOrList};
+use crate::ir::Schema;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
@@ -125,7 +126,7 @@ pub struct FunctionDef {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub parameters: Option<Value>,
+    pub parameters: Option<Schema>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }

@@ -154,7 +154,7 @@ fn tools_to_ir(
                     None => name,
                 },
                 description: tool.description,
-                parameters: tool.parameters.unwrap_or_else(|| json!({"type": "object", "properties": {}})),
+                parameters: tool.parameters.unwrap_or_else(ir::Schema::any_object),
             });
         }
         "namespace" => {

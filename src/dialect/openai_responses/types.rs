@@ -2,6 +2,7 @@
 //! `extra` so nothing is lost.
 
 use crate::dialect::text_or_list::{text_or_list, TextOrList};
+use crate::ir::Schema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -120,7 +121,7 @@ pub struct Tool {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub parameters: Option<Value>,
+    pub parameters: Option<Schema>,
     /// The functions of a `namespace` tool.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tools: Vec<Tool>,
