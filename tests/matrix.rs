@@ -230,11 +230,29 @@ fn a_tool_schema_reaches_every_other_dialect_as_written_its_properties_in_order(
     for (client, body) in clients {
         let ir = to_ir(client, body.as_bytes());
         assert_eq!(ir.tools[0].parameters.text(), schema, "{client:?} read");
-        // Bedrock's tools are read through an untagged buffer, so its schemas stay trees.
-        for backend in Dialect::ALL.into_iter().filter(|d| *d != Dialect::BedrockConverse) {
+        for backend in Dialect::ALL {
             let (sent, _) = backend.codec().request_from_ir(ir.clone(), &config.backends[0]).unwrap();
             let sent = String::from_utf8(sent).unwrap();
             assert!(sent.contains(schema), "{client:?} -> {backend:?}: {sent}");
+        }
+    }
+}
+
+#[test]
+fn a_tool_schema_no_tree_could_hold_goes_on_as_it_came_to_every_backend() {
+    let config = Config::from_json(CONFIG).unwrap();
+    // A number past f64 and nesting past serde_json's tree depth: valid JSON, no `Value`.
+    let deep = format!("{}1{}", "[".repeat(300), "]".repeat(300));
+    for schema in
+        [r#"{"type":"number","maximum":1e400}"#.to_string(), format!(r#"{{"type":"array","default":{deep}}}"#)]
+    {
+        let body = format!(
+            r#"{{"model":"m","messages":[{{"role":"user","content":"hi"}}],"tools":[{{"type":"function","function":{{"name":"f","parameters":{schema}}}}}]}}"#
+        );
+        let ir = to_ir(Dialect::OpenAiChat, body.as_bytes());
+        for backend in Dialect::ALL {
+            let (sent, _) = backend.codec().request_from_ir(ir.clone(), &config.backends[0]).unwrap();
+            assert!(String::from_utf8(sent).unwrap().contains(&schema), "{backend:?}");
         }
     }
 }

@@ -1,12 +1,15 @@
 //! A tool's JSON Schema as the JSON text it came in.
 //!
 //! Tools' schemas are a large part of what agents send on every turn (16 of the 78 KB of a Claude
-//! Code request), and no translation looks inside them but Gemini's OpenAPI `parameters`. Read as a
-//! `serde_json::Value`, each was taken apart into a tree of sorted maps and written out again from
-//! it: about half of a translated agent request's time, and the properties reordered, which
-//! models that generate arguments in schema order see. Kept as text, a schema is copied, in its order.
+//! Code request), and no translation looks inside them (Gemini's OpenAPI `parameters` are made
+//! JSON Schema before they become one). Read as a `serde_json::Value`, each was taken apart into a
+//! tree of sorted maps and written out again from it: about half of a translated agent request's
+//! time, and the properties reordered, which models that generate arguments in schema order see.
+//! Kept as text, a schema is copied, in its order. The text is what the client sent, checked only
+//! to be JSON: a number no `f64` holds, or nesting deeper than a tree is read, reaches the upstream
+//! as it came, for the upstream to judge; so nothing here reads a schema as a tree again.
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
 use serde_json::Value;
 
@@ -25,7 +28,15 @@ impl Schema {
         Self(serde_json::value::to_raw_value(value).expect("a JSON value writes as JSON"))
     }
 
-    /// The schema as a tree, for what must look inside it.
+    /// A schema read as a tree first, where raw text cannot be read (from inside serde's buffer
+    /// for an `untagged` enum): for `#[serde(deserialize_with = "Schema::from_tree")]`.
+    pub fn from_tree<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Value::deserialize(deserializer).map(|value| Self::from_value(&value))
+    }
+
+    /// The schema as a tree, to look inside it in tests. (Not outside them: a schema that reads as
+    /// raw text need not read as a tree, see above.)
+    #[cfg(test)]
     pub fn to_value(&self) -> Value {
         serde_json::from_slice(self.text().as_bytes()).expect("a schema is JSON")
     }

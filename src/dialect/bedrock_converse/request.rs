@@ -62,9 +62,7 @@ pub fn to_ir(request: ConverseRequest) -> Result<ir::Request, ProxyError> {
                     tools.push(ir::Tool {
                         name: spec.name,
                         description: spec.description,
-                        parameters: spec
-                            .input_schema
-                            .map_or_else(ir::Schema::any_object, |schema| ir::Schema::from_value(&schema.json)),
+                        parameters: spec.input_schema.map_or_else(ir::Schema::any_object, |schema| schema.json),
                     });
                 }
                 Tool::CachePoint(_) => ir::note_dropped(&mut dropped, "cachePoint"),
@@ -451,7 +449,7 @@ pub fn from_ir(request: ir::Request, backend: &Backend) -> Result<(ConverseReque
             Tool::ToolSpec(ToolSpec {
                 name: tool.name,
                 description: tool.description,
-                input_schema: Some(InputSchema { json: tool.parameters.to_value() }),
+                input_schema: Some(InputSchema { json: tool.parameters }),
                 extra: Map::new(),
             })
         });

@@ -3,6 +3,7 @@
 //! externally tagged enums read and write them; members the proxy does not translate are kept
 //! whole in `Other`, and unknown fields of the request in `extra`.
 
+use crate::ir::Schema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -207,9 +208,10 @@ pub struct ToolSpec {
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct InputSchema {
-    /// JSON Schema of the arguments object. (A tree: a tool is read through the buffer of the
-    /// `untagged` variant of `Tool`, which raw JSON text cannot be read from.)
-    pub json: Value,
+    /// JSON Schema of the arguments object. A tool is read through the buffer of the `untagged`
+    /// variant of `Tool`, which raw JSON text cannot be read from, so it is read as a tree first.
+    #[serde(deserialize_with = "Schema::from_tree")]
+    pub json: Schema,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
