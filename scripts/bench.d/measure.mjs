@@ -17,7 +17,7 @@
 //   realistic  streams of --stream-events text deltas, every event in a chunk of its own,
 //              --event-gap-ms apart, as a model streams;
 //   agent      whole JSON answers to the requests agents send, captured (fixtures/captures/): the
-//              Chat clients send opencode's (31 KB, 17 tools), the Messages client Claude Code's
+//              Chat clients send opencode's (31 KB, 10 tools), the Messages client Claude Code's
 //              (78 KB, 24 tools, a tool result), each with the benchmark's model and no stream.
 // json and short call the targets one request at a time, round robin, each round starting one
 // target later, so that any drift of the machine (frequency scaling, other load) hits all alike. A
