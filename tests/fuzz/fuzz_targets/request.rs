@@ -8,7 +8,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use llmproxy::codec::Operation;
-use llmproxy::config::Config;
+use llmproxy::config::{BackendKind, Config};
 use llmproxy::dialect::Dialect;
 use llmproxy::keys::KeyPolicy;
 use llmproxy::proxy::{plan, Attempt, Inbound};
@@ -26,6 +26,7 @@ const CONFIG: &str = r#"{
     {"name": "anthropic", "kind": "anthropic", "api_key_env": "ANTHROPIC_API_KEY", "models": ["claude-*"]},
     {"name": "gemini", "kind": "gemini", "api_key_env": "GEMINI_API_KEY", "models": ["gemini-*"]},
     {"name": "mock", "kind": "mock", "models": ["mock-*"]},
+    {"name": "bedrock", "kind": "bedrock", "region": "us-east-1", "models": ["anthropic.claude-*", "amazon.*"]},
     {"name": "spare", "kind": "openai", "base_url": "http://localhost:8080/v1",
      "api_key_env": ["SPARE_KEY_1", "SPARE_KEY_2"], "models": ["spare-*"]}
   ],
@@ -43,8 +44,8 @@ const CONFIG: &str = r#"{
   }
 }"#;
 
-/// One model per backend (Vertex twice: Claude and Gemini), an alias and a route.
-const MODELS: [&str; 9] = [
+/// One model per backend (Vertex and Bedrock twice: Claude and their own), an alias and a route.
+const MODELS: [&str; 11] = [
     "gpt-4o",
     "o3",
     "claude-sonnet-4-5@20250929",
@@ -52,6 +53,8 @@ const MODELS: [&str; 9] = [
     "claude-sonnet-4-5",
     "gemini-2.5-flash",
     "mock-1",
+    "anthropic.claude-sonnet-4-5-20250929-v1:0",
+    "amazon.nova-pro-v1:0",
     "fast",
     "everywhere",
 ];
@@ -152,7 +155,10 @@ fn run(
                     assert!(!value.contains(['\r', '\n', '\0']), "header {name}: {value:?}");
                 }
                 assert_eq!(call.backend, target.backend.name, "the call went to another backend than its target");
-                assert_eq!(call.secrets.is_empty(), key.is_none(), "the key sent is not the one to redact");
+                // The key sent is redacted; a backend that signs its requests (Bedrock with AWS
+                // keys) has its signing secrets redacted with no key sent.
+                let signs = target.backend.kind == BackendKind::Bedrock && key.is_none();
+                assert_eq!(call.secrets.is_empty(), key.is_none() && !signs, "the key sent is not the one to redact");
                 // The usage a stream reports only when asked is asked for only when it is wanted,
                 // and only for the answer streamed.
                 if call.exchange.unasked_usage {
