@@ -10,7 +10,7 @@ use crate::codec::{ClientContext, Framing, Operation};
 use crate::config::{Backend, Config, VertexSettings};
 use crate::dialect::Dialect;
 use crate::error::{ErrorKind, ProxyError};
-use crate::ir::Usage;
+use crate::ir::{self, Usage};
 use crate::keys::KeyPolicy;
 use crate::mock;
 use crate::peek::Peek;
@@ -20,6 +20,7 @@ use crate::system_prompt::Rewriter;
 use crate::transcode::Transcoder;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 /// A client request as the shell received it.
@@ -66,6 +67,9 @@ pub struct Plan<'a> {
     inbound: &'a Inbound<'a>,
     request: ClientRequest<'a>,
     pub chain: Chain<'a>,
+    /// The client's request as the estimate read it into the IR, for the first attempt that
+    /// translates it: an agent's request is read once, not twice, when its key has limits.
+    read_for_estimate: RefCell<Option<ir::Request>>,
 }
 
 pub struct UpstreamCall {
@@ -142,7 +146,7 @@ pub fn plan<'a>(config: &'a Config, inbound: &'a Inbound<'a>) -> Result<Plan<'a>
         .map_err(|e| ProxyError::invalid(format!("the request body is not valid JSON: {e}")))?;
     let request = read(config, inbound, peek)?;
     let chain = config.chain(&request.model, inbound.random)?;
-    Ok(Plan { inbound, request, chain })
+    Ok(Plan { inbound, request, chain, read_for_estimate: RefCell::new(None) })
 }
 
 impl Plan<'_> {
@@ -175,7 +179,9 @@ impl Plan<'_> {
         }
         let request = self.inbound.dialect.codec().request_to_ir(&self.request.body)?;
         let output_tokens = request.max_tokens.map_or(default_output, u64::from);
-        Ok(Usage { input_tokens: request.estimated_input_tokens(), output_tokens, ..Usage::default() })
+        let estimate = Usage { input_tokens: request.estimated_input_tokens(), output_tokens, ..Usage::default() };
+        self.read_for_estimate.replace(Some(request));
+        Ok(estimate)
     }
 
     /// The attempt at the chain's target `index`, with the key in the secret `key` (see
@@ -197,7 +203,11 @@ impl Plan<'_> {
                 estimate_tokens(inbound, request, &target).map(Attempt::Local)
             }
             None => answer_locally(inbound, request, &target).map(Attempt::Local),
-            Some(upstream) => encode(inbound, request, &target, upstream, key).map(Attempt::Upstream),
+            Some(upstream) => {
+                // An attempt in another dialect takes the estimate's reading, when there is one.
+                let read = (dialect != inbound.dialect).then(|| self.read_for_estimate.take()).flatten();
+                encode(inbound, request, &target, upstream, key, read).map(Attempt::Upstream)
+            }
         }
     }
 }
@@ -240,14 +250,16 @@ fn read<'a>(config: &Config, inbound: &Inbound<'a>, peek: Peek) -> Result<Client
     Ok(ClientRequest { requested: requested.into_owned(), model, stream, context, body })
 }
 
-/// The call to `target`: the body in its dialect (the client's bytes when it is the client's),
-/// its URL, and its headers with the backend's key.
+/// The call to `target`: the body in its dialect (the client's bytes when it is the client's,
+/// else `read`, the client's request already in the IR, or read into it now), its URL, and its
+/// headers with the backend's key.
 fn encode(
     inbound: &Inbound,
     request: &ClientRequest,
     target: &Target,
     upstream: &dyn Upstream,
     key: Option<&str>,
+    read: Option<ir::Request>,
 ) -> Result<UpstreamCall, ProxyError> {
     let same_dialect = target.dialect == inbound.dialect;
     let stream = request.stream && inbound.operation == Operation::Generate;
@@ -265,7 +277,10 @@ fn encode(
         }
         (body, Vec::new())
     } else {
-        let mut ir = inbound.dialect.codec().request_to_ir(&request.body)?;
+        let mut ir = match read {
+            Some(ir) => ir,
+            None => inbound.dialect.codec().request_to_ir(&request.body)?,
+        };
         ir.model = target.model.to_string();
         ir.stream = request.stream;
         target.dialect.codec().request_from_ir(ir, target.backend)?

@@ -277,6 +277,47 @@ fn a_request_is_estimated_from_its_prompt_and_output_limit() {
 }
 
 #[test]
+fn the_estimate_s_reading_of_a_request_is_what_its_translated_attempt_sends() {
+    let config = config();
+    let secret = |_: &str| Some("k".to_string());
+    let header = |_: &str| None;
+    let chat = json!({"model": "claude-sonnet-4-5", "max_tokens": 7, "messages": [{"role": "user", "content": "hi"}],
+        "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {"b": {}, "a": {}}}}}]})
+    .to_string();
+    let messages =
+        json!({"model": "claude-sonnet-4-5", "max_tokens": 7, "messages": [{"role": "user", "content": "hi"}]})
+            .to_string();
+    // A Chat client's first target translates; an Anthropic client's first does not, its second does.
+    for (dialect, body, translated) in [(Dialect::OpenAiChat, &chat, 0), (Dialect::Anthropic, &messages, 1)] {
+        let inbound = Inbound {
+            dialect,
+            operation: Operation::Generate,
+            model: None,
+            stream: None,
+            framing: Default::default(),
+            body: body.as_bytes(),
+            query: "",
+            header: &header,
+            secret: &secret,
+            own_key: None,
+            now: 1,
+            random: 1,
+            policy: None,
+            metered: true,
+        };
+        let sent = |plan: &llmproxy::proxy::Plan, index: usize| upstream(plan.attempt(index, Some("K")).unwrap()).body;
+        let unestimated = plan(&config, &inbound).unwrap();
+        let estimated = plan(&config, &inbound).unwrap();
+        estimated.estimate(4096).unwrap();
+        for index in 0..=translated {
+            assert_eq!(sent(&estimated, index), sent(&unestimated, index), "{dialect:?} target {index}");
+        }
+        // The reading is taken once; the next attempt reads the body again, to the same effect.
+        assert_eq!(sent(&estimated, translated), sent(&unestimated, translated), "{dialect:?} again");
+    }
+}
+
+#[test]
 fn a_converse_client_names_its_model_in_the_url_and_gets_event_stream_messages() {
     let endpoint = Dialect::endpoint("/model/smart/converse-stream").unwrap();
     assert_eq!(endpoint.dialect, Dialect::BedrockConverse);
