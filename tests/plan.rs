@@ -7,7 +7,7 @@ use llmproxy::config::Config;
 use llmproxy::dialect::Dialect;
 use llmproxy::error::{ErrorKind, ProxyError};
 use llmproxy::keys::KeyPolicy;
-use llmproxy::proxy::{plan, Attempt, Inbound, UpstreamCall};
+use llmproxy::proxy::{plan, Attempt, Inbound, Plan, UpstreamCall};
 use serde_json::{json, Value};
 
 const CONFIG: &str = r#"{"backends": [
@@ -49,6 +49,11 @@ impl<'a> Request<'a> {
     }
 
     fn attempt(&self, config: &Config, index: usize, key: Option<&str>) -> Result<Attempt, ProxyError> {
+        self.planned(config, |plan| plan.attempt(index, key))?
+    }
+
+    /// What `use_plan` makes of the request's plan.
+    fn planned<T>(&self, config: &Config, use_plan: impl FnOnce(Plan) -> T) -> Result<T, ProxyError> {
         let secret = |name: &str| self.secrets.iter().find(|(n, _)| *n == name).map(|(_, v)| v.to_string());
         let header = |_: &str| None;
         let inbound = Inbound {
@@ -67,7 +72,7 @@ impl<'a> Request<'a> {
             policy: self.policy,
             metered: self.metered,
         };
-        plan(config, &inbound)?.attempt(index, key)
+        Ok(use_plan(plan(config, &inbound)?))
     }
 }
 
@@ -279,41 +284,27 @@ fn a_request_is_estimated_from_its_prompt_and_output_limit() {
 #[test]
 fn the_estimate_s_reading_of_a_request_is_what_its_translated_attempt_sends() {
     let config = config();
-    let secret = |_: &str| Some("k".to_string());
-    let header = |_: &str| None;
     let chat = json!({"model": "claude-sonnet-4-5", "max_tokens": 7, "messages": [{"role": "user", "content": "hi"}],
         "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {"b": {}, "a": {}}}}}]})
     .to_string();
     let messages =
         json!({"model": "claude-sonnet-4-5", "max_tokens": 7, "messages": [{"role": "user", "content": "hi"}]})
             .to_string();
+    let sent = |plan: &Plan, index: usize| upstream(plan.attempt(index, Some("K")).unwrap()).body;
     // A Chat client's first target translates; an Anthropic client's first does not, its second does.
     for (dialect, body, translated) in [(Dialect::OpenAiChat, &chat, 0), (Dialect::Anthropic, &messages, 1)] {
-        let inbound = Inbound {
-            dialect,
-            operation: Operation::Generate,
-            model: None,
-            stream: None,
-            framing: Default::default(),
-            body: body.as_bytes(),
-            query: "",
-            header: &header,
-            secret: &secret,
-            own_key: None,
-            now: 1,
-            random: 1,
-            policy: None,
-            metered: true,
-        };
-        let sent = |plan: &llmproxy::proxy::Plan, index: usize| upstream(plan.attempt(index, Some("K")).unwrap()).body;
-        let unestimated = plan(&config, &inbound).unwrap();
-        let estimated = plan(&config, &inbound).unwrap();
-        estimated.estimate(4096).unwrap();
-        for index in 0..=translated {
-            assert_eq!(sent(&estimated, index), sent(&unestimated, index), "{dialect:?} target {index}");
-        }
+        let request = Request { secrets: &[("K", "k")], metered: true, ..Request::new(dialect, body.as_bytes()) };
+        let unestimated: Vec<_> =
+            request.planned(&config, |plan| (0..=translated).map(|i| sent(&plan, i)).collect()).unwrap();
+        let (estimated, again): (Vec<_>, _) = request
+            .planned(&config, |plan| {
+                plan.estimate(4096).unwrap();
+                ((0..=translated).map(|i| sent(&plan, i)).collect(), sent(&plan, translated))
+            })
+            .unwrap();
+        assert_eq!(estimated, unestimated, "{dialect:?}");
         // The reading is taken once; the next attempt reads the body again, to the same effect.
-        assert_eq!(sent(&estimated, translated), sent(&unestimated, translated), "{dialect:?} again");
+        assert_eq!(again, unestimated[translated], "{dialect:?} again");
     }
 }
 
