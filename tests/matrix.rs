@@ -198,42 +198,45 @@ fn captured_agent_requests_survive_a_round_trip_through_the_ir() {
 }
 
 #[test]
-fn a_tool_schema_reaches_every_other_dialect_as_written_its_properties_in_order() {
+fn a_tools_schema_and_description_reach_every_other_dialect_as_written() {
     let config = Config::from_json(CONFIG).unwrap();
     // Models generate arguments in their schema's order; these are out of alphabetical order.
     let schema = r#"{"type":"object","properties":{"zeta":{"type":"string"},"alpha":{"type":"integer"},"mid":{"type":"boolean"}},"required":["zeta"]}"#;
+    // Escapes as a client may write them, several of which a writer would write otherwise.
+    let description = r#""Runs \"cmd\"\n\u00e9 \/ \ud83d\ude00 \t""#;
+    let tool = format!(r#""name":"f","description":{description}"#);
     let user = r#"[{"role":"user","content":"hi"}]"#;
     let clients = [
         (
             Dialect::OpenAiChat,
             format!(
-                r#"{{"model":"m","messages":{user},"tools":[{{"type":"function","function":{{"name":"f","parameters":{schema}}}}}]}}"#
+                r#"{{"model":"m","messages":{user},"tools":[{{"type":"function","function":{{{tool},"parameters":{schema}}}}}]}}"#
             ),
         ),
         (
             Dialect::OpenAiResponses,
-            format!(r#"{{"model":"m","input":"hi","tools":[{{"type":"function","name":"f","parameters":{schema}}}]}}"#),
+            format!(r#"{{"model":"m","input":"hi","tools":[{{"type":"function",{tool},"parameters":{schema}}}]}}"#),
         ),
         (
             Dialect::Anthropic,
-            format!(
-                r#"{{"model":"m","max_tokens":9,"messages":{user},"tools":[{{"name":"f","input_schema":{schema}}}]}}"#
-            ),
+            format!(r#"{{"model":"m","max_tokens":9,"messages":{user},"tools":[{{{tool},"input_schema":{schema}}}]}}"#),
         ),
         (
             Dialect::Gemini,
             format!(
-                r#"{{"contents":[{{"role":"user","parts":[{{"text":"hi"}}]}}],"tools":[{{"functionDeclarations":[{{"name":"f","parametersJsonSchema":{schema}}}]}}]}}"#
+                r#"{{"contents":[{{"role":"user","parts":[{{"text":"hi"}}]}}],"tools":[{{"functionDeclarations":[{{{tool},"parametersJsonSchema":{schema}}}]}}]}}"#
             ),
         ),
     ];
     for (client, body) in clients {
         let ir = to_ir(client, body.as_bytes());
         assert_eq!(ir.tools[0].parameters.text(), schema, "{client:?} read");
+        assert_eq!(ir.tools[0].description.as_ref().map(ir::RawString::text), Some(description));
         for backend in Dialect::ALL {
             let (sent, _) = backend.codec().request_from_ir(ir.clone(), &config.backends[0]).unwrap();
             let sent = String::from_utf8(sent).unwrap();
             assert!(sent.contains(schema), "{client:?} -> {backend:?}: {sent}");
+            assert!(sent.contains(&format!(r#""description":{description}"#)), "{client:?} -> {backend:?}: {sent}");
         }
     }
 }

@@ -4,11 +4,11 @@
 
 use serde_json::Value;
 
-mod schema;
+mod raw;
 mod signature;
 mod stream;
 
-pub use schema::Schema;
+pub use raw::{RawString, Schema};
 pub use signature::{Provider, Signature};
 pub use stream::{BlockStart, Blocks, Delta, EmptyArguments, StreamEvent};
 
@@ -153,9 +153,18 @@ pub struct ToolResult {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tool {
     pub name: String,
-    pub description: Option<String>,
+    pub description: Option<RawString>,
     /// JSON Schema of the arguments object.
     pub parameters: Schema,
+}
+
+impl Tool {
+    /// Its definition's tokens, estimated from its JSON text (a description's escapes and quotes
+    /// count as the characters they are written with).
+    fn estimated_tokens(&self) -> u64 {
+        let description = self.description.as_ref().map_or(0, |text| estimate_tokens(text.text()));
+        estimate_tokens(&self.name) + description + estimate_tokens(self.parameters.text())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -352,7 +361,7 @@ impl Request {
         };
         self.system.iter().map(|s| estimate_tokens(s)).sum::<u64>()
             + self.messages.iter().flat_map(|m| &m.content).map(part).sum::<u64>()
-            + self.tools.iter().map(|t| estimate_tokens(&t.name) + estimate_tokens(t.parameters.text())).sum::<u64>()
+            + self.tools.iter().map(Tool::estimated_tokens).sum::<u64>()
     }
 }
 

@@ -1,7 +1,7 @@
 //! Anthropic Messages wire types. Unknown fields are kept in `extra` so nothing is lost.
 
 use crate::dialect::text_or_list::{text_or_list, TextOrList};
-use crate::ir::Schema;
+use crate::ir::{RawString, Schema};
 use crate::tagged::internally_tagged;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -128,7 +128,7 @@ pub struct Tool {
     pub kind: Option<String>,
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
+    pub description: Option<RawString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input_schema: Option<Schema>,
     #[serde(flatten)]

@@ -3,7 +3,7 @@
 //! externally tagged enums read and write them; members the proxy does not translate are kept
 //! whole in `Other`, and unknown fields of the request in `extra`.
 
-use crate::ir::Schema;
+use crate::ir::{RawString, Schema};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -197,8 +197,9 @@ pub enum Tool {
 #[serde(rename_all = "camelCase")]
 pub struct ToolSpec {
     pub name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
+    /// Read as a tree first, as `InputSchema::json` is.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "RawString::maybe_from_tree")]
+    pub description: Option<RawString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input_schema: Option<InputSchema>,
     /// `strict`: calls held to their schema.

@@ -1,6 +1,6 @@
 //! Gemini API (`generateContent`) wire types. Unknown fields are kept in `extra` so nothing is lost.
 
-use crate::ir::Schema;
+use crate::ir::{RawString, Schema};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -154,7 +154,7 @@ pub struct Tool {
 pub struct FunctionDeclaration {
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
+    pub description: Option<RawString>,
     /// An OpenAPI 3.0 schema object, with upper-case types (`OBJECT`, `STRING`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parameters: Option<Value>,

@@ -1,7 +1,7 @@
 //! OpenAI Chat Completions wire types. Unknown fields are kept in `extra` so nothing is lost.
 
 use crate::dialect::text_or_list::{text_or_list, TextOrList};
-use crate::ir::Schema;
+use crate::ir::{RawString, Schema};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
@@ -124,7 +124,7 @@ pub struct ChatTool {
 pub struct FunctionDef {
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
+    pub description: Option<RawString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parameters: Option<Schema>,
     #[serde(flatten)]

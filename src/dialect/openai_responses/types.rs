@@ -2,7 +2,7 @@
 //! `extra` so nothing is lost.
 
 use crate::dialect::text_or_list::{text_or_list, TextOrList};
-use crate::ir::Schema;
+use crate::ir::{RawString, Schema};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -119,7 +119,7 @@ pub struct Tool {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
+    pub description: Option<RawString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parameters: Option<Schema>,
     /// The functions of a `namespace` tool.
