@@ -276,6 +276,12 @@ fn a_request_is_estimated_from_its_prompt_and_output_limit() {
     let estimate = plan(&config, &inbound).unwrap().estimate(4096).unwrap();
     assert_eq!(estimate.output_tokens, 100);
     assert!((100..120).contains(&estimate.input_tokens), "{estimate:?}");
+    // A tool's definition is prompt too, its description (as written, quotes included) as well.
+    let function = json!({"name": "f", "description": "d".repeat(398), "parameters": {"type": "object"}});
+    let body = json!({"model": "gpt-5", "messages": [], "tools": [{"type": "function", "function": function}]});
+    let body = body.to_string();
+    let with_tool = plan(&config, &Inbound { body: body.as_bytes(), ..inbound }).unwrap().estimate(4096).unwrap();
+    assert_eq!(with_tool.input_tokens, 1 + 100 + 5, "{with_tool:?}");
     let body = json!({"model": "gpt-5", "messages": []}).to_string();
     let inbound = Inbound { body: body.as_bytes(), ..inbound };
     assert_eq!(plan(&config, &inbound).unwrap().estimate(4096).unwrap().output_tokens, 4096);
