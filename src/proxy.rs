@@ -364,7 +364,10 @@ fn with_model(body: &[u8], requested: &str, model: &str) -> Result<Vec<u8>, Prox
 }
 
 /// Token counting where the backend has no count for the client's dialect: an estimate (about
-/// four characters a token), marked as such in `x-llmproxy-estimate`.
+/// four characters a token), marked as such in `x-llmproxy-estimate`. Not inlined, nor is the
+/// mock's answer: `Plan::attempt` runs on every call, and a runtime that compiles it compiles
+/// whatever was inlined into it.
+#[inline(never)]
 fn estimate_tokens(inbound: &Inbound, request: &ClientRequest, target: &Target) -> Result<LocalAnswer, ProxyError> {
     let codec = inbound.dialect.codec();
     let count = codec.request_to_ir(&request.body)?.estimated_input_tokens();
@@ -383,6 +386,7 @@ fn estimate_tokens(inbound: &Inbound, request: &ClientRequest, target: &Target) 
 }
 
 /// The mock's answer, in the client's dialect.
+#[inline(never)]
 fn answer_locally(inbound: &Inbound, request: &ClientRequest, target: &Target) -> Result<LocalAnswer, ProxyError> {
     let codec = inbound.dialect.codec();
     let mut ir = codec.request_to_ir(&request.body)?;

@@ -18,6 +18,7 @@ use crate::limits::Limits;
 use crate::proxy::{self, Inbound};
 use crate::usage::Record;
 use futures_util::future::{select, Either};
+use futures_util::FutureExt;
 use std::future::Future;
 use std::pin::pin;
 use std::rc::Rc;
@@ -56,21 +57,33 @@ pub async fn call(
     };
     match metered.serve(req, endpoint, query, &mut record).await {
         Ok(response) => Ok(response),
-        Err(refusal) => {
-            let (error, headers) = match refusal {
-                Refusal::Denied(denial) => (denial.error(), denial.headers()),
-                Refusal::Failed(error) => (error, Vec::new()),
-            };
-            record.status = error.status;
-            record.error = Some(error.code.clone().unwrap_or_else(|| format!("status {}", error.status)));
-            record.ttfb_ms = (js_sys::Date::now() - started) as u64;
-            record.total_ms = record.ttfb_ms;
-            if let Some(recorder) = recorder {
-                task::wait_until(ctx, async move { recorder.write(&record).await });
-            }
-            Ok(error_response(&error, dialect, &headers))
-        }
+        Err(refusal) => Ok(refused(refusal, record, recorder, ctx, dialect, started)),
     }
+}
+
+/// The client's answer to a call that was refused or failed, recorded. Not inlined: the code of
+/// a refusal stays out of the function that serves every call, which the runtime compiles whole.
+#[inline(never)]
+fn refused(
+    refusal: Refusal,
+    mut record: Record,
+    recorder: Option<Rc<Recorder>>,
+    ctx: &Context,
+    dialect: crate::dialect::Dialect,
+    started: f64,
+) -> Outgoing {
+    let (error, headers) = match refusal {
+        Refusal::Denied(denial) => (denial.error(), denial.headers()),
+        Refusal::Failed(error) => (error, Vec::new()),
+    };
+    record.status = error.status;
+    record.error = Some(error.code.clone().unwrap_or_else(|| format!("status {}", error.status)));
+    record.ttfb_ms = (js_sys::Date::now() - started) as u64;
+    record.total_ms = record.ttfb_ms;
+    if let Some(recorder) = recorder {
+        task::wait_until(ctx, async move { recorder.write(&record).await });
+    }
+    error_response(&error, dialect, &headers)
 }
 
 struct Metered<'a> {
@@ -147,6 +160,21 @@ impl Metered<'_> {
             let served = serve.await?;
             return Ok(self.finish(served, std::mem::take(record), None, &config));
         };
+        // Boxed, as `super::listing` is: the code of an issued key's admission stays out of the
+        // function that serves a call.
+        self.serve_issued(caller, &plan, serve, &config, record).boxed_local().await
+    }
+
+    /// Serves a call of an issued key: admitted (alongside the upstream call when the key's
+    /// object is far), then settled once its answer has ended.
+    async fn serve_issued(
+        &self,
+        caller: &issued::Caller,
+        plan: &proxy::Plan<'_>,
+        serve: impl Future<Output = Result<Served, ProxyError>>,
+        config: &Rc<Config>,
+        record: &mut Record,
+    ) -> Result<Outgoing, Refusal> {
         let policy = &caller.policy;
         let estimate = match policy.tpm.is_some() || policy.budget_usd.is_some() {
             true => plan.estimate(config.reserved_output_tokens)?,
@@ -161,7 +189,7 @@ impl Metered<'_> {
             tokens: estimate.input_tokens.saturating_add(estimate.output_tokens),
             cost: config.prices.cost(model, &estimate).unwrap_or(0.0),
         };
-        let admit = issued::admit(env, caller, ask);
+        let admit = issued::admit(self.env, caller, ask);
         let (admission, served) = match caller.far {
             true => alongside(admit, serve).await?,
             false => {
@@ -172,7 +200,7 @@ impl Metered<'_> {
         let settlement = Settlement { key: caller.id.clone(), request, estimate };
         match served {
             Ok(served) => {
-                let reply = self.finish(served, std::mem::take(record), Some(settlement), &config);
+                let reply = self.finish(served, std::mem::take(record), Some(settlement), config);
                 Ok(reply.with_all(&admission.headers()))
             }
             Err(error) => {

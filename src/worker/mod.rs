@@ -22,6 +22,7 @@ use crate::error::{ErrorKind, ProxyError};
 use crate::keys::KeyPolicy;
 use crate::limits::Limits;
 use crate::proxy;
+use futures_util::FutureExt;
 use incoming::Incoming;
 use outgoing::Outgoing;
 use std::cell::RefCell;
@@ -131,6 +132,22 @@ async fn handle(
     if let Some(endpoint) = called.clone().filter(|_| method == Method::Post) {
         return call::call(req, env, ctx, &limits, endpoint, query, caller).await;
     }
+    // Boxed as a `dyn` future, which is polled through a call the compiler cannot inline: the code
+    // of what a model call does not take stays out of the function that serves one.
+    listing(req, env, client_path, &limits, method, called.is_some(), caller).boxed_local().await
+}
+
+/// What the proxy says of itself and its models: `/status` and the dialects' model lists.
+async fn listing(
+    req: &Incoming,
+    env: &Env,
+    client_path: &ClientPath,
+    limits: &Limits,
+    method: Method,
+    called: bool,
+    caller: Caller,
+) -> Result<Outgoing, ProxyError> {
+    let (path, limits) = (&client_path.path, *limits);
     if (&method, path.as_str()) == (&Method::Get, "/status") {
         let config = load_config(env, &limits).await?;
         let backends = upstream::status(config.backends.iter().map(|b| b.name.as_str()), &config.breaker);
@@ -145,7 +162,7 @@ async fn handle(
                 .ok_or_else(|| ProxyError::not_found("no model list"))?;
             Ok(json_response(200, list.to_string().as_bytes(), &[]))
         }
-        _ if listing.is_some() || called.is_some() => {
+        _ if listing.is_some() || called => {
             Err(ProxyError::new(405, ErrorKind::InvalidRequest, format!("{path} does not accept this method")))
         }
         _ => Err(ProxyError::not_found(format!("no endpoint at {path}"))),
@@ -184,7 +201,8 @@ async fn authorize(req: &Incoming, env: &Env, query: &str, host: &str) -> Result
     let presented = crate::auth::client_key(|name| req.header(name), query);
     if let Some(id) = presented.as_deref().and_then(crate::keys::id_of) {
         let presented = presented.as_deref().unwrap_or_default();
-        return issued::caller(env, id, presented).await.map(Caller::Issued);
+        // Boxed, as `listing` is: most deployments have no issued keys.
+        return issued::caller(env, id, presented).boxed_local().await.map(Caller::Issued);
     }
     let Some(keys) = string_binding(env, "LLMPROXY_API_KEY") else {
         let anonymous = string_binding(env, "LLMPROXY_ALLOW_ANONYMOUS").is_some_and(|v| v.trim() == "true");

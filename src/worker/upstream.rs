@@ -13,6 +13,7 @@ use crate::ir::Usage;
 use crate::limits::Limits;
 use crate::proxy::{Attempt, LocalAnswer, Plan, UpstreamCall};
 use crate::resilience::{self, Attempts, Breakers, Failure, FailureClass, KeyRing, Next};
+use futures_util::FutureExt;
 use std::cell::RefCell;
 use worker::{Context, Env};
 
@@ -211,7 +212,9 @@ async fn attempt(
     client: Option<&Incoming>,
 ) -> Result<Answered, Failed> {
     if let Some(settings) = &call.vertex {
-        let token = google_auth::bearer(env, ctx, settings, limits).await.map_err(|error| {
+        // Boxed as a `dyn` future, polled through a call the compiler cannot inline: the code of
+        // what most attempts do not take stays out of the function that makes every one.
+        let token = google_auth::bearer(env, ctx, settings, limits).boxed_local().await.map_err(|error| {
             let class = if error.status == 504 { FailureClass::Timeout } else { FailureClass::Status(error.status) };
             Failed::error(class, error)
         })?;
@@ -280,29 +283,8 @@ async fn attempt(
         return Err(Failed { failure, answer: Answer::Upstream { status, body, retry_after } });
     }
     if call.stream {
-        let Some(body) = upstream.body() else {
-            return Err(Failed::error(FailureClass::Connection, ProxyError::bad_gateway("the upstream sent no body")));
-        };
-        let mut transcoder = exchange.transcoder().redacting(call.secrets.clone());
-        if may_follow {
-            transcoder = transcoder.hold_start();
-        }
-        let body = glue::Body::new(&body);
-        let first = match start_of(&body, &mut transcoder, limits).await {
-            Ok(first) => first,
-            Err(mut failed) => {
-                body.release();
-                if let Answer::Error(error) = failed.answer {
-                    failed.answer = Answer::Error(error.redacted(&secrets));
-                }
-                return Err(failed);
-            }
-        };
-        // Only a stream needs it: one the client leaves mid-way is settled then.
-        let signal = client.map(Incoming::signal);
-        let (stream, end) = body.transcoded(transcoder, limits.idle_ms, &first, signal.as_ref());
-        let response = stream_headers(Outgoing::stream(exchange.client_framing.content_type(), stream), &meta);
-        return Ok(Answered { response, usage: None, stream_end: Some(end) });
+        // Boxed, as the Vertex token is: a whole answer's attempt compiles without it.
+        return streamed(&upstream, &call, may_follow, limits, client, meta).boxed_local().await;
     }
     if exchange.is_passthrough() && !exchange.metered {
         // Nothing to translate or count: the answer is read whole (its deadline and size hold,
@@ -325,6 +307,43 @@ async fn attempt(
         exchange.answer(bytes).map_err(|error| Failed::error(FailureClass::Status(error.status), error))?;
     let response = json_response(status, &body, &meta);
     Ok(Answered { response, usage, stream_end: None })
+}
+
+/// The client's stream of a stream's success: its start held back until its first content when
+/// `may_follow`, then translated chunk by chunk.
+async fn streamed(
+    upstream: &web_sys::Response,
+    call: &UpstreamCall,
+    may_follow: bool,
+    limits: &Limits,
+    client: Option<&Incoming>,
+    meta: Vec<(&'static str, String)>,
+) -> Result<Answered, Failed> {
+    let Some(body) = upstream.body() else {
+        return Err(Failed::error(FailureClass::Connection, ProxyError::bad_gateway("the upstream sent no body")));
+    };
+    let exchange = &call.exchange;
+    let mut transcoder = exchange.transcoder().redacting(call.secrets.clone());
+    if may_follow {
+        transcoder = transcoder.hold_start();
+    }
+    let body = glue::Body::new(&body);
+    let first = match start_of(&body, &mut transcoder, limits).await {
+        Ok(first) => first,
+        Err(mut failed) => {
+            body.release();
+            if let Answer::Error(error) = failed.answer {
+                let secrets: Vec<&str> = call.secrets.iter().map(String::as_str).collect();
+                failed.answer = Answer::Error(error.redacted(&secrets));
+            }
+            return Err(failed);
+        }
+    };
+    // Only a stream needs it: one the client leaves mid-way is settled then.
+    let signal = client.map(Incoming::signal);
+    let (stream, end) = body.transcoded(transcoder, limits.idle_ms, &first, signal.as_ref());
+    let response = stream_headers(Outgoing::stream(exchange.client_framing.content_type(), stream), &meta);
+    Ok(Answered { response, usage: None, stream_end: Some(end) })
 }
 
 /// Reads a held stream's start until its first content: what the client gets first. A failure
