@@ -13,6 +13,7 @@ pub mod dialect;
 pub mod error;
 pub mod eventstream;
 pub mod ir;
+pub mod json_object;
 pub mod keys;
 pub mod limits;
 pub mod mock;

@@ -11,6 +11,7 @@ use crate::config::{Backend, Config, VertexSettings};
 use crate::dialect::Dialect;
 use crate::error::{ErrorKind, ProxyError};
 use crate::ir::{self, Usage};
+use crate::json_object;
 use crate::keys::KeyPolicy;
 use crate::mock;
 use crate::peek::Peek;
@@ -18,10 +19,8 @@ use crate::resilience::{Chain, ChainTarget};
 use crate::routing;
 use crate::system_prompt::Rewriter;
 use crate::transcode::Transcoder;
-use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 
 /// A client request as the shell received it.
 pub struct Inbound<'a> {
@@ -353,14 +352,10 @@ fn with_model(body: &[u8], requested: &str, model: &str) -> Result<Vec<u8>, Prox
     if requested == model {
         return Ok(body.to_vec());
     }
-    let mut fields: BTreeMap<Cow<str>, &RawValue> = serde_json::from_slice(body)
-        .map_err(|e| ProxyError::invalid(format!("the request body is not a JSON object: {e}")))?;
-    let model = serde_json::to_string(model)
-        .ok()
-        .and_then(|text| RawValue::from_string(text).ok())
-        .ok_or_else(|| ProxyError::internal("could not write the model name"))?;
-    fields.insert(Cow::Borrowed("model"), &model);
-    serde_json::to_vec(&fields).map_err(|e| ProxyError::internal(e.to_string()))
+    json_object::edit(body, |fields| {
+        fields.insert("model".into(), json_object::to_raw(model)?);
+        Ok(())
+    })
 }
 
 /// Token counting where the backend has no count for the client's dialect: an estimate (about

@@ -5,19 +5,15 @@
 
 use crate::config::{Replacement, SystemPromptRewrite};
 use crate::error::{ErrorKind, ProxyError};
-use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use crate::json_object::{parse, to_raw};
+use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 
 /// The most a rewrite may add to one request, its replacements and its append together: short
 /// texts replaced by long ones could otherwise grow a prompt many times over.
 pub const MAX_GROWTH_BYTES: usize = 1024 * 1024;
-
-/// A JSON object body's fields, unparsed, for edits that read only a few of them.
-pub type Fields = BTreeMap<String, Box<RawValue>>;
 
 /// Makes one request's rewrite, keeping count of what it adds.
 pub struct Rewriter<'a> {
@@ -143,34 +139,6 @@ impl<'a> Rewriter<'a> {
         *message = to_raw(&fields)?;
         Ok(())
     }
-}
-
-/// A JSON object body with `edit` made to its fields.
-pub fn edit(body: &[u8], edit: impl FnOnce(&mut Fields) -> Result<(), ProxyError>) -> Result<Vec<u8>, ProxyError> {
-    let mut fields: Fields = serde_json::from_slice(body)
-        .map_err(|e| ProxyError::invalid(format!("the request body is not a JSON object: {e}")))?;
-    edit(&mut fields)?;
-    serde_json::to_vec(&fields).map_err(|e| ProxyError::internal(format!("could not write JSON: {e}")))
-}
-
-/// An unparsed value read as a `T`; a value of the wrong shape is the client's error.
-pub fn parse<'de, T: Deserialize<'de>>(raw: &'de RawValue) -> Result<T, ProxyError> {
-    serde_json::from_slice(raw.get().as_bytes())
-        .map_err(|e| ProxyError::invalid(format!("the request does not match the API: {e}")))
-}
-
-/// A field read as a `T`, or None when the body has none.
-pub fn field<T: DeserializeOwned>(fields: &Fields, name: &str) -> Result<Option<T>, ProxyError> {
-    fields
-        .get(name)
-        .map(|raw| serde_json::from_slice(raw.get().as_bytes()))
-        .transpose()
-        .map_err(|e| ProxyError::invalid(format!("`{name}` does not match the API: {e}")))
-}
-
-/// A value as unparsed JSON again.
-pub fn to_raw<T: Serialize + ?Sized>(value: &T) -> Result<Box<RawValue>, ProxyError> {
-    serde_json::value::to_raw_value(value).map_err(|e| ProxyError::internal(format!("could not write JSON: {e}")))
 }
 
 #[cfg(test)]

@@ -359,3 +359,31 @@ fn a_converse_client_names_its_model_in_the_url_and_gets_event_stream_messages()
     assert_eq!(types.first().map(String::as_str), Some("messageStart"));
     assert_eq!(types[types.len() - 2..], ["messageStop".to_string(), "metadata".to_string()]);
 }
+
+#[test]
+fn a_claude_body_edited_for_vertex_or_bedrock_keeps_its_tools_as_written() {
+    // Both backends edit the Anthropic body (its version, model and stream fields) after it is
+    // translated: the tools' schema and description must come out of that edit as they went in.
+    let config = Config::from_json(
+        r#"{"backends": [
+        {"name": "vertex", "kind": "vertex", "project": "p", "location": "us-east5", "service_account_env": "SA", "models": ["claude-*"]},
+        {"name": "bedrock", "kind": "bedrock", "region": "us-east-1", "api_key_env": "BK", "models": ["anthropic.claude-*"]}]}"#,
+    )
+    .unwrap();
+    let schema =
+        r#"{"type":"object","properties":{"zeta":{"type":"number","maximum":1e400},"alpha":{"type":"string"}}}"#;
+    let description = r#""Runs \"cmd\"\n\u00e9 \/ \ud800""#;
+    for model in ["claude-x", "anthropic.claude-x"] {
+        let body = format!(
+            r#"{{"model":"{model}","stream":true,"messages":[{{"role":"user","content":"hi"}}],
+            "tools":[{{"type":"function","function":{{"name":"f","description":{description},"parameters":{schema}}}}}]}}"#
+        );
+        let request = Request { secrets: &[("BK", "bk")], ..Request::new(Dialect::OpenAiChat, body.as_bytes()) };
+        let key = (model != "claude-x").then_some("BK");
+        let call = upstream(request.attempt(&config, 0, key).unwrap());
+        let sent = String::from_utf8(call.body).unwrap();
+        assert!(sent.contains(&format!(r#""input_schema":{schema}"#)), "{model}: {sent}");
+        assert!(sent.contains(&format!(r#""description":{description}"#)), "{model}: {sent}");
+        assert!(sent.contains(r#""anthropic_version":"#), "{model}: the body was edited: {sent}");
+    }
+}

@@ -1,10 +1,11 @@
 //! Anthropic's own API: Messages and token counting, keyed with `x-api-key`.
 
-use super::{betas_into_header, edit_object, BodyContext, ClientHeaders, HeaderList, Upstream};
+use super::{betas_into_header, BodyContext, ClientHeaders, HeaderList, Upstream};
 use crate::codec::Operation;
 use crate::config::Backend;
 use crate::dialect::Dialect;
 use crate::error::ProxyError;
+use crate::json_object::{self, to_raw};
 
 /// The `anthropic-version` sent when the client is not an Anthropic client.
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";
@@ -41,13 +42,14 @@ impl Upstream for Messages {
         if !call.model_in_url {
             return Ok(body);
         }
-        edit_object(&body, |fields| {
+        json_object::edit(&body, |fields| {
             fields.remove("anthropic_version");
             betas_into_header(fields, headers);
-            fields.insert("model".into(), call.model.into());
+            fields.insert("model".into(), to_raw(call.model)?);
             if call.stream {
-                fields.insert("stream".into(), true.into());
+                fields.insert("stream".into(), to_raw(&true)?);
             }
+            Ok(())
         })
     }
 

@@ -2,12 +2,13 @@
 //! URL, the version and betas in the body), other models through `Converse`. Streams come back as
 //! AWS event streams. Calls are signed with SigV4, or carry a Bedrock API key as a bearer.
 
-use super::{edit_object, required_secret, BodyContext, ClientHeaders, HeaderList, SignedRequest, Upstream};
+use super::{required_secret, BodyContext, ClientHeaders, HeaderList, SignedRequest, Upstream};
 use crate::bedrock;
 use crate::codec::{Framing, Operation};
 use crate::config::Backend;
 use crate::dialect::Dialect;
 use crate::error::ProxyError;
+use crate::json_object::{self, to_raw};
 use crate::sigv4;
 
 pub struct Bedrock;
@@ -54,13 +55,14 @@ impl Upstream for Bedrock {
         if !bedrock::is_claude(call.model) {
             return Ok(body);
         }
-        edit_object(&body, |fields| {
+        json_object::edit(&body, |fields| {
             fields.remove("model");
             fields.remove("stream");
-            fields.insert("anthropic_version".into(), bedrock::ANTHROPIC_VERSION.into());
+            fields.insert("anthropic_version".into(), to_raw(bedrock::ANTHROPIC_VERSION)?);
             if !betas.is_empty() {
-                fields.insert("anthropic_beta".into(), betas.into());
+                fields.insert("anthropic_beta".into(), to_raw(&betas)?);
             }
+            Ok(())
         })
     }
 

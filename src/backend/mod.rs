@@ -12,6 +12,7 @@ use crate::codec::{Framing, Operation};
 use crate::config::{Backend, BackendKind};
 use crate::dialect::Dialect;
 use crate::error::ProxyError;
+use crate::json_object::{self, Fields};
 
 /// Header names and values, in order.
 pub type HeaderList = Vec<(String, String)>;
@@ -110,21 +111,11 @@ pub fn required_secret(
     })
 }
 
-/// A JSON object body, with `edit` applied to its fields.
-fn edit_object(
-    body: &[u8],
-    edit: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>),
-) -> Result<Vec<u8>, ProxyError> {
-    let mut fields: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(body)
-        .map_err(|e| ProxyError::invalid(format!("the request body is not a JSON object: {e}")))?;
-    edit(&mut fields);
-    serde_json::to_vec(&fields).map_err(|e| ProxyError::internal(e.to_string()))
-}
-
 /// A Bedrock-shaped body's `anthropic_beta` list, moved into the `anthropic-beta` header that
 /// Anthropic's API and Vertex read (joined to any the client sent as a header).
-fn betas_into_header(fields: &mut serde_json::Map<String, serde_json::Value>, headers: &mut HeaderList) {
-    let Some(serde_json::Value::Array(betas)) = fields.remove("anthropic_beta") else {
+fn betas_into_header(fields: &mut Fields, headers: &mut HeaderList) {
+    let Some(Ok(serde_json::Value::Array(betas))) = fields.remove("anthropic_beta").map(|raw| json_object::parse(&raw))
+    else {
         return;
     };
     let betas: Vec<&str> = betas.iter().filter_map(serde_json::Value::as_str).collect();

@@ -2,11 +2,12 @@
 //! bearer token is the shell's to add (see `UpstreamCall::vertex`); Claude's betas go through as
 //! on Anthropic's own API.
 
-use super::{betas_into_header, edit_object, gemini, BodyContext, ClientHeaders, HeaderList, Upstream};
+use super::{betas_into_header, gemini, BodyContext, ClientHeaders, HeaderList, Upstream};
 use crate::codec::Operation;
 use crate::config::Backend;
 use crate::dialect::Dialect;
 use crate::error::ProxyError;
+use crate::json_object::{self, to_raw};
 use crate::routing;
 use crate::vertex::{self, Publisher};
 
@@ -49,16 +50,17 @@ impl Upstream for Vertex {
         if Publisher::of(call.model) == Publisher::Google {
             return Ok(body);
         }
-        edit_object(&body, |fields| {
+        json_object::edit(&body, |fields| {
             betas_into_header(fields, headers);
             match call.operation {
-                Operation::CountTokens => fields.insert("model".into(), call.model.into()),
+                Operation::CountTokens => fields.insert("model".into(), to_raw(call.model)?),
                 Operation::Generate => fields.remove("model"),
             };
             if call.stream {
-                fields.insert("stream".into(), true.into());
+                fields.insert("stream".into(), to_raw(&true)?);
             }
-            fields.insert("anthropic_version".into(), vertex::ANTHROPIC_VERSION.into());
+            fields.insert("anthropic_version".into(), to_raw(vertex::ANTHROPIC_VERSION)?);
+            Ok(())
         })
     }
 

@@ -11,7 +11,8 @@ use crate::codec::{
 };
 use crate::config::Backend;
 use crate::error::ProxyError;
-use crate::system_prompt::{self, Rewriter};
+use crate::json_object;
+use crate::system_prompt::Rewriter;
 use crate::{bedrock, ir, sse, vertex};
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
@@ -68,17 +69,17 @@ impl Codec for Anthropic {
     /// `system`, a string or text blocks, which an appended text ends (or becomes), and
     /// `role: "system"` entries in `messages`.
     fn rewrite_system_prompt(&self, body: &[u8], rewriter: &mut Rewriter) -> Result<Vec<u8>, ProxyError> {
-        system_prompt::edit(body, |fields| {
-            let mut system: Value = system_prompt::field(fields, "system")?.unwrap_or_default();
+        json_object::edit(body, |fields| {
+            let mut system: Value = json_object::field(fields, "system")?.unwrap_or_default();
             rewriter.content(&mut system)?;
             rewriter.append_to(&mut system, |text| json!({"type": "text", "text": text}))?;
             if !system.is_null() {
-                fields.insert("system".into(), system_prompt::to_raw(&system)?);
+                fields.insert("system".into(), json_object::to_raw(&system)?);
             }
             if let (true, Some(messages)) = (rewriter.replaces(), fields.get("messages")) {
-                let mut messages: Vec<Box<RawValue>> = system_prompt::parse(messages)?;
+                let mut messages: Vec<Box<RawValue>> = json_object::parse(messages)?;
                 rewriter.messages(&mut messages, &["system"])?;
-                fields.insert("messages".into(), system_prompt::to_raw(&messages)?);
+                fields.insert("messages".into(), json_object::to_raw(&messages)?);
             }
             Ok(())
         })

@@ -12,7 +12,8 @@ use crate::codec::{
 };
 use crate::config::Backend;
 use crate::error::ProxyError;
-use crate::system_prompt::{self, Rewriter};
+use crate::json_object;
+use crate::system_prompt::Rewriter;
 use crate::{bedrock, ir, sse};
 use serde_json::{json, Value};
 
@@ -52,12 +53,12 @@ impl Codec for BedrockConverse {
     /// `system`, a list of blocks of which the text ones are rewritten; an appended text is one
     /// more block (the list is made when the request has none).
     fn rewrite_system_prompt(&self, body: &[u8], rewriter: &mut Rewriter) -> Result<Vec<u8>, ProxyError> {
-        system_prompt::edit(body, |fields| {
-            let mut system: Value = system_prompt::field(fields, "system")?.unwrap_or_else(|| Value::Array(Vec::new()));
+        json_object::edit(body, |fields| {
+            let mut system: Value = json_object::field(fields, "system")?.unwrap_or_else(|| Value::Array(Vec::new()));
             rewriter.content(&mut system)?;
             rewriter.append_to(&mut system, |text| json!({"text": text}))?;
             if system.as_array().is_none_or(|blocks| !blocks.is_empty()) {
-                fields.insert("system".into(), system_prompt::to_raw(&system)?);
+                fields.insert("system".into(), json_object::to_raw(&system)?);
             }
             Ok(())
         })

@@ -12,7 +12,8 @@ use crate::codec::{
 };
 use crate::config::Backend;
 use crate::error::ProxyError;
-use crate::system_prompt::{self, Rewriter};
+use crate::json_object;
+use crate::system_prompt::Rewriter;
 use crate::{ir, sse, vertex};
 use serde_json::{json, Value};
 
@@ -70,12 +71,12 @@ impl Codec for Gemini {
     /// The parts of `systemInstruction` (or `system_instruction`, which the API takes too); an
     /// appended text is a part of its own at their end, or the whole instruction.
     fn rewrite_system_prompt(&self, body: &[u8], rewriter: &mut Rewriter) -> Result<Vec<u8>, ProxyError> {
-        system_prompt::edit(body, |fields| {
+        json_object::edit(body, |fields| {
             let name = match fields.contains_key("system_instruction") {
                 true => "system_instruction",
                 false => "systemInstruction",
             };
-            let mut instruction: Value = system_prompt::field(fields, name)?.unwrap_or_default();
+            let mut instruction: Value = json_object::field(fields, name)?.unwrap_or_default();
             if let Some(parts) = instruction.get_mut("parts") {
                 rewriter.content(parts)?;
             }
@@ -89,7 +90,7 @@ impl Codec for Gemini {
                 }
             }
             if !instruction.is_null() {
-                fields.insert(name.into(), system_prompt::to_raw(&instruction)?);
+                fields.insert(name.into(), json_object::to_raw(&instruction)?);
             }
             Ok(())
         })

@@ -10,13 +10,12 @@ use crate::codec::{
 };
 use crate::config::Backend;
 use crate::error::ProxyError;
-use crate::system_prompt::{self, Rewriter};
+use crate::json_object;
+use crate::system_prompt::Rewriter;
 use crate::{ir, sse};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
-use std::borrow::Cow;
-use std::collections::BTreeMap;
 
 pub struct OpenAiChat;
 
@@ -45,19 +44,19 @@ impl Codec for OpenAiChat {
     /// System and developer messages anywhere; an appended text ends the last of those that
     /// open the conversation, or is a system message of its own before it.
     fn rewrite_system_prompt(&self, body: &[u8], rewriter: &mut Rewriter) -> Result<Vec<u8>, ProxyError> {
-        system_prompt::edit(body, |fields| {
-            let mut messages: Vec<Box<RawValue>> = system_prompt::field(fields, "messages")?.unwrap_or_default();
+        json_object::edit(body, |fields| {
+            let mut messages: Vec<Box<RawValue>> = json_object::field(fields, "messages")?.unwrap_or_default();
             let text_part = |text: &str| json!({"type": "text", "text": text});
             match rewriter.messages(&mut messages, &["system", "developer"])? {
                 Some(last) => rewriter.append_to_message(&mut messages[last], text_part)?,
                 None if rewriter.appends() => {
                     let mut content = Value::Null;
                     rewriter.append_to(&mut content, text_part)?;
-                    messages.insert(0, system_prompt::to_raw(&json!({"role": "system", "content": content}))?);
+                    messages.insert(0, json_object::to_raw(&json!({"role": "system", "content": content}))?);
                 }
                 None => {}
             }
-            fields.insert("messages".into(), system_prompt::to_raw(&messages)?);
+            fields.insert("messages".into(), json_object::to_raw(&messages)?);
             Ok(())
         })
     }
@@ -133,21 +132,17 @@ impl Codec for OpenAiChat {
         if !backend.takes_stream_options() {
             return Ok(None);
         }
-        let mut fields: BTreeMap<Cow<str>, &RawValue> = serde_json::from_slice(body).map_err(codec::invalid_request)?;
+        let mut fields = json_object::read(body)?;
         let mut options: Map<String, Value> = match fields.get("stream_options") {
-            Some(raw) if raw.get() != "null" => {
-                serde_json::from_slice(raw.get().as_bytes()).map_err(codec::invalid_request)?
-            }
+            Some(raw) if raw.get() != "null" => json_object::parse(raw)?,
             _ => Map::new(),
         };
         if options.get("include_usage") == Some(&Value::Bool(true)) {
             return Ok(None);
         }
         options.insert("include_usage".into(), Value::Bool(true));
-        let options = RawValue::from_string(Value::Object(options).to_string())
-            .map_err(|e| ProxyError::internal(e.to_string()))?;
-        fields.insert(Cow::Borrowed("stream_options"), &options);
-        codec::to_json(&fields).map(Some)
+        fields.insert("stream_options".into(), json_object::to_raw(&options)?);
+        json_object::write(&fields).map(Some)
     }
 
     fn is_unasked_usage(&self, event: &sse::Event) -> bool {

@@ -10,7 +10,8 @@ use crate::codec::{
 };
 use crate::config::Backend;
 use crate::error::ProxyError;
-use crate::system_prompt::{self, Rewriter};
+use crate::json_object;
+use crate::system_prompt::Rewriter;
 use crate::{ir, sse};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -42,19 +43,19 @@ impl Codec for OpenAiResponses {
     /// `instructions`, which an appended text ends (or becomes), and system and developer
     /// messages anywhere in `input`.
     fn rewrite_system_prompt(&self, body: &[u8], rewriter: &mut Rewriter) -> Result<Vec<u8>, ProxyError> {
-        system_prompt::edit(body, |fields| {
-            let mut instructions: Value = system_prompt::field(fields, "instructions")?.unwrap_or_default();
+        json_object::edit(body, |fields| {
+            let mut instructions: Value = json_object::field(fields, "instructions")?.unwrap_or_default();
             rewriter.content(&mut instructions)?;
             rewriter.append_to(&mut instructions, |text| Value::from(text))?;
             if !instructions.is_null() {
-                fields.insert("instructions".into(), system_prompt::to_raw(&instructions)?);
+                fields.insert("instructions".into(), json_object::to_raw(&instructions)?);
             }
             // A string `input` is one user message.
             let items = fields.get("input").filter(|input| input.get().starts_with('['));
             if let (true, Some(items)) = (rewriter.replaces(), items) {
-                let mut items: Vec<Box<RawValue>> = system_prompt::parse(items)?;
+                let mut items: Vec<Box<RawValue>> = json_object::parse(items)?;
                 rewriter.messages(&mut items, &["system", "developer"])?;
-                fields.insert("input".into(), system_prompt::to_raw(&items)?);
+                fields.insert("input".into(), json_object::to_raw(&items)?);
             }
             Ok(())
         })
