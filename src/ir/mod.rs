@@ -159,8 +159,8 @@ pub struct Tool {
 }
 
 impl Tool {
-    /// Its definition's tokens, estimated from its JSON text (a description's escapes and quotes
-    /// count as the characters they are written with).
+    /// Its definition's tokens, estimated from its name and from its description's and schema's
+    /// JSON text (whose escapes and quotes count as the characters they are written with).
     fn estimated_tokens(&self) -> u64 {
         let description = self.description.as_ref().map_or(0, |text| estimate_tokens(text.text()));
         estimate_tokens(&self.name) + description + estimate_tokens(self.parameters.text())

@@ -59,7 +59,7 @@ impl<Kind: RawKind> Raw<Kind> {
         if Kind::holds(raw.get()) {
             Ok(Self(raw, PhantomData))
         } else {
-            Err(E::invalid_type(Unexpected::Other(raw.get()), &Kind::EXPECTED))
+            Err(E::invalid_type(unexpected(raw.get()), &Kind::EXPECTED))
         }
     }
 
@@ -70,8 +70,7 @@ impl<Kind: RawKind> Raw<Kind> {
     }
 
     fn read_value<E: Error>(value: &Value) -> Result<Self, E> {
-        // A `Value` always writes as JSON, so this cannot fail.
-        Self::checked(serde_json::value::to_raw_value(value).expect("a JSON value writes as JSON"))
+        Self::checked(raw_of(value))
     }
 
     /// Its JSON text.
@@ -87,8 +86,7 @@ impl Schema {
     }
 
     pub fn from_value(value: &Value) -> Self {
-        // A `Value` always writes as JSON, so this cannot fail.
-        Self(serde_json::value::to_raw_value(value).expect("a JSON value writes as JSON"), PhantomData)
+        Self(raw_of(value), PhantomData)
     }
 
     /// The schema as a tree, to look inside it in tests. (Not outside them: a schema that reads as
@@ -118,6 +116,23 @@ impl RawString {
     #[cfg(test)]
     pub fn to_unescaped(&self) -> String {
         serde_json::from_str(self.text()).expect("a raw string is a JSON string")
+    }
+}
+
+fn raw_of(value: &Value) -> Box<RawValue> {
+    // A `Value` always writes as JSON, so this cannot fail.
+    serde_json::value::to_raw_value(value).expect("a JSON value writes as JSON")
+}
+
+/// What JSON `text` is, for an error: its kind, never its text, which may be any size.
+fn unexpected(text: &str) -> Unexpected<'static> {
+    match text.as_bytes().first() {
+        Some(b'{') => Unexpected::Map,
+        Some(b'[') => Unexpected::Seq,
+        Some(b'"') => Unexpected::Other("a string"),
+        Some(b't' | b'f') => Unexpected::Other("a boolean"),
+        Some(b'n') => Unexpected::Unit,
+        _ => Unexpected::Other("a number"),
     }
 }
 
@@ -174,9 +189,15 @@ mod tests {
 
     #[test]
     fn a_description_is_a_string_or_nothing() {
-        for text in [r#"{"description":7,"parameters":{}}"#, r#"{"description":{"a":"b"},"parameters":{}}"#] {
-            let error = serde_json::from_str::<Tool>(text).err().expect("not a string");
-            assert!(error.to_string().contains("expected a string"), "{error}");
+        for (text, kind) in [
+            (r#"{"description":7,"parameters":{}}"#, "a number"),
+            (r#"{"description":{"secret":"sk-1"},"parameters":{}}"#, "map"),
+            (r#"{"description":[true],"parameters":{}}"#, "sequence"),
+        ] {
+            let error = serde_json::from_str::<Tool>(text).err().expect("not a string").to_string();
+            assert!(error.contains(&format!("invalid type: {kind}, expected a string")), "{error}");
+            // The error names what the value is, not what it says.
+            assert!(!error.contains("sk-1"), "{error}");
         }
         let tool: Tool = serde_json::from_str(r#"{"description":null,"parameters":{}}"#).unwrap();
         assert!(tool.description.is_none());

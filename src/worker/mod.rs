@@ -137,7 +137,8 @@ async fn handle(
     listing(req, env, client_path, &limits, method, called.is_some(), caller).boxed_local().await
 }
 
-/// What the proxy says of itself and its models: `/status` and the dialects' model lists.
+/// What is not a model call: `/status`, the dialects' model lists, and the 404 or 405 of any other
+/// path or method.
 async fn listing(
     req: &Incoming,
     env: &Env,
@@ -154,15 +155,15 @@ async fn listing(
         let status = serde_json::json!({"backends": backends, "scope": "this isolate"});
         return Ok(json_response(200, status.to_string().as_bytes(), &[]));
     }
-    let listing = Dialect::model_list(client_path, &|name| req.header(name));
-    match (method, listing) {
+    let model_list = Dialect::model_list(client_path, &|name| req.header(name));
+    match (method, model_list) {
         (Method::Get, Some(dialect)) => {
             let config = load_config(env, &limits).await?;
             let list = proxy::models_list(&config, dialect, caller.policy())
                 .ok_or_else(|| ProxyError::not_found("no model list"))?;
             Ok(json_response(200, list.to_string().as_bytes(), &[]))
         }
-        _ if listing.is_some() || called => {
+        _ if model_list.is_some() || called => {
             Err(ProxyError::new(405, ErrorKind::InvalidRequest, format!("{path} does not accept this method")))
         }
         _ => Err(ProxyError::not_found(format!("no endpoint at {path}"))),

@@ -197,7 +197,8 @@ pub enum Tool {
 #[serde(rename_all = "camelCase")]
 pub struct ToolSpec {
     pub name: String,
-    /// Read as a tree first, as `InputSchema::json` is.
+    /// Read as a tree first, as `InputSchema::json` is: a tool is read through the buffer of the
+    /// `untagged` variant of `Tool`, which raw JSON text cannot be read from.
     #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "RawString::maybe_from_tree")]
     pub description: Option<RawString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
