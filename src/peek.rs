@@ -4,6 +4,7 @@
 //! else without keeping it; agents send bodies of a hundred kilobytes and more on every turn, so
 //! each pass over them counts.
 
+use crate::json_object;
 use serde::de::{DeserializeSeed, Error, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -24,11 +25,10 @@ pub struct Peek<'a> {
 pub struct RequestFields<'a>(Vec<(&'static str, &'a RawValue)>);
 
 impl<'a> RequestFields<'a> {
-    /// Field `name` read as a `T`; None when the body has no such field or it is not a `T`. (Read
-    /// from bytes as all JSON is here: one reader's code in the wasm, not two.)
+    /// Field `name` read as a `T`; None when the body has no such field or it is not a `T`.
     pub fn read<T: Deserialize<'a>>(&self, name: &str) -> Option<T> {
         let (_, raw) = self.0.iter().find(|(kept, _)| *kept == name)?;
-        serde_json::from_slice(raw.get().as_bytes()).ok()
+        json_object::parse(raw).ok()
     }
 
     fn keep(&mut self, name: &'static str, raw: &'a RawValue) {

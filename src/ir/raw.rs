@@ -66,11 +66,7 @@ impl<Kind: RawKind> Raw<Kind> {
     /// Read as a tree first, where raw text cannot be read (from inside serde's buffer for an
     /// `untagged` enum): for `#[serde(deserialize_with = "Schema::from_tree")]`.
     pub fn from_tree<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Self::read_value(&Value::deserialize(deserializer)?)
-    }
-
-    fn read_value<E: Error>(value: &Value) -> Result<Self, E> {
-        Self::checked(raw_of(value))
+        Self::checked(raw_of(&Value::deserialize(deserializer)?))
     }
 
     /// Its JSON text.
@@ -102,7 +98,7 @@ impl RawString {
     pub fn maybe_from_tree<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Self>, D::Error> {
         match Value::deserialize(deserializer)? {
             Value::Null => Ok(None),
-            value => Self::read_value(&value).map(Some),
+            value => Self::checked(raw_of(&value)).map(Some),
         }
     }
 

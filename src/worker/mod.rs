@@ -148,9 +148,9 @@ async fn listing(
     called: bool,
     caller: Caller,
 ) -> Result<Outgoing, ProxyError> {
-    let (path, limits) = (&client_path.path, *limits);
+    let path = &client_path.path;
     if (&method, path.as_str()) == (&Method::Get, "/status") {
-        let config = load_config(env, &limits).await?;
+        let config = load_config(env, limits).await?;
         let backends = upstream::status(config.backends.iter().map(|b| b.name.as_str()), &config.breaker);
         let status = serde_json::json!({"backends": backends, "scope": "this isolate"});
         return Ok(json_response(200, status.to_string().as_bytes(), &[]));
@@ -158,7 +158,7 @@ async fn listing(
     let model_list = Dialect::model_list(client_path, &|name| req.header(name));
     match (method, model_list) {
         (Method::Get, Some(dialect)) => {
-            let config = load_config(env, &limits).await?;
+            let config = load_config(env, limits).await?;
             let list = proxy::models_list(&config, dialect, caller.policy())
                 .ok_or_else(|| ProxyError::not_found("no model list"))?;
             Ok(json_response(200, list.to_string().as_bytes(), &[]))
