@@ -56,6 +56,48 @@ export function cpuTicks(pid) {
   return Number(fields[11]) + Number(fields[12]);
 }
 
+/**
+ * The time the threads of a process have run on a CPU, in ns: the first field of each thread's
+ * /proc/<pid>/task/<tid>/schedstat, summed. Where a tick is 10 ms, this resolves a nanosecond; but
+ * it counts only the threads alive when it is read (a thread that ended took its time with it),
+ * so `cpuClock` checks it against the ticks. Null where the kernel keeps no such count.
+ */
+export function cpuNs(pid) {
+  let total = 0;
+  for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+    try {
+      total += Number(fs.readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
+    } catch {
+      // The thread ended after the listing.
+    }
+  }
+  return total > 0 ? total : null;
+}
+
+/**
+ * A process's CPU clock, started now: `elapsedMs()` is the CPU time its threads have used since,
+ * to the nanosecond when every thread that ran is still there to count it, else (a thread ended,
+ * or the kernel keeps no per-thread count) to the clock tick.
+ */
+export function cpuClock(pid, ticksPerSecond) {
+  const ticks = cpuTicks(pid);
+  const ns = cpuNs(pid);
+  return {
+    /** What the last `elapsedMs` was read from: "ns" or "ticks". */
+    source: null,
+    elapsedMs() {
+      const tickMs = ((cpuTicks(pid) - ticks) * 1000) / ticksPerSecond;
+      const now = ns === null ? null : cpuNs(pid);
+      const nsMs = now === null ? null : (now - ns) / 1e6;
+      // The ticks are exact to within a tick at either end; the run time less than that by more
+      // means a thread's time went missing.
+      const precise = nsMs !== null && nsMs >= tickMs - 2000 / ticksPerSecond;
+      this.source = precise ? "ns" : "ticks";
+      return precise ? nsMs : tickMs;
+    },
+  };
+}
+
 export const percentile = (values, p) => {
   const sorted = [...values].sort((x, y) => x - y);
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];

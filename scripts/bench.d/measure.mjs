@@ -30,7 +30,7 @@
 import http from "node:http";
 import fs from "node:fs";
 import { parseArgs } from "node:util";
-import { call, cpuTicks, percentile } from "./client.mjs";
+import { call, cpuClock, percentile } from "./client.mjs";
 
 const NUMBERS = ["upstream-port", "forwarder-port", "forwarder-pid", "floor-port", "floor-pid", "chat-port", "chat-pid",
   "translated-port", "translated-pid", "messages-port", "messages-pid", "rust-floor-port", "rust-floor-pid", "wasm-floor-port",
@@ -162,7 +162,7 @@ async function measure(kind) {
       for (let i = 0; i < targets.length; i++) await callInTurn(round, i, record);
     };
   for (let r = 0; r < kind.warmup; r++) await round(r, false);
-  const ticksBefore = targets.map((t) => t.pid && cpuTicks(t.pid));
+  const clocks = targets.map((t) => t.pid && cpuClock(t.pid, args["clock-ticks"]));
   const started = process.hrtime.bigint();
   for (let r = 0; r < kind.rounds; r++) await round(r, true);
   const elapsedS = Number(process.hrtime.bigint() - started) / 1e9;
@@ -172,17 +172,18 @@ async function measure(kind) {
     return {
       medianMs: percentile(total, 50), p99Ms: percentile(total, 99),
       ttfbMedianMs: percentile(ttfb, 50), ttfbP99Ms: percentile(ttfb, 99),
-      cpuMs: t.pid ? ((cpuTicks(t.pid) - ticksBefore[i]) * 1000) / args["clock-ticks"] / kind.rounds : null,
+      cpuMs: t.pid ? clocks[i].elapsedMs() / kind.rounds : null,
     };
   });
-  return { figures, elapsedS };
+  const cpuSources = new Set(clocks.filter(Boolean).map((clock) => clock.source));
+  return { figures, elapsedS, cpuSources };
 }
 
 const ms = (value) => value.toFixed(3);
 const added = (value) => (value >= 0 ? "+" : "") + value.toFixed(3);
 const row = (cells) => cells.map((cell, i) => (i === 0 ? cell.padEnd(34) : cell.padStart(9))).join(" ");
 
-function report(kind, { figures, elapsedS }) {
+function report(kind, { figures, elapsedS, cpuSources }) {
   const [direct] = figures;
   const noopCpu = figures[targets.indexOf(noop)].cpuMs;
   const floorCpu = figures[targets.indexOf(floor)].cpuMs;
@@ -204,8 +205,10 @@ function report(kind, { figures, elapsedS }) {
     ]));
   });
   const resolutionMs = 1000 / args["clock-ticks"] / kind.rounds;
-  console.log(`CPU/req: utime+stime of the target's own workerd process over the measured rounds, ` +
-    `to +-${ms(resolutionMs)} ms (one clock tick of 1/${args["clock-ticks"]} s over ${kind.rounds} requests)`);
+  const ticks = `to +-${ms(resolutionMs)} ms (one clock tick of 1/${args["clock-ticks"]} s over ${kind.rounds} requests)`;
+  const read = [...cpuSources].map((source) => (source === "ns" ? "to the ns (each thread's run time, schedstat)" : ticks));
+  console.log(`CPU/req: CPU time of the target's own workerd process, all its threads, over the measured rounds, ` +
+    `read ${read.join(" or ")}`);
 }
 
 const results = { kinds: {} };
