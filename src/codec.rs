@@ -152,6 +152,13 @@ pub trait Codec: Sync {
     fn client_context(&self, _fields: &RequestFields, now: u64) -> ClientContext {
         ClientContext { now, ..ClientContext::default() }
     }
+    /// A client's request read into the IR, with what its answer must remember of it: what
+    /// `request_to_ir` and `client_context` give, from one reading of the body (a request that
+    /// every target translates is planned from it, without the peek's pass). A dialect with
+    /// `context_fields` reads them here too.
+    fn request_to_ir_in_context(&self, body: &[u8], now: u64) -> Result<(ir::Request, ClientContext), ProxyError> {
+        Ok((self.request_to_ir(body)?, self.client_context(&RequestFields::default(), now)))
+    }
     /// A whole answer for the client.
     fn response_from_ir(&self, response: ir::Response, client: &ClientContext) -> Result<Vec<u8>, ProxyError>;
     /// The stream writer for the client.

@@ -51,6 +51,20 @@ impl<'a> Peek<'a> {
     }
 }
 
+/// The model of a body whose first field is `"model"`, read without going on: agents name it
+/// first. None when the body begins otherwise (another field first, the name written with an
+/// escape, a model that is not a string); nothing after the model is looked at, so nothing says the
+/// body is JSON: what it is read with must check that.
+pub fn leading_model(body: &[u8]) -> Option<Cow<'_, str>> {
+    let mut rest = body;
+    for token in [&b"{"[..], b"\"model\"", b":"] {
+        let space = rest.iter().take_while(|byte| matches!(byte, b' ' | b'\t' | b'\n' | b'\r')).count();
+        rest = rest[space..].strip_prefix(token)?;
+    }
+    let mut deserializer = serde_json::Deserializer::from_slice(rest);
+    Text::deserialize(&mut deserializer).ok().map(|Text(model)| model)
+}
+
 /// A string borrowed from the body when it holds no escape.
 #[derive(Deserialize)]
 struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
@@ -162,6 +176,25 @@ mod tests {
         }
         let error = Peek::of(b"[1]", &[]).unwrap_err().to_string();
         assert!(error.contains("expected a JSON object"), "{error}");
+    }
+
+    #[test]
+    fn a_leading_model_is_read_alone_and_anything_else_is_left_to_the_whole_pass() {
+        assert_eq!(leading_model(br#" {"model" : "claude-x", "messages": [tru"#).as_deref(), Some("claude-x"));
+        assert_eq!(leading_model(b"{\n\t\"model\":\"a\\u0062\"}").as_deref(), Some("ab"));
+        for body in [
+            &br#"{"messages":[],"model":"a"}"#[..],
+            br#"{"mod\u0065l":"a"}"#,
+            br#"{"model":null}"#,
+            br#"{"model":7}"#,
+            br#"{"model":"a"#,
+            br#"["model","a"]"#,
+            br#"{"models":"a"}"#,
+            b"",
+            b"{",
+        ] {
+            assert_eq!(leading_model(body), None, "{}", String::from_utf8_lossy(body));
+        }
     }
 
     #[test]

@@ -14,7 +14,7 @@ use crate::ir::{self, Usage};
 use crate::json_object;
 use crate::keys::KeyPolicy;
 use crate::mock;
-use crate::peek::Peek;
+use crate::peek::{Peek, RequestFields};
 use crate::resilience::{Chain, ChainTarget};
 use crate::routing;
 use crate::system_prompt::Rewriter;
@@ -66,9 +66,9 @@ pub struct Plan<'a> {
     inbound: &'a Inbound<'a>,
     request: ClientRequest<'a>,
     pub chain: Chain<'a>,
-    /// The client's request as the estimate read it into the IR, for the first attempt that
-    /// translates it: an agent's request is read once, not twice, when its key has limits.
-    read_for_estimate: RefCell<Option<ir::Request>>,
+    /// The client's request as read into the IR by the plan or by the estimate, for the first
+    /// attempt that translates it: an agent's request is read into the IR once.
+    ir_read: RefCell<Option<ir::Request>>,
 }
 
 pub struct UpstreamCall {
@@ -141,11 +141,67 @@ pub fn plan<'a>(config: &'a Config, inbound: &'a Inbound<'a>) -> Result<Plan<'a>
     // peek skips are not checked otherwise.
     std::str::from_utf8(inbound.body)
         .map_err(|e| ProxyError::invalid(format!("the request body is not valid JSON: it is not UTF-8 ({e})")))?;
-    let peek = Peek::of(inbound.body, inbound.dialect.codec().context_fields())
+    let routed = match routed_early(config, inbound).map(|routed| unpeeked(config, inbound, routed)) {
+        Some(Ok(plan)) => return Ok(plan),
+        Some(Err(routed)) => Some(routed),
+        None => None,
+    };
+    let Peek { model, stream, fields } = Peek::of(inbound.body, inbound.dialect.codec().context_fields())
         .map_err(|e| ProxyError::invalid(format!("the request body is not valid JSON: {e}")))?;
-    let request = read(config, inbound, peek)?;
-    let chain = config.chain(&request.model, inbound.random)?;
-    Ok(Plan { inbound, request, chain, read_for_estimate: RefCell::new(None) })
+    let (request, chain) = match routed {
+        Some(Routed { requested, model, chain }) => (read(config, inbound, stream, &fields, requested, model)?, chain),
+        None => {
+            let (requested, model) = resolve(config, inbound, inbound.model.map(Cow::Borrowed).or(model))?;
+            let request = read(config, inbound, stream, &fields, requested, model)?;
+            let chain = config.chain(&request.model, inbound.random)?;
+            (request, chain)
+        }
+    };
+    Ok(Plan { inbound, request, chain, ir_read: RefCell::new(None) })
+}
+
+/// A request's model, as it asked for it and as aliases resolved it, and its chain.
+struct Routed<'a> {
+    requested: String,
+    model: String,
+    chain: Chain<'a>,
+}
+
+/// The route of a request whose model is known before its body is read through: named in its URL,
+/// or its body's first field (see `peek::leading_model`). None when it is not, or when the model
+/// cannot be routed: the whole pass then reads the body first, and a body that is not JSON is
+/// told so before anything about its model.
+fn routed_early<'a>(config: &'a Config, inbound: &Inbound) -> Option<Routed<'a>> {
+    let requested = inbound.model.map(Cow::Borrowed).or_else(|| crate::peek::leading_model(inbound.body))?;
+    let (requested, model) = resolve(config, inbound, Some(requested)).ok()?;
+    let chain = config.chain(&model, inbound.random).ok()?;
+    Some(Routed { requested, model, chain })
+}
+
+/// The plan of a request that every target of its chain translates, without the peek's pass over
+/// its body: it is read into the IR now (which checks it whole), the first attempt takes that
+/// reading, and its stream flag is the reading's. The peek's pass was about a fifth of what a
+/// large request's translation cost. None when a target speaks the client's dialect, or when
+/// anything is amiss: the peek then plans the request (the route is handed back for it), and says
+/// what is wrong as it says it for every request.
+fn unpeeked<'a>(config: &'a Config, inbound: &'a Inbound<'a>, routed: Routed<'a>) -> Result<Plan<'a>, Routed<'a>> {
+    let codec = inbound.dialect.codec();
+    let translated = |target: &ChainTarget| {
+        backend::of(target.backend.kind).is_some_and(|upstream| upstream.dialect(&target.model) != inbound.dialect)
+    };
+    if inbound.operation != Operation::Generate || !routed.chain.targets.iter().all(translated) {
+        return Err(routed);
+    }
+    let Some((body, (ir, context))) = rewritten(config, inbound, &routed.model)
+        .ok()
+        .and_then(|body| codec.request_to_ir_in_context(&body, inbound.now).ok().map(|read| (body, read)))
+    else {
+        return Err(routed);
+    };
+    let Routed { requested, model, chain } = routed;
+    let stream = inbound.stream.unwrap_or(ir.stream);
+    let request = ClientRequest { requested, model, stream, context, body };
+    Ok(Plan { inbound, request, chain, ir_read: RefCell::new(Some(ir)) })
 }
 
 impl Plan<'_> {
@@ -176,10 +232,13 @@ impl Plan<'_> {
         if self.inbound.operation == Operation::CountTokens {
             return Ok(Usage::default());
         }
-        let request = self.inbound.dialect.codec().request_to_ir(&self.request.body)?;
+        let request = match self.ir_read.take() {
+            Some(request) => request,
+            None => self.inbound.dialect.codec().request_to_ir(&self.request.body)?,
+        };
         let output_tokens = request.max_tokens.map_or(default_output, u64::from);
         let estimate = Usage { input_tokens: request.estimated_input_tokens(), output_tokens, ..Usage::default() };
-        self.read_for_estimate.replace(Some(request));
+        self.ir_read.replace(Some(request));
         Ok(estimate)
     }
 
@@ -203,8 +262,9 @@ impl Plan<'_> {
             }
             None => answer_locally(inbound, request, &target).map(Attempt::Local),
             Some(upstream) => {
-                // An attempt in another dialect takes the estimate's reading, when there is one.
-                let read = (dialect != inbound.dialect).then(|| self.read_for_estimate.take()).flatten();
+                // An attempt in another dialect takes the plan's or the estimate's reading, when
+                // there is one.
+                let read = (dialect != inbound.dialect).then(|| self.ir_read.take()).flatten();
                 encode(inbound, request, &target, upstream, key, read).map(Attempt::Upstream)
             }
         }
@@ -218,9 +278,9 @@ pub fn requested_model(inbound: &Inbound) -> Option<String> {
     inbound.model.map(str::to_string).or_else(peek)
 }
 
-/// The model asked for (the URL's, else the body's) and resolved, and what the answer needs.
-fn read<'a>(config: &Config, inbound: &Inbound<'a>, peek: Peek) -> Result<ClientRequest<'a>, ProxyError> {
-    let requested = inbound.model.map(Cow::Borrowed).or(peek.model).filter(|m| !m.is_empty()).ok_or_else(|| {
+/// The model asked for (the URL's, else the body's), checked, and resolved: the two names.
+fn resolve(config: &Config, inbound: &Inbound, requested: Option<Cow<str>>) -> Result<(String, String), ProxyError> {
+    let requested = requested.filter(|m| !m.is_empty()).ok_or_else(|| {
         let mut error = ProxyError::invalid("`model` is required");
         error.param = Some("model".into());
         error
@@ -237,16 +297,33 @@ fn read<'a>(config: &Config, inbound: &Inbound<'a>, peek: Peek) -> Result<Client
         error.code = Some("model_not_allowed".into());
         return Err(error);
     }
-    let stream = inbound.stream.or(peek.stream).unwrap_or(false);
-    let context = inbound.dialect.codec().client_context(&peek.fields, inbound.now);
-    // Made once on the client's own JSON, so every target, same dialect or not, gets it.
-    let body = match config.routes.get(&model).and_then(|route| route.system_prompt.as_ref()) {
+    Ok((requested.into_owned(), model))
+}
+
+/// The request with its model resolved, and what the peek read of it: what the answer needs.
+fn read<'a>(
+    config: &Config,
+    inbound: &Inbound<'a>,
+    stream: Option<bool>,
+    fields: &RequestFields,
+    requested: String,
+    model: String,
+) -> Result<ClientRequest<'a>, ProxyError> {
+    let stream = inbound.stream.or(stream).unwrap_or(false);
+    let context = inbound.dialect.codec().client_context(fields, inbound.now);
+    let body = rewritten(config, inbound, &model)?;
+    Ok(ClientRequest { requested, model, stream, context, body })
+}
+
+/// The client's body with its route's system prompt rewrite made: once, on the client's own JSON,
+/// so every target, same dialect or not, gets it.
+fn rewritten<'a>(config: &Config, inbound: &Inbound<'a>, model: &str) -> Result<Cow<'a, [u8]>, ProxyError> {
+    Ok(match config.routes.get(model).and_then(|route| route.system_prompt.as_ref()) {
         Some(rewrite) => {
             Cow::Owned(inbound.dialect.codec().rewrite_system_prompt(inbound.body, &mut Rewriter::new(rewrite))?)
         }
         None => Cow::Borrowed(inbound.body),
-    };
-    Ok(ClientRequest { requested: requested.into_owned(), model, stream, context, body })
+    })
 }
 
 /// The call to `target`: the body in its dialect (the client's bytes when it is the client's,
@@ -477,4 +554,52 @@ pub fn models_list(config: &Config, dialect: Dialect, policy: Option<&KeyPolicy>
         models.retain(|(id, _)| policy.allows_model(id, config.resolve_alias(id).unwrap_or(id)));
     }
     dialect.codec().models_list(&models)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_request_every_target_translates_with_its_model_known_first_skips_the_peek() {
+        let config = Config::from_json(
+            r#"{"backends": [
+                {"name": "anthropic", "kind": "anthropic", "models": ["claude-*"]},
+                {"name": "mock", "kind": "mock", "models": ["mock-*"]}],
+              "routes": {"claude-then-mock": {"targets": [{"backend": "anthropic", "model": "claude-x"}, {"backend": "mock"}]}}}"#,
+        )
+        .unwrap();
+        let read_once = |dialect, body: &str| {
+            let (header, secret) = (&|_: &str| None, &|_: &str| None);
+            let (operation, framing, body) = (Operation::Generate, Framing::Sse, body.as_bytes());
+            let inbound = Inbound {
+                dialect,
+                operation,
+                model: None,
+                stream: None,
+                framing,
+                body,
+                query: "",
+                header,
+                secret,
+                own_key: None,
+                now: 1,
+                random: 0,
+                policy: None,
+                metered: false,
+            };
+            plan(&config, &inbound).unwrap().ir_read.borrow().is_some()
+        };
+        let chat = |first_field: &str| format!(r#"{{{first_field},"messages":[{{"role":"user","content":"hi"}}]}}"#);
+        assert!(read_once(Dialect::OpenAiChat, &chat(r#""model":"claude-x""#)));
+        assert!(!read_once(
+            Dialect::OpenAiChat,
+            &format!(r#"{{"stream":false,{}"#, &chat(r#""model":"claude-x""#)[1..])
+        ));
+        assert!(!read_once(Dialect::Anthropic, &chat(r#""model":"claude-x""#)), "same dialect");
+        assert!(
+            !read_once(Dialect::OpenAiChat, &chat(r#""model":"claude-then-mock""#)),
+            "the mock speaks the client's"
+        );
+    }
 }

@@ -387,3 +387,120 @@ fn a_claude_body_edited_for_vertex_or_bedrock_keeps_its_tools_as_written() {
         assert!(sent.contains(r#""anthropic_version":"#), "{model}: the body was edited: {sent}");
     }
 }
+
+/// `body` (a JSON object) as text with its `model` first, as agents write it, or last, as other
+/// clients may: a request whose every target translates is read into the IR at once when its model
+/// comes first, and by the peek's pass first otherwise.
+fn with_model_at(body: &Value, model: &str, first: bool) -> String {
+    let rest = body.to_string();
+    let model = json!(model);
+    match (first, rest.as_str()) {
+        (_, "{}") => format!(r#"{{"model":{model}}}"#),
+        (true, _) => format!(r#"{{"model":{model},{}"#, &rest[1..]),
+        (false, _) => format!(r#"{},"model":{model}}}"#, &rest[..rest.len() - 1]),
+    }
+}
+
+/// What attempting the chain's first target of a request makes of it, as text to compare: the
+/// call, or the error.
+fn first_attempt(request: &Request, config: &Config) -> String {
+    match request.attempt(config, 0, Some("K")) {
+        Ok(Attempt::Upstream(call)) => format!(
+            "{} {:?} {} {:?} {:?} {}",
+            call.url,
+            call.headers,
+            String::from_utf8_lossy(&call.body),
+            call.exchange,
+            call.dropped,
+            call.stream
+        ),
+        Ok(Attempt::Local(_)) => panic!("expected an upstream call"),
+        Err(error) => format!("{error:?}"),
+    }
+}
+
+#[test]
+fn a_request_read_once_is_sent_as_the_peek_would_have_it_sent() {
+    let config = Config::from_json(
+        r#"{"backends": [
+            {"name": "openai", "kind": "openai", "api_key_env": "K", "models": ["gpt-*"]},
+            {"name": "anthropic", "kind": "anthropic", "api_key_env": "K", "models": ["claude-*"]}]}"#,
+    )
+    .unwrap();
+    let messages = json!([{"role": "user", "content": "say \"hi\" \u{e9}"}]);
+    let cases = [
+        (
+            Dialect::OpenAiChat,
+            "claude-x",
+            json!({"messages": messages, "stream": true,
+            "stream_options": {"include_usage": true}, "tools": [{"type": "function",
+            "function": {"name": "f", "description": "a\u{1}b", "parameters": {"type": "object", "z": 1, "a": 2}}}]}),
+        ),
+        (Dialect::OpenAiChat, "claude-x", json!({"messages": messages})),
+        (
+            Dialect::OpenAiResponses,
+            "claude-x",
+            json!({"input": "hi", "stream": true,
+            "tools": [{"type": "function", "name": "f", "parameters": {"type": "object"}}]}),
+        ),
+        (
+            Dialect::Anthropic,
+            "gpt-4o",
+            json!({"messages": messages, "max_tokens": 9, "stream": false,
+            "system": "be brief", "x-vendor": [1]}),
+        ),
+    ];
+    for (dialect, model, body) in cases {
+        let (first, last) = (with_model_at(&body, model, true), with_model_at(&body, model, false));
+        let secrets = [("K", "k")];
+        let sent = |text: &str| {
+            first_attempt(&Request { secrets: &secrets, ..Request::new(dialect, text.as_bytes()) }, &config)
+        };
+        let read_once = sent(&first);
+        assert!(!read_once.starts_with("ProxyError"), "{dialect:?}: {read_once}");
+        assert_eq!(read_once, sent(&last), "{dialect:?} {body}");
+    }
+    // A model in the URL is known before the body is read too.
+    let body = json!({"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}).to_string();
+    let secrets = [("K", "k")];
+    let gemini = |stream| Request {
+        model: Some("gpt-4o"),
+        stream: Some(stream),
+        secrets: &secrets,
+        ..Request::new(Dialect::Gemini, body.as_bytes())
+    };
+    let call = upstream(gemini(true).attempt(&config, 0, Some("K")).unwrap());
+    assert!(call.stream && serde_json::from_slice::<Value>(&call.body).unwrap()["stream"] == json!(true));
+}
+
+#[test]
+fn a_leading_model_lets_nothing_past_that_the_peek_refuses_and_errors_keep_their_order() {
+    let config = config();
+    let secrets = [("OPENAI_API_KEY", "k")];
+    let policy = KeyPolicy::from_json(json!({"name": "ci", "models": ["claude-*"]})).unwrap();
+    let error = |text: &str, policy: Option<&KeyPolicy>| {
+        let request = Request { secrets: &secrets, policy, ..Request::new(Dialect::Anthropic, text.as_bytes()) };
+        request.attempt(&config, 0, Some("OPENAI_API_KEY")).err().map(|error| (error.status, error.message))
+    };
+    let refused = |text: &str, policy, (status, needle): (u16, &str)| {
+        let (got, message) = error(text, policy).unwrap_or_else(|| panic!("{text} was not refused"));
+        assert!(got == status && message.contains(needle), "{text}: {got} {message}");
+    };
+    refused(r#"{"model":"gpt-4o","messages":[],"model":"gpt-5"}"#, None, (400, "duplicate field `model`"));
+    refused(
+        r#"{"model":"gpt-4o","messages":[],"stream":true,"stream":false}"#,
+        None,
+        (400, "duplicate field `stream`"),
+    );
+    refused(r#"{"model":"gpt-4o","messages":[tru"#, None, (400, "not valid JSON"));
+    refused(r#"{"model":"gpt-4o","messages":[]} {}"#, None, (400, "not valid JSON"));
+    // The body is told of before the model, as when the model comes last.
+    refused(r#"{"model":"gpt-4o","messages":[tru"#, Some(&policy), (400, "not valid JSON"));
+    refused(r#"{"model":"gpt-4o","messages":[]}"#, Some(&policy), (403, "may not use the model"));
+    // JSON that is not the API's: refused by the attempt, the same way wherever the model is.
+    let (first, last) = (r#"{"model":"gpt-4o","messages":5}"#, r#"{"messages":5,"model":"gpt-4o"}"#);
+    let without_where =
+        |(status, message): (u16, String)| (status, message.split(" at line").next().map(str::to_string));
+    assert_eq!(error(first, None).map(without_where), error(last, None).map(without_where));
+    refused(first, None, (400, "does not match the API"));
+}

@@ -75,6 +75,12 @@ impl Codec for OpenAiChat {
         ClientContext { now, include_usage, ..ClientContext::default() }
     }
 
+    fn request_to_ir_in_context(&self, body: &[u8], now: u64) -> Result<(ir::Request, ClientContext), ProxyError> {
+        let request: types::ChatRequest = serde_json::from_slice(body).map_err(codec::invalid_request)?;
+        let include_usage = request.stream_options.as_ref().and_then(|options| options.include_usage).unwrap_or(false);
+        Ok((request::to_ir(request)?, ClientContext { now, include_usage, ..ClientContext::default() }))
+    }
+
     fn response_from_ir(&self, response: ir::Response, client: &ClientContext) -> Result<Vec<u8>, ProxyError> {
         codec::to_json(&response::from_ir(response, client.now))
     }

@@ -71,6 +71,12 @@ impl Codec for OpenAiResponses {
         ClientContext { now, namespaces, ..ClientContext::default() }
     }
 
+    fn request_to_ir_in_context(&self, body: &[u8], now: u64) -> Result<(ir::Request, ClientContext), ProxyError> {
+        let request: types::ResponsesRequest = serde_json::from_slice(body).map_err(codec::invalid_request)?;
+        let namespaces = stream::namespaces_of(&request.tools);
+        Ok((request::to_ir(request)?, ClientContext { now, namespaces, ..ClientContext::default() }))
+    }
+
     fn response_from_ir(&self, response: ir::Response, client: &ClientContext) -> Result<Vec<u8>, ProxyError> {
         codec::to_json(&response::from_ir(response, client.now, &client.namespaces))
     }
