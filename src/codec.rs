@@ -152,12 +152,17 @@ pub trait Codec: Sync {
     fn client_context(&self, _fields: &RequestFields, now: u64) -> ClientContext {
         ClientContext { now, ..ClientContext::default() }
     }
-    /// A client's request read into the IR, with what its answer must remember of it: what
-    /// `request_to_ir` and `client_context` give, from one reading of the body (a request that
-    /// every target translates is planned from it, without the peek's pass). A dialect with
-    /// `context_fields` reads them here too.
-    fn request_to_ir_in_context(&self, body: &[u8], now: u64) -> Result<(ir::Request, ClientContext), ProxyError> {
-        Ok((self.request_to_ir(body)?, self.client_context(&RequestFields::default(), now)))
+    /// A client's request read into the IR at once, with what its answer must remember of it: in
+    /// place of the peek's pass and `client_context`, for a request that every target translates.
+    /// Only a dialect whose typed request checks what the peek checks (a model and a stream flag,
+    /// each named once and of its type) can stand in, reading its `context_fields` here too; None
+    /// for any other, whose requests the peek reads first.
+    fn request_to_ir_in_context(
+        &self,
+        _body: &[u8],
+        _now: u64,
+    ) -> Option<Result<(ir::Request, ClientContext), ProxyError>> {
+        None
     }
     /// A whole answer for the client.
     fn response_from_ir(&self, response: ir::Response, client: &ClientContext) -> Result<Vec<u8>, ProxyError>;

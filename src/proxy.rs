@@ -181,26 +181,25 @@ fn routed_early<'a>(config: &'a Config, inbound: &Inbound) -> Option<Routed<'a>>
 /// The plan of a request that every target of its chain translates, without the peek's pass over
 /// its body: it is read into the IR now (which checks it whole), the first attempt takes that
 /// reading, and its stream flag is the reading's. The peek's pass was about a fifth of what a
-/// large request's translation cost. None when a target speaks the client's dialect, or when
-/// anything is amiss: the peek then plans the request (the route is handed back for it), and says
-/// what is wrong as it says it for every request.
+/// large request's translation cost. The route is handed back (`Err`) when a target speaks the
+/// client's dialect, when the dialect's typed request cannot stand in for the peek
+/// (`Codec::request_to_ir_in_context`), when the route rewrites the system prompt (the rewrite
+/// keeps the last of a field named twice, which the peek refuses), or when anything is amiss: the
+/// peek then plans the request, and says what is wrong as it says it for every request.
 fn unpeeked<'a>(config: &'a Config, inbound: &'a Inbound<'a>, routed: Routed<'a>) -> Result<Plan<'a>, Routed<'a>> {
-    let codec = inbound.dialect.codec();
     let translated = |target: &ChainTarget| {
         backend::of(target.backend.kind).is_some_and(|upstream| upstream.dialect(&target.model) != inbound.dialect)
     };
-    if inbound.operation != Operation::Generate || !routed.chain.targets.iter().all(translated) {
+    let rewrites = config.routes.get(&routed.model).is_some_and(|route| route.system_prompt.is_some());
+    if inbound.operation != Operation::Generate || rewrites || !routed.chain.targets.iter().all(translated) {
         return Err(routed);
     }
-    let Some((body, (ir, context))) = rewritten(config, inbound, &routed.model)
-        .ok()
-        .and_then(|body| codec.request_to_ir_in_context(&body, inbound.now).ok().map(|read| (body, read)))
-    else {
+    let Some(Ok((ir, context))) = inbound.dialect.codec().request_to_ir_in_context(inbound.body, inbound.now) else {
         return Err(routed);
     };
     let Routed { requested, model, chain } = routed;
     let stream = inbound.stream.unwrap_or(ir.stream);
-    let request = ClientRequest { requested, model, stream, context, body };
+    let request = ClientRequest { requested, model, stream, context, body: Cow::Borrowed(inbound.body) };
     Ok(Plan { inbound, request, chain, ir_read: RefCell::new(Some(ir)) })
 }
 

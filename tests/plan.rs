@@ -497,6 +497,47 @@ fn a_leading_model_lets_nothing_past_that_the_peek_refuses_and_errors_keep_their
     // The body is told of before the model, as when the model comes last.
     refused(r#"{"model":"gpt-4o","messages":[tru"#, Some(&policy), (400, "not valid JSON"));
     refused(r#"{"model":"gpt-4o","messages":[]}"#, Some(&policy), (403, "may not use the model"));
+    // A route that rewrites the system prompt edits the body first, keeping the last of a field
+    // named twice: the peek reads it before.
+    let rewriting = Config::from_json(
+        r#"{"backends": [{"name": "anthropic", "kind": "anthropic", "api_key_env": "K", "models": ["claude-*"]}],
+          "routes": {"r": {"targets": [{"backend": "anthropic", "model": "claude-x"}],
+            "system_prompt": {"append": "Be brief."}}}}"#,
+    )
+    .unwrap();
+    for body in [
+        r#"{"model":"r","messages":[{"role":"user","content":"hi"}],"model":"claude-y"}"#,
+        r#"{"model":"r","messages":[{"role":"user","content":"hi"}],"stream":true,"stream":false}"#,
+    ] {
+        let secrets = [("K", "k")];
+        let request = Request { secrets: &secrets, ..Request::new(Dialect::OpenAiChat, body.as_bytes()) };
+        let error = request.attempt(&rewriting, 0, Some("K")).err().map(|error| (error.status, error.message));
+        assert!(
+            error.as_ref().is_some_and(|(status, message)| *status == 400 && message.contains("duplicate")),
+            "{body}: {error:?}"
+        );
+    }
+    // A model in the URL: the body's own `model` and `stream`, which Gemini's request does not
+    // name, are still checked by the peek.
+    let gemini = Config::from_json(
+        r#"{"backends": [{"name": "openai", "kind": "openai", "api_key_env": "K", "models": ["gpt-*"]}]}"#,
+    )
+    .unwrap();
+    for body in [
+        r#"{"contents":[{"role":"user","parts":[{"text":"hi"}]}],"model":7}"#,
+        r#"{"contents":[{"role":"user","parts":[{"text":"hi"}]}],"stream":"yes"}"#,
+        r#"{"model":"a","contents":[{"role":"user","parts":[{"text":"hi"}]}],"model":"b"}"#,
+    ] {
+        let secrets = [("K", "k")];
+        let request = Request {
+            model: Some("gpt-4o"),
+            stream: Some(false),
+            secrets: &secrets,
+            ..Request::new(Dialect::Gemini, body.as_bytes())
+        };
+        let error = request.attempt(&gemini, 0, Some("K")).err();
+        assert!(error.as_ref().is_some_and(|error| error.status == 400), "{body}: {error:?}");
+    }
     // JSON that is not the API's: refused by the attempt, the same way wherever the model is.
     let (first, last) = (r#"{"model":"gpt-4o","messages":5}"#, r#"{"messages":5,"model":"gpt-4o"}"#);
     let without_where =

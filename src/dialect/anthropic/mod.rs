@@ -66,6 +66,15 @@ impl Codec for Anthropic {
         request::to_ir(serde_json::from_slice(body).map_err(codec::invalid_request)?)
     }
 
+    /// Its answer remembers nothing of its request.
+    fn request_to_ir_in_context(
+        &self,
+        body: &[u8],
+        now: u64,
+    ) -> Option<Result<(ir::Request, ClientContext), ProxyError>> {
+        Some(self.request_to_ir(body).map(|ir| (ir, ClientContext { now, ..ClientContext::default() })))
+    }
+
     /// `system`, a string or text blocks, which an appended text ends (or becomes), and
     /// `role: "system"` entries in `messages`.
     fn rewrite_system_prompt(&self, body: &[u8], rewriter: &mut Rewriter) -> Result<Vec<u8>, ProxyError> {

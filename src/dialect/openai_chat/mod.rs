@@ -66,19 +66,24 @@ impl Codec for OpenAiChat {
     }
 
     fn client_context(&self, fields: &RequestFields, now: u64) -> ClientContext {
+        // Only the flag: options that the typed request would not read (an array) still give it.
         #[derive(Deserialize)]
         struct Options {
             include_usage: Option<bool>,
         }
-        let include_usage =
-            fields.read::<Options>("stream_options").and_then(|options| options.include_usage).unwrap_or(false);
-        ClientContext { now, include_usage, ..ClientContext::default() }
+        context(fields.read::<Options>("stream_options").and_then(|options| options.include_usage), now)
     }
 
-    fn request_to_ir_in_context(&self, body: &[u8], now: u64) -> Result<(ir::Request, ClientContext), ProxyError> {
-        let request: types::ChatRequest = serde_json::from_slice(body).map_err(codec::invalid_request)?;
-        let include_usage = request.stream_options.as_ref().and_then(|options| options.include_usage).unwrap_or(false);
-        Ok((request::to_ir(request)?, ClientContext { now, include_usage, ..ClientContext::default() }))
+    fn request_to_ir_in_context(
+        &self,
+        body: &[u8],
+        now: u64,
+    ) -> Option<Result<(ir::Request, ClientContext), ProxyError>> {
+        let read = serde_json::from_slice::<types::ChatRequest>(body).map_err(codec::invalid_request);
+        Some(read.and_then(|request| {
+            let context = context(request.stream_options.as_ref().and_then(|options| options.include_usage), now);
+            Ok((request::to_ir(request)?, context))
+        }))
     }
 
     fn response_from_ir(&self, response: ir::Response, client: &ClientContext) -> Result<Vec<u8>, ProxyError> {
@@ -170,6 +175,11 @@ fn has_finish_reason(data: &str) -> bool {
     ["\"finish_reason\":\"", "\"finish_reason\": \""]
         .iter()
         .any(|key| data.match_indices(key).any(|(at, key)| !data[at + key.len()..].starts_with('"')))
+}
+
+/// What a Chat client's answer must remember of its request: whether it asked for the usage chunk.
+fn context(include_usage: Option<bool>, now: u64) -> ClientContext {
+    ClientContext { now, include_usage: include_usage.unwrap_or(false), ..ClientContext::default() }
 }
 
 #[cfg(test)]

@@ -66,15 +66,19 @@ impl Codec for OpenAiResponses {
     }
 
     fn client_context(&self, fields: &RequestFields, now: u64) -> ClientContext {
-        let namespaces =
-            fields.read::<Vec<types::Tool>>("tools").map(|tools| stream::namespaces_of(&tools)).unwrap_or_default();
-        ClientContext { now, namespaces, ..ClientContext::default() }
+        context(&fields.read::<Vec<types::Tool>>("tools").unwrap_or_default(), now)
     }
 
-    fn request_to_ir_in_context(&self, body: &[u8], now: u64) -> Result<(ir::Request, ClientContext), ProxyError> {
-        let request: types::ResponsesRequest = serde_json::from_slice(body).map_err(codec::invalid_request)?;
-        let namespaces = stream::namespaces_of(&request.tools);
-        Ok((request::to_ir(request)?, ClientContext { now, namespaces, ..ClientContext::default() }))
+    fn request_to_ir_in_context(
+        &self,
+        body: &[u8],
+        now: u64,
+    ) -> Option<Result<(ir::Request, ClientContext), ProxyError>> {
+        let read = serde_json::from_slice::<types::ResponsesRequest>(body).map_err(codec::invalid_request);
+        Some(read.and_then(|request| {
+            let context = context(&request.tools, now);
+            Ok((request::to_ir(request)?, context))
+        }))
     }
 
     fn response_from_ir(&self, response: ir::Response, client: &ClientContext) -> Result<Vec<u8>, ProxyError> {
@@ -127,4 +131,9 @@ impl Codec for OpenAiResponses {
             _ => None,
         }
     }
+}
+
+/// What a Responses client's answer must remember of its request: its tools' namespaces.
+fn context(tools: &[types::Tool], now: u64) -> ClientContext {
+    ClientContext { now, namespaces: stream::namespaces_of(tools), ..ClientContext::default() }
 }
