@@ -216,6 +216,19 @@ pub fn invalid_request(e: serde_json::Error) -> ProxyError {
     ProxyError::invalid(format!("the request does not match the API: {e}"))
 }
 
+/// A client body read as its dialect's typed request `T`, then into the IR by `to_ir`, with what
+/// `context` takes of it for the answer: `Codec::request_to_ir_in_context` of the dialects whose
+/// typed request can stand in for the peek.
+pub fn read_in_context<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+    context: impl FnOnce(&T) -> ClientContext,
+    to_ir: impl FnOnce(T) -> Result<ir::Request, ProxyError>,
+) -> Result<(ir::Request, ClientContext), ProxyError> {
+    let request: T = serde_json::from_slice(body).map_err(invalid_request)?;
+    let context = context(&request);
+    Ok((to_ir(request)?, context))
+}
+
 /// An upstream answer that does not match the dialect's API.
 pub fn unreadable_answer(e: serde_json::Error) -> ProxyError {
     ProxyError::bad_gateway(format!("the upstream answer is unreadable: {e}"))

@@ -72,7 +72,8 @@ impl Codec for Anthropic {
         body: &[u8],
         now: u64,
     ) -> Option<Result<(ir::Request, ClientContext), ProxyError>> {
-        Some(self.request_to_ir(body).map(|ir| (ir, ClientContext { now, ..ClientContext::default() })))
+        let context = |_: &types::MessagesRequest| ClientContext { now, ..ClientContext::default() };
+        Some(codec::read_in_context(body, context, request::to_ir))
     }
 
     /// `system`, a string or text blocks, which an appended text ends (or becomes), and

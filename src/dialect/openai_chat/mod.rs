@@ -79,11 +79,8 @@ impl Codec for OpenAiChat {
         body: &[u8],
         now: u64,
     ) -> Option<Result<(ir::Request, ClientContext), ProxyError>> {
-        let read = serde_json::from_slice::<types::ChatRequest>(body).map_err(codec::invalid_request);
-        Some(read.and_then(|request| {
-            let context = context(request.stream_options.as_ref().and_then(|options| options.include_usage), now);
-            Ok((request::to_ir(request)?, context))
-        }))
+        let include_usage = |request: &types::ChatRequest| request.stream_options.as_ref()?.include_usage;
+        Some(codec::read_in_context(body, |request| context(include_usage(request), now), request::to_ir))
     }
 
     fn response_from_ir(&self, response: ir::Response, client: &ClientContext) -> Result<Vec<u8>, ProxyError> {

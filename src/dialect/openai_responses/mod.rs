@@ -74,11 +74,8 @@ impl Codec for OpenAiResponses {
         body: &[u8],
         now: u64,
     ) -> Option<Result<(ir::Request, ClientContext), ProxyError>> {
-        let read = serde_json::from_slice::<types::ResponsesRequest>(body).map_err(codec::invalid_request);
-        Some(read.and_then(|request| {
-            let context = context(&request.tools, now);
-            Ok((request::to_ir(request)?, context))
-        }))
+        let tools_context = |request: &types::ResponsesRequest| context(&request.tools, now);
+        Some(codec::read_in_context(body, tools_context, request::to_ir))
     }
 
     fn response_from_ir(&self, response: ir::Response, client: &ClientContext) -> Result<Vec<u8>, ProxyError> {
