@@ -3,13 +3,16 @@
 //! an issued key's policy; every target of the chain is attempted: every request parser and every
 //! `from_ir` runs. An error is fine; a planned upstream call has a JSON body, an http(s) URL and
 //! headers that cannot be split, a local answer is JSON or well-formed SSE, and a key's policy is
-//! never bypassed.
+//! never bypassed. A body whose model comes first, as agents write it (which a request every target
+//! translates is read into the IR at once for), is made into the same calls and the same errors as
+//! the same body with its model after its other fields.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use llmproxy::codec::Operation;
 use llmproxy::config::{BackendKind, Config};
 use llmproxy::dialect::Dialect;
+use llmproxy::error::ProxyError;
 use llmproxy::keys::KeyPolicy;
 use llmproxy::proxy::{plan, Attempt, Inbound};
 use llmproxy_fuzz::{assert_json, assert_json_text, written_events, Rng, DIALECTS, SECRET};
@@ -83,6 +86,15 @@ struct Setting<'a> {
     metered: bool,
 }
 
+/// What was made of a request: its refusal, or what each attempt of its chain was, with a body's
+/// fields in one order and an error without where in the body it was found.
+type Outcome = Vec<String>;
+
+fn error_text(error: &ProxyError) -> String {
+    let message = error.message.split(" at line ").next().unwrap_or_default();
+    format!("{} {message}", error.status)
+}
+
 fn run(
     dialect: Dialect,
     operation: Operation,
@@ -90,7 +102,7 @@ fn run(
     stream: Option<bool>,
     body: &[u8],
     setting: &Setting,
-) {
+) -> Outcome {
     let header = |name: &str| match name {
         "anthropic-version" => Some("2023-06-01".to_string()),
         "anthropic-beta" => Some("tools-2024-04-04".to_string()),
@@ -118,10 +130,11 @@ fn run(
     let plan = match plan(config(), &inbound) {
         Err(error) => {
             assert!((400..600).contains(&error.status), "an error status of {}", error.status);
-            return;
+            return vec![error_text(&error)];
         }
         Ok(plan) => plan,
     };
+    let mut outcome = Outcome::new();
     if let Some(policy) = setting.policy {
         assert!(
             policy.allows_model(plan.requested(), plan.model()),
@@ -140,9 +153,16 @@ fn run(
         let names = &target.backend.api_key_env;
         let key = (!names.is_empty()).then(|| names[setting.random as usize % names.len()].as_str());
         match plan.attempt(index, key) {
-            Err(error) => assert!((400..600).contains(&error.status), "an error status of {}", error.status),
+            Err(error) => {
+                assert!((400..600).contains(&error.status), "an error status of {}", error.status);
+                outcome.push(error_text(&error));
+            }
             Ok(Attempt::Upstream(call)) => {
                 assert_json_text(&call.body, "the upstream request body");
+                let sent =
+                    serde_json::from_slice::<Value>(&call.body).map_or_else(|_| String::new(), |v| v.to_string());
+                let (url, headers, exchange) = (&call.url, &call.headers, &call.exchange);
+                outcome.push(format!("{url} {headers:?} {sent} {exchange:?} {:?} {}", call.dropped, call.stream));
                 let url = url::Url::parse(&call.url)
                     .unwrap_or_else(|e| panic!("unparsable upstream URL {:?}: {e}", call.url));
                 assert!(matches!(url.scheme(), "https" | "http") && url.fragment().is_none(), "{url}");
@@ -179,9 +199,24 @@ fn run(
                 } else {
                     assert_json(&answer.body, "a local answer");
                 }
+                outcome.push(String::from_utf8_lossy(&answer.body).into_owned());
             }
         }
     }
+    outcome
+}
+
+/// The JSON object `fields` with `model` as its first field.
+fn with_model_first(fields: &serde_json::Map<String, Value>, model: &str) -> Vec<u8> {
+    let mut rest = fields.clone();
+    rest.remove("model");
+    let rest = Value::Object(rest).to_string();
+    let model = Value::from(model);
+    match rest.as_str() {
+        "{}" => format!("{{\"model\":{model}}}"),
+        _ => format!("{{\"model\":{model},{}", &rest[1..]),
+    }
+    .into_bytes()
 }
 
 fuzz_target!(|body: &[u8]| {
@@ -213,7 +248,10 @@ fuzz_target!(|body: &[u8]| {
                 } else {
                     let mut fields = fields.clone();
                     fields.insert("model".into(), model.into());
-                    run(dialect, operation, None, None, &serde_json::to_vec(&fields).unwrap(), setting);
+                    // Its fields in their sorted order, the model among them.
+                    let sorted = run(dialect, operation, None, None, &serde_json::to_vec(&fields).unwrap(), setting);
+                    let first = run(dialect, operation, None, None, &with_model_first(&fields, model), setting);
+                    assert_eq!(first, sorted, "{dialect:?} {model}: the model first made another request of it");
                 }
             }
         }
