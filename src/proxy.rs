@@ -66,9 +66,6 @@ pub struct Plan<'a> {
     inbound: &'a Inbound<'a>,
     request: ClientRequest<'a>,
     pub chain: Chain<'a>,
-    /// The client's request as read into the IR by the plan or by the estimate, for the first
-    /// attempt that translates it: an agent's request is read into the IR once.
-    ir_read: RefCell<Option<ir::Request>>,
 }
 
 pub struct UpstreamCall {
@@ -127,6 +124,19 @@ struct ClientRequest<'a> {
     context: ClientContext,
     /// The body as it goes on: the client's, or with its route's system prompt rewrite made.
     body: Cow<'a, [u8]>,
+    /// The body as read into the IR by the plan or by the estimate, for the first attempt that
+    /// translates it: an agent's request is read into the IR once.
+    ir_read: RefCell<Option<ir::Request>>,
+}
+
+impl ClientRequest<'_> {
+    /// The request in the IR: the reading kept, taken, or the body read now.
+    fn in_ir(&self, dialect: Dialect) -> Result<ir::Request, ProxyError> {
+        match self.ir_read.take() {
+            Some(ir) => Ok(ir),
+            None => dialect.codec().request_to_ir(&self.body),
+        }
+    }
 }
 
 /// Where an attempt goes: a backend, the model it knows, and the dialect it speaks for it.
@@ -157,7 +167,7 @@ pub fn plan<'a>(config: &'a Config, inbound: &'a Inbound<'a>) -> Result<Plan<'a>
             (request, chain)
         }
     };
-    Ok(Plan { inbound, request, chain, ir_read: RefCell::new(None) })
+    Ok(Plan { inbound, request, chain })
 }
 
 /// A request's model, as it asked for it and as aliases resolved it, and its chain.
@@ -199,8 +209,9 @@ fn unpeeked<'a>(config: &'a Config, inbound: &'a Inbound<'a>, routed: Routed<'a>
     };
     let Routed { requested, model, chain } = routed;
     let stream = inbound.stream.unwrap_or(ir.stream);
-    let request = ClientRequest { requested, model, stream, context, body: Cow::Borrowed(inbound.body) };
-    Ok(Plan { inbound, request, chain, ir_read: RefCell::new(Some(ir)) })
+    let body = Cow::Borrowed(inbound.body);
+    let request = ClientRequest { requested, model, stream, context, body, ir_read: RefCell::new(Some(ir)) };
+    Ok(Plan { inbound, request, chain })
 }
 
 impl Plan<'_> {
@@ -231,13 +242,10 @@ impl Plan<'_> {
         if self.inbound.operation == Operation::CountTokens {
             return Ok(Usage::default());
         }
-        let request = match self.ir_read.take() {
-            Some(request) => request,
-            None => self.inbound.dialect.codec().request_to_ir(&self.request.body)?,
-        };
+        let request = self.request.in_ir(self.inbound.dialect)?;
         let output_tokens = request.max_tokens.map_or(default_output, u64::from);
         let estimate = Usage { input_tokens: request.estimated_input_tokens(), output_tokens, ..Usage::default() };
-        self.ir_read.replace(Some(request));
+        self.request.ir_read.replace(Some(request));
         Ok(estimate)
     }
 
@@ -260,12 +268,7 @@ impl Plan<'_> {
                 estimate_tokens(inbound, request, &target).map(Attempt::Local)
             }
             None => answer_locally(inbound, request, &target).map(Attempt::Local),
-            Some(upstream) => {
-                // An attempt in another dialect takes the plan's or the estimate's reading, when
-                // there is one.
-                let read = (dialect != inbound.dialect).then(|| self.ir_read.take()).flatten();
-                encode(inbound, request, &target, upstream, key, read).map(Attempt::Upstream)
-            }
+            Some(upstream) => encode(inbound, request, &target, upstream, key).map(Attempt::Upstream),
         }
     }
 }
@@ -311,7 +314,7 @@ fn read<'a>(
     let stream = inbound.stream.or(stream).unwrap_or(false);
     let context = inbound.dialect.codec().client_context(fields, inbound.now);
     let body = rewritten(config, inbound, &model)?;
-    Ok(ClientRequest { requested, model, stream, context, body })
+    Ok(ClientRequest { requested, model, stream, context, body, ir_read: RefCell::default() })
 }
 
 /// The client's body with its route's system prompt rewrite made: once, on the client's own JSON,
@@ -326,15 +329,14 @@ fn rewritten<'a>(config: &Config, inbound: &Inbound<'a>, model: &str) -> Result<
 }
 
 /// The call to `target`: the body in its dialect (the client's bytes when it is the client's,
-/// else `read`, the client's request already in the IR, or read into it now), its URL, and its
-/// headers with the backend's key.
+/// else the request in the IR, see `ClientRequest::in_ir`), its URL, and its headers with the
+/// backend's key.
 fn encode(
     inbound: &Inbound,
     request: &ClientRequest,
     target: &Target,
     upstream: &dyn Upstream,
     key: Option<&str>,
-    read: Option<ir::Request>,
 ) -> Result<UpstreamCall, ProxyError> {
     let same_dialect = target.dialect == inbound.dialect;
     let stream = request.stream && inbound.operation == Operation::Generate;
@@ -352,10 +354,7 @@ fn encode(
         }
         (body, Vec::new())
     } else {
-        let mut ir = match read {
-            Some(ir) => ir,
-            None => inbound.dialect.codec().request_to_ir(&request.body)?,
-        };
+        let mut ir = request.in_ir(inbound.dialect)?;
         ir.model = target.model.to_string();
         ir.stream = request.stream;
         target.dialect.codec().request_from_ir(ir, target.backend)?
@@ -441,7 +440,7 @@ fn with_model(body: &[u8], requested: &str, model: &str) -> Result<Vec<u8>, Prox
 #[inline(never)]
 fn estimate_tokens(inbound: &Inbound, request: &ClientRequest, target: &Target) -> Result<LocalAnswer, ProxyError> {
     let codec = inbound.dialect.codec();
-    let count = codec.request_to_ir(&request.body)?.estimated_input_tokens();
+    let count = request.in_ir(inbound.dialect)?.estimated_input_tokens();
     let body = codec
         .token_count(count)
         .ok_or_else(|| ProxyError::not_found(format!("{:?} has no token counting endpoint", inbound.dialect)))?;
@@ -460,7 +459,7 @@ fn estimate_tokens(inbound: &Inbound, request: &ClientRequest, target: &Target) 
 #[inline(never)]
 fn answer_locally(inbound: &Inbound, request: &ClientRequest, target: &Target) -> Result<LocalAnswer, ProxyError> {
     let codec = inbound.dialect.codec();
-    let mut ir = codec.request_to_ir(&request.body)?;
+    let mut ir = request.in_ir(inbound.dialect)?;
     ir.model = target.model.to_string();
     let response = mock::answer(&ir, codec.answer_id(inbound.now));
     let usage = Some(response.usage);
@@ -587,7 +586,7 @@ mod tests {
                 policy: None,
                 metered: false,
             };
-            plan(&config, &inbound).unwrap().ir_read.borrow().is_some()
+            plan(&config, &inbound).unwrap().request.ir_read.borrow().is_some()
         };
         let chat = |first_field: &str| format!(r#"{{{first_field},"messages":[{{"role":"user","content":"hi"}}]}}"#);
         assert!(read_once(Dialect::OpenAiChat, &chat(r#""model":"claude-x""#)));
