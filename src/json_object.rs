@@ -31,17 +31,21 @@ pub fn write(fields: &Fields) -> Result<Vec<u8>, ProxyError> {
 
 /// An unparsed value read as a `T`; a value of the wrong shape is the client's error.
 pub fn parse<'de, T: Deserialize<'de>>(raw: &'de RawValue) -> Result<T, ProxyError> {
-    serde_json::from_slice(raw.get().as_bytes())
-        .map_err(|e| ProxyError::invalid(format!("the request does not match the API: {e}")))
+    read_as(raw, |e| format!("the request does not match the API: {e}"))
 }
 
 /// A field read as a `T`, or None when the body has none.
 pub fn field<T: DeserializeOwned>(fields: &Fields, name: &str) -> Result<Option<T>, ProxyError> {
-    fields
-        .get(name)
-        .map(|raw| serde_json::from_slice(raw.get().as_bytes()))
-        .transpose()
-        .map_err(|e| ProxyError::invalid(format!("`{name}` does not match the API: {e}")))
+    fields.get(name).map(|raw| read_as(raw, |e| format!("`{name}` does not match the API: {e}"))).transpose()
+}
+
+/// An unparsed value read as a `T`; a value of the wrong shape is the client's error, which
+/// `told` words.
+fn read_as<'de, T: Deserialize<'de>>(
+    raw: &'de RawValue,
+    told: impl FnOnce(serde_json::Error) -> String,
+) -> Result<T, ProxyError> {
+    serde_json::from_slice(raw.get().as_bytes()).map_err(|e| ProxyError::invalid(told(e)))
 }
 
 /// A value as unparsed JSON again.
