@@ -284,7 +284,7 @@ async fn attempt(
     }
     if call.stream {
         // Boxed, as the Vertex token is: a whole answer's attempt compiles without it.
-        return streamed(&upstream, &call, &secrets, may_follow, limits, client, meta).boxed_local().await;
+        return streamed(&upstream, &call, may_follow, limits, client, meta).boxed_local().await;
     }
     if exchange.is_passthrough() && !exchange.metered {
         // Nothing to translate or count: the answer is read whole (its deadline and size hold,
@@ -314,7 +314,6 @@ async fn attempt(
 async fn streamed(
     upstream: &web_sys::Response,
     call: &UpstreamCall,
-    secrets: &[&str],
     may_follow: bool,
     limits: &Limits,
     client: Option<&Incoming>,
@@ -334,7 +333,8 @@ async fn streamed(
         Err(mut failed) => {
             body.release();
             if let Answer::Error(error) = failed.answer {
-                failed.answer = Answer::Error(error.redacted(secrets));
+                let secrets: Vec<&str> = call.secrets.iter().map(String::as_str).collect();
+                failed.answer = Answer::Error(error.redacted(&secrets));
             }
             return Err(failed);
         }
