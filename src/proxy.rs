@@ -7,7 +7,7 @@
 
 use crate::backend::{self, BodyContext, ClientHeaders, HeaderList, SignedRequest, Upstream};
 use crate::codec::{ClientContext, Framing, Operation};
-use crate::config::{Backend, Config, VertexSettings};
+use crate::config::{Backend, Config, SystemPromptRewrite, VertexSettings};
 use crate::dialect::Dialect;
 use crate::error::{ErrorKind, ProxyError};
 use crate::ir::{self, Usage};
@@ -198,9 +198,9 @@ fn routed_early<'a>(config: &'a Config, inbound: &Inbound) -> Option<Routed<'a>>
 /// peek then plans the request, and says what is wrong as it says it for every request.
 fn unpeeked<'a>(config: &'a Config, inbound: &'a Inbound<'a>, routed: Routed<'a>) -> Result<Plan<'a>, Routed<'a>> {
     let translated = |target: &ChainTarget| {
-        backend::of(target.backend.kind).is_some_and(|upstream| upstream.dialect(&target.model) != inbound.dialect)
+        spoken(inbound.dialect, backend::of(target.backend.kind), &target.model) != inbound.dialect
     };
-    let rewrites = config.routes.get(&routed.model).is_some_and(|route| route.system_prompt.is_some());
+    let rewrites = system_prompt_rewrite(config, &routed.model).is_some();
     if inbound.operation != Operation::Generate || rewrites || !routed.chain.targets.iter().all(translated) {
         return Err(routed);
     }
@@ -258,8 +258,7 @@ impl Plan<'_> {
             .get(index)
             .ok_or_else(|| ProxyError::internal(format!("the chain has no target {index}")))?;
         let upstream = backend::of(backend.kind);
-        // A backend that answers locally speaks the client's dialect.
-        let dialect = upstream.map_or(self.inbound.dialect, |upstream| upstream.dialect(model));
+        let dialect = spoken(self.inbound.dialect, upstream, model);
         let target = Target { backend, model, dialect };
         let (inbound, request) = (self.inbound, &self.request);
         let native_count = upstream.is_some_and(Upstream::counts_tokens) && dialect == inbound.dialect;
@@ -320,12 +319,23 @@ fn read<'a>(
 /// The client's body with its route's system prompt rewrite made: once, on the client's own JSON,
 /// so every target, same dialect or not, gets it.
 fn rewritten<'a>(config: &Config, inbound: &Inbound<'a>, model: &str) -> Result<Cow<'a, [u8]>, ProxyError> {
-    Ok(match config.routes.get(model).and_then(|route| route.system_prompt.as_ref()) {
+    Ok(match system_prompt_rewrite(config, model) {
         Some(rewrite) => {
             Cow::Owned(inbound.dialect.codec().rewrite_system_prompt(inbound.body, &mut Rewriter::new(rewrite))?)
         }
         None => Cow::Borrowed(inbound.body),
     })
+}
+
+/// The system prompt rewrite of the route `model` names, if it has one.
+fn system_prompt_rewrite<'c>(config: &'c Config, model: &str) -> Option<&'c SystemPromptRewrite> {
+    config.routes.get(model).and_then(|route| route.system_prompt.as_ref())
+}
+
+/// The dialect a target speaks to `model`: its upstream's; a backend that answers locally (the
+/// mock) speaks the client's.
+fn spoken(client: Dialect, upstream: Option<&dyn Upstream>, model: &str) -> Dialect {
+    upstream.map_or(client, |upstream| upstream.dialect(model))
 }
 
 /// The call to `target`: the body in its dialect (the client's bytes when it is the client's,
