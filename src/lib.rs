@@ -12,6 +12,7 @@ pub mod cors;
 pub mod dialect;
 pub mod error;
 pub mod eventstream;
+pub mod exchange;
 pub mod ir;
 pub mod json_object;
 pub mod keys;
