@@ -89,6 +89,13 @@ pub struct ClientContext {
     pub namespaces: Vec<String>,
 }
 
+impl ClientContext {
+    /// The context of a request whose answer remembers nothing of it but the time.
+    pub fn at(now: u64) -> Self {
+        Self { now, ..Self::default() }
+    }
+}
+
 /// How far a stream event takes the answer towards its end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EndMark {
@@ -150,7 +157,7 @@ pub trait Codec: Sync {
     /// What of the client's request its answer must remember (see `ClientContext`), from the
     /// fields of `context_fields` its body has.
     fn client_context(&self, _fields: &RequestFields, now: u64) -> ClientContext {
-        ClientContext { now, ..ClientContext::default() }
+        ClientContext::at(now)
     }
     /// A client's request read into the IR at once, with what its answer must remember of it: in
     /// place of the peek's pass and `client_context`, for a request that every target translates.

@@ -72,7 +72,7 @@ impl Codec for Anthropic {
         body: &[u8],
         now: u64,
     ) -> Option<Result<(ir::Request, ClientContext), ProxyError>> {
-        let context = |_: &types::MessagesRequest| ClientContext { now, ..ClientContext::default() };
+        let context = |_: &types::MessagesRequest| ClientContext::at(now);
         Some(codec::read_in_context(body, context, request::to_ir))
     }
 
