@@ -463,13 +463,13 @@ fn a_request_read_once_is_sent_as_the_peek_would_have_it_sent() {
     // A model in the URL is known before the body is read too.
     let body = json!({"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}).to_string();
     let secrets = [("K", "k")];
-    let gemini = |stream| Request {
+    let gemini = Request {
         model: Some("gpt-4o"),
-        stream: Some(stream),
+        stream: Some(true),
         secrets: &secrets,
         ..Request::new(Dialect::Gemini, body.as_bytes())
     };
-    let call = upstream(gemini(true).attempt(&config, 0, Some("K")).unwrap());
+    let call = upstream(gemini.attempt(&config, 0, Some("K")).unwrap());
     assert!(call.stream && serde_json::from_slice::<Value>(&call.body).unwrap()["stream"] == json!(true));
 }
 
