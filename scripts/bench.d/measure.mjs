@@ -1,4 +1,4 @@
-// The request measurements of scripts/bench. Eight targets (ten with a baseline) share the fake
+// The request measurements of scripts/bench. Nine targets (eleven with a baseline) share the fake
 // upstream (upstream.mjs):
 //   (a) the upstream called directly,
 //   (b) the no-op JavaScript forwarder Worker (forwarder.js), the floor of any Worker proxy,
@@ -8,8 +8,9 @@
 //   (f) llmproxy translating the other way (Anthropic Messages client -> openai backend),
 //   (g) the Rust floor Worker (rust-floor/), the floor of any Rust Worker that reads the bytes,
 //   (h) the JavaScript + wasm floor Worker (wasm-floor/), the Rust floor's steps in a JavaScript shell,
-//   (i), (j) with --baseline-*: another build of llmproxy (BENCH_BASELINE) on the routes of (d) and (e).
-// (a) to (d), (f) to (i) ask a gpt-* model of the upstream's Chat endpoint, (e) and (j) a claude-* one
+//   (i) the glue floor Worker (glue-floor.js), the JavaScript + wasm floor with llmproxy's JavaScript,
+//   (j), (k) with --baseline-*: another build of llmproxy (BENCH_BASELINE) on the routes of (d) and (e).
+// (a) to (d), (f) to (j) ask a gpt-* model of the upstream's Chat endpoint, (e) and (k) a claude-* one
 // of its Messages endpoint. For each kind of answer in BENCH_ANSWERS it prints latency, time to first byte
 // and server CPU per request, and writes the figures to --results for table.mjs:
 //   json       whole JSON answers;
@@ -34,7 +35,7 @@ import { call, cpuClock, percentile } from "./client.mjs";
 
 const NUMBERS = ["upstream-port", "forwarder-port", "forwarder-pid", "floor-port", "floor-pid", "chat-port", "chat-pid",
   "translated-port", "translated-pid", "messages-port", "messages-pid", "rust-floor-port", "rust-floor-pid", "wasm-floor-port",
-  "wasm-floor-pid", "clock-ticks",
+  "wasm-floor-pid", "glue-floor-port", "glue-floor-pid", "clock-ticks",
   "stream-events"];
 // A baseline build of llmproxy (BENCH_BASELINE), measured on both routes when given.
 const BASELINE_NUMBERS = ["baseline-chat-port", "baseline-chat-pid", "baseline-translated-port", "baseline-translated-pid"];
@@ -103,10 +104,12 @@ const targets = [
     client: "chat", family: "gpt" },
   { id: "h", key: "wasmFloor", label: "JS + wasm floor Worker", port: args["wasm-floor-port"], pid: args["wasm-floor-pid"],
     client: "chat", family: "gpt" },
+  { id: "i", key: "glueFloor", label: "glue floor Worker", port: args["glue-floor-port"], pid: args["glue-floor-pid"],
+    client: "chat", family: "gpt" },
   ...(baseline ? [
-    { id: "i", key: "baselineSame", label: "baseline, Chat -> openai", port: args["baseline-chat-port"],
+    { id: "j", key: "baselineSame", label: "baseline, Chat -> openai", port: args["baseline-chat-port"],
       pid: args["baseline-chat-pid"], client: "chat", family: "gpt" },
-    { id: "j", key: "baselineTranslated", label: "baseline, Chat -> anthropic", port: args["baseline-translated-port"],
+    { id: "k", key: "baselineTranslated", label: "baseline, Chat -> anthropic", port: args["baseline-translated-port"],
       pid: args["baseline-translated-pid"], client: "chat", family: "claude" },
   ] : []),
 ];

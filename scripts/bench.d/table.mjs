@@ -49,7 +49,7 @@ function verdict(routes) {
 const baseline = Boolean(requests?.kinds && Object.values(requests.kinds)[0]?.targets.baselineSame) ||
   Boolean(coldStart?.baseline) || baselineGzipKib !== null;
 const COLUMNS = [
-  ["noop", "no-op"], ["floor", "transform floor"], ["rustFloor", "Rust floor"], ["wasmFloor", "JS + wasm floor"],
+  ["noop", "no-op"], ["floor", "transform floor"], ["rustFloor", "Rust floor"], ["wasmFloor", "JS + wasm floor"], ["glueFloor", "glue floor"],
   ["same", "same dialect"], ["translated", "translated"],
   ...(baseline ? [["baselineSame", "same dialect, baseline"], ["baselineTranslated", "translated, baseline"]] : []),
 ];
@@ -67,7 +67,7 @@ const ANSWER_NAMES = {
 };
 for (const [kind, measured] of Object.entries(requests?.kinds ?? {})) {
   const { targets } = measured;
-  const { direct, noop, floor, rustFloor, same, translated } = targets;
+  const { direct, noop, floor, rustFloor, glueFloor, same, translated } = targets;
   const name = ANSWER_NAMES[kind];
   if (kind !== "realistic") {
     push(`${name}: p50 latency added over the upstream called directly, ms`, each(targets, ALL, (t) => added(t.medianMs - direct.medianMs)));
@@ -90,7 +90,10 @@ for (const [kind, measured] of Object.entries(requests?.kinds ?? {})) {
   if (kind === "json") {
     // How much of llmproxy's cost any Rust Worker pays. (A stream the Rust floor passes untouched.)
     push(`${name}: server CPU per request ÷ Rust floor's`,
-      each(targets, ["rustFloor", "wasmFloor", ...LLMPROXY], (t) => ratio(t.cpuMs / rustFloor.cpuMs)));
+      each(targets, ["rustFloor", "wasmFloor", "glueFloor", ...LLMPROXY], (t) => ratio(t.cpuMs / rustFloor.cpuMs)));
+    // What llmproxy's Rust side costs over its JavaScript doing the I/O (see glue-floor.js).
+    push(`${name}: server CPU per request ÷ glue floor's`,
+      each(targets, ["glueFloor", ...LLMPROXY], (t) => ratio(t.cpuMs / glueFloor.cpuMs)));
   }
 }
 if (coldStart) {

@@ -4,18 +4,7 @@
 // path, and then hands a stream back untouched, or has wasm parse and write out the whole answer:
 // the steps of the Rust floor (../rust-floor), in a JavaScript shell. The least a Rust proxy whose
 // shell is JavaScript can cost.
-import module from "./build/wasm_floor.wasm";
-
-const wasm = new WebAssembly.Instance(module, {}).exports;
-
-/** `bytes` parsed and written out again by wasm, and whether they ask for a stream. */
-function rewritten(bytes) {
-  const at = wasm.input(bytes.byteLength);
-  new Uint8Array(wasm.memory.buffer, at, bytes.byteLength).set(bytes);
-  const result = wasm.rewrite();
-  if (result < 0) throw new Error("the body is not JSON");
-  return { body: new Uint8Array(wasm.memory.buffer, wasm.output(), result >>> 1).slice(), stream: (result & 1) === 1 };
-}
+import { rewritten } from "./rewrite.js";
 
 export default {
   async fetch(request, env) {
